@@ -1,0 +1,22 @@
+//! Sentinel: a monitoring agent for edge routers and gateways.
+//!
+//! It probes devices, keeps every sample in a write-ahead log on disk, and
+//! ships the log over Prometheus remote write.
+//!
+//! # Layout
+//!
+//! - `config`: the YAML file → a validated `Config`.
+//! - `sample`: `Sample`, `Labels` and the identifier newtypes.
+//! - `probe`: the `Probe` actor and one file per plugin (`ping`, with the
+//!   socket code in `icmp`).
+//! - `wal`: the `Wal` actor over sled; records, cursors, retention.
+//! - `ship`: remote-write encoding and the `Shipper` actor per backend.
+//! - `supervisor`: builds the actors from the config, reload, ordered stop.
+//! - `logging`: JSON or text log lines.
+//! - `cli`: the command line.
+
+pub mod config;
+pub mod sample;
+pub mod probe;
+pub mod ship;
+pub mod wal;

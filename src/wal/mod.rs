@@ -1,0 +1,3 @@
+//! The write-ahead log. SKELETON.
+
+pub mod record;

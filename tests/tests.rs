@@ -1,0 +1,12 @@
+//! The integration tests: one binary (`autotests = false`), one module per area.
+//! Tests that need root or a Debian package fail with a message naming it.
+
+// Helpers: temp dirs, network namespaces, real VictoriaMetrics/Prometheus.
+mod util;
+
+// `sentinel` command line: exit codes, --help, check, trigger.
+mod cli;
+// Ping over loopback and through network namespaces with loss and delay.
+mod probe;
+// The agent end to end against real VictoriaMetrics and Prometheus.
+mod pipeline;
