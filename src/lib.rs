@@ -20,3 +20,5 @@ pub mod sample;
 pub mod probe;
 pub mod ship;
 pub mod wal;
+pub mod logging;
+pub mod telemetry;

@@ -1,0 +1,814 @@
+//! The agent end to end: `sentinel start` pinging loopback and shipping to
+//! real VictoriaMetrics and Prometheus servers that each test starts on its
+//! own ports with its own data dirs.
+//!
+//! The measure is always the same: what the agent says it accepted (its
+//! "Samples appended." / "WAL synced." log lines, see
+//! `util::agent::Agent::accepted_samples`) against what the backend stored
+//! (raw samples read back, see `util::servers`). Every accepted sample must
+//! be stored, with its labels, once. Outages are real: the backend process
+//! is not running, runs without the remote-write receiver, or is frozen.
+//!
+//! Deadlines are generous (a loaded 2-core machine); the only timing
+//! assertion, on the healthy backend's delay in the two-backend tests, is
+//! far looser than what it is meant to catch (a backend waiting for the
+//! other one's outage).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::util::agent::{Agent, Sync};
+use crate::util::servers::{
+    http_post, now_ms, Prometheus, RemoteWriteServer, Series, VictoriaMetrics,
+};
+
+/// What the ping plugin sends for a task whose echoes are answered.
+const PING_METRICS: [&str; 8] = [
+    "ping_reachable",
+    "ping_rtt_ms",
+    "ping_rtt_min_ms",
+    "ping_rtt_max_ms",
+    "ping_rtt_stddev_ms",
+    "ping_packet_loss",
+    "ping_packets_sent",
+    "ping_packets_received",
+];
+/// Everything the agent sends; the servers hold nothing else.
+const ALL_PING: &str = r#"{__name__=~"ping_.*"}"#;
+/// How long stored samples may take to show up after the agent stopped.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(45);
+/// How long the agent may take to start probing (build, sled open).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exact log messages the tests wait for.
+const APPENDED: &str = "Samples appended.";
+const SYNCED: &str = "WAL synced.";
+const WRITE_FAILED: &str = "Remote write failed; keeping the data in the WAL and retrying.";
+const BACKEND_BACK: &str = "Backend is back; delivering the backlog.";
+const SENDER_STOPPED: &str = "Sender stopped.";
+
+/// The test's own config (`agent_config`): names and labels asserted on.
+const TASK_ID: &str = "ping-loopback";
+const DEVICE_ID: &str = "loopback-1";
+const AGENT_NAME: &str = "e2e-pipeline";
+const REGION: &str = "lab";
+
+// ---------------------------------------------------------------------------
+// The helpers themselves, before any agent is involved.
+
+/// The remote-write protobuf, declared here so this test does not depend
+/// on the code it checks.
+mod proto {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Label {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Sample {
+        #[prost(double, tag = "1")]
+        pub value: f64,
+        #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+}
+
+/// POSTs one sample `e2e_round_trip{server=<kind>} 42 @ ts` by hand.
+fn remote_write_one(server: &dyn RemoteWriteServer, ts: i64) -> (u16, String) {
+    use prost::Message as _;
+    let request = proto::WriteRequest {
+        timeseries: vec![proto::TimeSeries {
+            labels: vec![
+                proto::Label {
+                    name: "__name__".into(),
+                    value: "e2e_round_trip".into(),
+                },
+                proto::Label {
+                    name: "server".into(),
+                    value: server.kind().into(),
+                },
+            ],
+            samples: vec![proto::Sample {
+                value: 42.0,
+                timestamp: ts,
+            }],
+        }],
+    };
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .expect("snappy");
+    http_post(
+        &server.write_url(),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ],
+        &body,
+    )
+}
+
+/// Polls until the round-trip sample is readable and checks it.
+fn assert_round_trip_sample(server: &dyn RemoteWriteServer, ts: i64) {
+    let selector = "e2e_round_trip";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let series = loop {
+        let series = server.raw_samples(selector);
+        if !series.is_empty() || Instant::now() > deadline {
+            break series;
+        }
+        sleep(Duration::from_millis(200));
+    };
+    let want = Series {
+        labels: [("__name__", "e2e_round_trip"), ("server", server.kind())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        values: vec![42.0],
+        timestamps: vec![ts],
+    };
+    assert_eq!(
+        series,
+        vec![want],
+        "{} should return exactly the one sample written to it\n{}",
+        server.kind(),
+        server.log_tail()
+    );
+}
+
+/// The server guards and their read-back, with no agent: a hand-built
+/// remote-write request is stored and read back raw; a stopped server
+/// restarts on the same port with its data; Prometheus without the
+/// receiver flag answers 404 until restarted with it.
+#[test]
+fn servers_round_trip() {
+    let ts = now_ms() - 5_000;
+
+    let mut vm = VictoriaMetrics::start();
+    let (status, body) = remote_write_one(&vm, ts);
+    assert!(
+        (200..300).contains(&status),
+        "VictoriaMetrics should accept a remote-write request, got {status}: {body}\n{}",
+        vm.log_tail()
+    );
+    assert_round_trip_sample(&vm, ts);
+    vm.stop();
+    vm.restart();
+    assert_round_trip_sample(&vm, ts);
+
+    let mut prometheus = Prometheus::start_without_receiver();
+    let (status, body) = remote_write_one(&prometheus, ts);
+    assert_eq!(
+        status,
+        404,
+        "Prometheus without --web.enable-remote-write-receiver should answer 404, got: {body}"
+    );
+    prometheus.restart_with_receiver();
+    let (status, body) = remote_write_one(&prometheus, ts);
+    assert!(
+        (200..300).contains(&status),
+        "Prometheus with the receiver should accept remote write, got {status}: {body}\n{}",
+        prometheus.log_tail()
+    );
+    assert_round_trip_sample(&prometheus, ts);
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the agent tests.
+
+/// A fixture of the original Sentinel's docs, as it is on disk.
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the fixture {}: {e}", path.display()))
+}
+
+/// Replaces every `from` in a fixture; fails if it is not there, so a
+/// changed fixture cannot make a substitution silently do nothing.
+fn substitute(text: String, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the fixture no longer contains {from:?}:\n{text}"
+    );
+    text.replace(from, to)
+}
+
+/// The tests' own config: one ping task on loopback every second, with a
+/// task label and an agent label, shipping to `backends` (name, url).
+fn agent_config(backends: &[(&str, String)], sync: Sync) -> String {
+    let mut direct = String::new();
+    for (name, url) in backends {
+        direct.push_str(&format!(
+            "    {name}:\n      enabled: true\n      url: \"{url}\"\n"
+        ));
+    }
+    format!(
+        r#"sentinel:
+  name: "{AGENT_NAME}"
+  region: "{REGION}"
+  labels:
+    site: "test-bench"
+
+sender:
+  mode: "direct"
+  flush_interval: 1s
+  batch_size: 500
+  timeout: 10s
+  retry:
+    min_backoff: 200ms
+    max_backoff: 2s
+  direct:
+{direct}
+buffer:
+  sync: {sync}
+  sync_interval: 1s
+
+http:
+  enabled: false
+
+logging:
+  level: debug
+  format: json
+  output: stdout
+
+tasks:
+  - id: "{TASK_ID}"
+    device_id: "{DEVICE_ID}"
+    plugin: "ping"
+    interval: 1s
+    labels:
+      role: "e2e"
+    config:
+      host: "127.0.0.1"
+      count: 1
+      timeout: 500ms
+"#,
+        sync = sync.as_yaml(),
+    )
+}
+
+/// The labels every series of `agent_config`'s task carries.
+fn own_task_labels() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("device_id", DEVICE_ID),
+        ("task_id", TASK_ID),
+        ("host", "127.0.0.1"),
+        ("sentinel", AGENT_NAME),
+        ("region", REGION),
+        ("site", "test-bench"),
+        ("role", "e2e"),
+    ]
+}
+
+/// A backend's content, counted.
+struct Stored {
+    series: Vec<Series>,
+    /// Distinct (series, timestamp) pairs: samples delivered.
+    distinct: u64,
+    /// Samples stored again at a timestamp already stored.
+    duplicates: u64,
+}
+
+impl Stored {
+    fn read(server: &dyn RemoteWriteServer, selector: &str) -> Stored {
+        let series = server.raw_samples(selector);
+        let distinct = series
+            .iter()
+            .map(|s| s.distinct_timestamps().len() as u64)
+            .sum();
+        let duplicates = series.iter().map(|s| s.duplicates() as u64).sum();
+        Stored {
+            series,
+            distinct,
+            duplicates,
+        }
+    }
+
+    /// The series named `name` whose labels include `labels`.
+    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<&Series> {
+        self.series
+            .iter()
+            .find(|s| s.name() == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+    }
+}
+
+/// Polls `server` until it holds at least `expected` distinct samples
+/// matching `selector` (or the deadline passes), then reads once more a
+/// moment later so late duplicates show too.
+fn wait_for_delivery(server: &dyn RemoteWriteServer, selector: &str, expected: u64) -> Stored {
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    loop {
+        let stored = Stored::read(server, selector);
+        if stored.distinct >= expected || Instant::now() > deadline {
+            break;
+        }
+        sleep(Duration::from_millis(500));
+    }
+    sleep(Duration::from_secs(2));
+    Stored::read(server, selector)
+}
+
+/// Every ping metric of the task is stored with these labels.
+fn assert_series_labels(
+    stored: &Stored,
+    server: &dyn RemoteWriteServer,
+    labels: &[(&str, &str)],
+    agent: &Agent,
+) {
+    let names: Vec<String> = stored.series.iter().map(Series::describe).collect();
+    for metric in PING_METRICS {
+        assert!(
+            stored.find(metric, labels).is_some(),
+            "{} should hold {metric} with labels {labels:?}; it holds:\n  {}\n{}",
+            server.kind(),
+            names.join("\n  "),
+            agent.log_tail()
+        );
+    }
+}
+
+/// Delivered equals accepted, and nothing is stored twice.
+fn assert_all_delivered_once(
+    stored: &Stored,
+    server: &dyn RemoteWriteServer,
+    accepted: u64,
+    agent: &Agent,
+) {
+    assert!(accepted > 0, "the agent accepted no samples\n{}", agent.log_tail());
+    assert_eq!(
+        stored.distinct,
+        accepted,
+        "{} should hold exactly the {accepted} samples the agent accepted (its \
+         {APPENDED:?} lines), it holds {} distinct ones\n{}",
+        server.kind(),
+        stored.distinct,
+        agent.log_tail()
+    );
+    assert_eq!(
+        stored.duplicates,
+        0,
+        "{} should hold each sample once; repeated timestamps in: {:?}\n{}",
+        server.kind(),
+        stored
+            .series
+            .iter()
+            .filter(|s| s.duplicates() > 0)
+            .map(Series::describe)
+            .collect::<Vec<_>>(),
+        agent.log_tail()
+    );
+}
+
+/// SIGTERM must end in exit code 0 after one "Sender stopped." per enabled
+/// backend.
+fn terminate_cleanly(agent: &mut Agent, backends: &[&str]) {
+    let status = agent.terminate();
+    assert!(
+        status.success(),
+        "the agent should exit 0 on SIGTERM, got {status}\n{}",
+        agent.log_tail()
+    );
+    let stopped: Vec<String> = agent
+        .runs()
+        .pop()
+        .map(|r| r.with_msg(SENDER_STOPPED).cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .iter()
+        .map(|l| l["backend"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut want: Vec<String> = backends.iter().map(|b| b.to_string()).collect();
+    let mut got = stopped.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(
+        got,
+        want,
+        "on SIGTERM the agent should log {SENDER_STOPPED:?} once per enabled backend\n{}",
+        agent.log_tail()
+    );
+}
+
+/// Waits until the current run has appended at least `n` times.
+fn wait_for_appends(agent: &mut Agent, n: usize) {
+    agent.wait_for_count_in_run(APPENDED, n, STARTUP_TIMEOUT);
+}
+
+/// Waits for the first failed remote write to `backend` in this run.
+fn wait_for_write_failure(agent: &mut Agent, backend: &str) -> serde_json::Value {
+    agent.wait_for_log(
+        &format!("{WRITE_FAILED:?} with backend={backend}"),
+        STARTUP_TIMEOUT,
+        |l| l["msg"] == WRITE_FAILED && l["backend"] == backend,
+    )
+}
+
+/// Distinct timestamps of the task's `ping_packet_loss` series, which gets
+/// one sample per probe run.
+fn run_timestamps(stored: &Stored, labels: &[(&str, &str)]) -> Vec<i64> {
+    stored
+        .find("ping_packet_loss", labels)
+        .map(|s| s.distinct_timestamps().into_iter().collect())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// (a), (b): the seed configs and Prometheus, backends up.
+
+/// The original's recommended setup, unchanged but for addresses and the
+/// interval: every ping metric arrives in VictoriaMetrics with every label,
+/// and exactly the samples the agent accepted, once each.
+#[test]
+fn recommended_seed_config_delivers_to_victoria_metrics() {
+    let vm = VictoriaMetrics::start();
+    let config = fixture("config-seed-recommended.yaml");
+    let config = substitute(config, "host: \"192.168.1.1\"", "host: \"127.0.0.1\"");
+    let config = substitute(config, "http://localhost:8428/api/v1/write", &vm.write_url());
+    let config = substitute(config, "interval: \"60s\"", "interval: \"1s\"");
+
+    let mut agent = Agent::start(&config);
+    wait_for_appends(&mut agent, 1);
+    sleep(Duration::from_secs(8));
+    terminate_cleanly(&mut agent, &["victoria_metrics"]);
+
+    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let stored = wait_for_delivery(&vm, ALL_PING, accepted);
+    let labels = [
+        ("device_id", "192.168.1.1"),
+        ("task_id", "ping-gateway"),
+        ("host", "127.0.0.1"),
+        ("sentinel", "sentinel-standalone"),
+        ("region", "local"),
+    ];
+    assert_series_labels(&stored, &vm, &labels, &agent);
+    assert_all_delivered_once(&stored, &vm, accepted, &agent);
+}
+
+/// The both-backends seed as written: VictoriaMetrics on, Prometheus off.
+/// Both tasks arrive in VictoriaMetrics; the disabled Prometheus backend,
+/// although its server is up, receives nothing and has no sender.
+#[test]
+fn both_backends_seed_config_ships_only_to_the_enabled_backend() {
+    let vm = VictoriaMetrics::start();
+    let prometheus = Prometheus::start();
+    let config = fixture("config-seed-both-backends.yaml");
+    let config = substitute(config, "host: \"192.168.1.1\"", "host: \"127.0.0.1\"");
+    let config = substitute(config, "host: \"8.8.8.8\"", "host: \"127.0.0.1\"");
+    let config = substitute(config, "http://localhost:8428/api/v1/write", &vm.write_url());
+    let config = substitute(
+        config,
+        "http://localhost:9090/api/v1/write",
+        &prometheus.write_url(),
+    );
+    let config = substitute(config, "interval: \"60s\"", "interval: \"1s\"");
+    let config = substitute(config, "interval: \"300s\"", "interval: \"2s\"");
+
+    let mut agent = Agent::start(&config);
+    wait_for_appends(&mut agent, 2);
+    sleep(Duration::from_secs(8));
+    terminate_cleanly(&mut agent, &["victoria_metrics"]);
+
+    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let stored = wait_for_delivery(&vm, ALL_PING, accepted);
+    for (task_id, device_id) in [("ping-gateway", "192.168.1.1"), ("ping-dns", "8.8.8.8")] {
+        let labels = [
+            ("device_id", device_id),
+            ("task_id", task_id),
+            ("host", "127.0.0.1"),
+            ("sentinel", "sentinel-office-1"),
+            ("region", "office-beijing"),
+        ];
+        assert_series_labels(&stored, &vm, &labels, &agent);
+    }
+    assert_all_delivered_once(&stored, &vm, accepted, &agent);
+
+    let in_prometheus = Stored::read(&prometheus, ALL_PING);
+    assert!(
+        in_prometheus.series.is_empty(),
+        "the disabled prometheus backend should receive nothing, Prometheus holds {:?}\n{}",
+        in_prometheus
+            .series
+            .iter()
+            .map(Series::describe)
+            .collect::<Vec<_>>(),
+        agent.log_tail()
+    );
+}
+
+/// Prometheus with `--web.enable-remote-write-receiver`: every metric with
+/// the task's, the agent's and the configured labels, every accepted
+/// sample.
+#[test]
+fn prometheus_receives_every_sample_with_all_labels() {
+    let prometheus = Prometheus::start();
+    let config = agent_config(&[("prometheus", prometheus.write_url())], Sync::Always);
+    let mut agent = Agent::start(&config);
+    wait_for_appends(&mut agent, 1);
+    sleep(Duration::from_secs(6));
+    terminate_cleanly(&mut agent, &["prometheus"]);
+
+    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let stored = wait_for_delivery(&prometheus, ALL_PING, accepted);
+    assert_series_labels(&stored, &prometheus, &own_task_labels(), &agent);
+    assert_all_delivered_once(&stored, &prometheus, accepted, &agent);
+}
+
+// ---------------------------------------------------------------------------
+// (c), (d), (e): outages.
+
+/// Prometheus without the receiver flag answers 404: the agent names the
+/// flag, keeps everything, and once Prometheus is restarted with the flag
+/// (same port, same data) the whole backlog arrives.
+#[test]
+fn prometheus_without_receiver_gets_the_backlog_once_enabled() {
+    let mut prometheus = Prometheus::start_without_receiver();
+    let config = agent_config(&[("prometheus", prometheus.write_url())], Sync::Always);
+    let mut agent = Agent::start(&config);
+
+    let failure = wait_for_write_failure(&mut agent, "prometheus");
+    let error = failure["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("--web.enable-remote-write-receiver"),
+        "a 404 from Prometheus should be explained with --web.enable-remote-write-receiver, \
+         the error was {error:?}\n{}",
+        agent.log_tail()
+    );
+    // A backlog of several runs, none of which may be dropped.
+    wait_for_appends(&mut agent, 5);
+    assert!(
+        Stored::read(&prometheus, ALL_PING).series.is_empty(),
+        "Prometheus without the receiver cannot have stored anything"
+    );
+
+    prometheus.restart_with_receiver();
+    let back = agent.wait_for_log(
+        &format!("{BACKEND_BACK:?} with backend=prometheus"),
+        Duration::from_secs(30),
+        |l| l["msg"] == BACKEND_BACK && l["backend"] == "prometheus",
+    );
+    assert!(
+        back["backlog"].as_u64().unwrap_or(0) > 0,
+        "{BACKEND_BACK:?} should report the backlog it delivers, got {back}"
+    );
+    sleep(Duration::from_secs(2));
+    terminate_cleanly(&mut agent, &["prometheus"]);
+
+    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let stored = wait_for_delivery(&prometheus, ALL_PING, accepted);
+    assert_series_labels(&stored, &prometheus, &own_task_labels(), &agent);
+    assert_all_delivered_once(&stored, &prometheus, accepted, &agent);
+}
+
+/// VictoriaMetrics is not running when the agent starts and comes up about
+/// five seconds later: the samples of those first seconds arrive, the
+/// series has a sample for every probe run, with no gap.
+#[test]
+fn backend_down_at_start_leaves_no_gap() {
+    let mut vm = VictoriaMetrics::not_started();
+    let config = agent_config(&[("victoria_metrics", vm.write_url())], Sync::Always);
+    let mut agent = Agent::start(&config);
+
+    wait_for_write_failure(&mut agent, "victoria_metrics");
+    wait_for_appends(&mut agent, 5);
+    let vm_started = now_ms();
+    vm.restart();
+    let back = agent.wait_for_log(
+        &format!("{BACKEND_BACK:?} with backend=victoria_metrics"),
+        Duration::from_secs(30),
+        |l| l["msg"] == BACKEND_BACK && l["backend"] == "victoria_metrics",
+    );
+    assert!(
+        back["backlog"].as_u64().unwrap_or(0) > 0 && back["duration_ms"].as_u64().is_some(),
+        "{BACKEND_BACK:?} should report the backlog and the outage duration, got {back}"
+    );
+    sleep(Duration::from_secs(3));
+    terminate_cleanly(&mut agent, &["victoria_metrics"]);
+
+    let accepted = agent.accepted_samples(Sync::Always);
+    let stored = wait_for_delivery(&vm, ALL_PING, accepted.samples);
+    assert_series_labels(&stored, &vm, &own_task_labels(), &agent);
+    assert_all_delivered_once(&stored, &vm, accepted.samples, &agent);
+
+    let labels = [("task_id", TASK_ID)];
+    let runs = run_timestamps(&stored, &labels);
+    assert_eq!(
+        runs.len() as u64,
+        accepted.appends,
+        "ping_packet_loss should have one sample per probe run ({} {APPENDED:?} lines), \
+         has {}: {runs:?}\n{}",
+        accepted.appends,
+        runs.len(),
+        agent.log_tail()
+    );
+    let before_backend = runs.iter().filter(|t| **t < vm_started).count();
+    assert!(
+        before_backend >= 4,
+        "the samples taken before VictoriaMetrics was up should arrive, only {before_backend} \
+         of {runs:?} are older than its start at {vm_started}\n{}",
+        agent.log_tail()
+    );
+    // One probe a second; a gap of several seconds means missing runs. Loose
+    // on purpose: a loaded machine may delay a tick, never by this much.
+    let max_gap = runs.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(
+        max_gap <= 4_000,
+        "consecutive samples of a 1 s task should be at most a few seconds apart, the \
+         largest gap is {max_gap} ms in {runs:?}\n{}",
+        agent.log_tail()
+    );
+}
+
+/// `kill -9` of the agent while VictoriaMetrics is down, a restart, then
+/// VictoriaMetrics comes up: every sample accepted in either run arrives.
+fn kill9_during_outage_loses_nothing_accepted(sync: Sync) {
+    let mut vm = VictoriaMetrics::not_started();
+    let config = agent_config(&[("victoria_metrics", vm.write_url())], sync);
+    let mut agent = Agent::start(&config);
+
+    wait_for_write_failure(&mut agent, "victoria_metrics");
+    wait_for_appends(&mut agent, 4);
+    if sync == Sync::Interval {
+        agent.wait_for_count_in_run(SYNCED, 2, STARTUP_TIMEOUT);
+    }
+    agent.kill9();
+
+    agent.restart();
+    wait_for_appends(&mut agent, 3);
+    vm.restart();
+    // flush_interval 1 s, max_backoff 2 s: a few seconds to catch up.
+    sleep(Duration::from_secs(5));
+    terminate_cleanly(&mut agent, &["victoria_metrics"]);
+
+    let accepted = agent.accepted_samples(sync);
+    let stored = wait_for_delivery(&vm, ALL_PING, accepted.samples);
+    eprintln!(
+        "kill -9 during an outage, buffer.sync: {}: accepted {} samples ({} appended, \
+         {} not yet synced at the kill), delivered {}, duplicated {}",
+        sync.as_yaml(),
+        accepted.samples,
+        accepted.appended,
+        accepted.appended - accepted.samples,
+        stored.distinct,
+        stored.duplicates
+    );
+    assert_series_labels(&stored, &vm, &own_task_labels(), &agent);
+    assert!(
+        stored.distinct >= accepted.samples,
+        "every accepted sample should arrive after kill -9 and restart (buffer.sync: {}): \
+         accepted {}, delivered {}\n{}",
+        sync.as_yaml(),
+        accepted.samples,
+        stored.distinct,
+        agent.log_tail()
+    );
+    assert!(
+        stored.distinct <= accepted.appended,
+        "VictoriaMetrics holds {} samples, more than the {} the agent ever appended\n{}",
+        stored.distinct,
+        accepted.appended,
+        agent.log_tail()
+    );
+    // The backend was down during the kill, so no batch can have been
+    // delivered and then resent.
+    assert_eq!(
+        stored.duplicates,
+        0,
+        "nothing was delivered before the kill, so nothing should arrive twice\n{}",
+        agent.log_tail()
+    );
+}
+
+#[test]
+fn kill9_during_outage_loses_nothing_accepted_sync_always() {
+    kill9_during_outage_loses_nothing_accepted(Sync::Always);
+}
+
+#[test]
+fn kill9_during_outage_loses_nothing_accepted_sync_interval() {
+    kill9_during_outage_loses_nothing_accepted(Sync::Interval);
+}
+
+// ---------------------------------------------------------------------------
+// (f): two backends, one of them out.
+
+/// How the slow backend is taken out in a two-backend test.
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// The process is stopped: connections are refused.
+    Stopped,
+    /// The process is frozen: connections hang until the request timeout.
+    Frozen,
+}
+
+/// VictoriaMetrics and Prometheus both enabled; Prometheus goes out for
+/// about six seconds. VictoriaMetrics keeps receiving each sample within
+/// a few seconds of its timestamp, and Prometheus gets all of it once back.
+fn one_backend_out_does_not_hold_up_the_other(outage: Outage) {
+    let vm = VictoriaMetrics::start();
+    let mut prometheus = Prometheus::start();
+    let config = agent_config(
+        &[
+            ("victoria_metrics", vm.write_url()),
+            ("prometheus", prometheus.write_url()),
+        ],
+        Sync::Always,
+    );
+    let mut agent = Agent::start(&config);
+    wait_for_appends(&mut agent, 3);
+
+    let out_from = now_ms();
+    match outage {
+        Outage::Stopped => prometheus.stop(),
+        Outage::Frozen => prometheus.pause(),
+    }
+    // Watch VictoriaMetrics from another thread (a restart of Prometheus
+    // blocks until it is ready) during the outage and a little after: when
+    // was each probe run's sample first readable?
+    let out_for = Duration::from_secs(6);
+    let selector = format!(r#"ping_packet_loss{{task_id="{TASK_ID}"}}"#);
+    let watch_until = Instant::now() + out_for + Duration::from_secs(4);
+    let (first_seen, back_at) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut first_seen: BTreeMap<i64, i64> = BTreeMap::new();
+            while Instant::now() < watch_until {
+                let seen_at = now_ms();
+                for series in vm.raw_samples(&selector) {
+                    for ts in series.timestamps {
+                        first_seen.entry(ts).or_insert(seen_at);
+                    }
+                }
+                sleep(Duration::from_millis(250));
+            }
+            first_seen
+        });
+        sleep(out_for);
+        let back_at = now_ms();
+        match outage {
+            Outage::Stopped => prometheus.restart(),
+            Outage::Frozen => prometheus.resume(),
+        }
+        (watcher.join().expect("the watcher thread"), back_at)
+    });
+    sleep(Duration::from_secs(3));
+    terminate_cleanly(&mut agent, &["victoria_metrics", "prometheus"]);
+
+    // flush_interval (1 s) plus slack for VictoriaMetrics to make a sample
+    // searchable and for a loaded machine; far below the outage itself.
+    let during: Vec<(i64, i64)> = first_seen
+        .iter()
+        .filter(|(ts, _)| **ts >= out_from && **ts < back_at)
+        .map(|(ts, seen)| (*ts, seen - ts))
+        .collect();
+    let max_lag = during.iter().map(|(_, lag)| *lag).max().unwrap_or(i64::MAX);
+    assert!(
+        during.len() >= 3 && max_lag <= 5_000,
+        "while Prometheus was out ({outage:?}) VictoriaMetrics should get each sample within \
+         a few seconds; (timestamp, ms until readable) of the samples taken meanwhile: \
+         {during:?}\n{}",
+        agent.log_tail()
+    );
+
+    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let in_vm = wait_for_delivery(&vm, ALL_PING, accepted);
+    assert_all_delivered_once(&in_vm, &vm, accepted, &agent);
+    let in_prometheus = wait_for_delivery(&prometheus, ALL_PING, accepted);
+    assert_series_labels(&in_prometheus, &prometheus, &own_task_labels(), &agent);
+    assert_eq!(
+        in_prometheus.distinct,
+        accepted,
+        "Prometheus should catch up completely after the outage ({outage:?}): accepted \
+         {accepted}, stored {}\n{}",
+        in_prometheus.distinct,
+        agent.log_tail()
+    );
+}
+
+#[test]
+fn one_backend_stopped_does_not_hold_up_the_other() {
+    one_backend_out_does_not_hold_up_the_other(Outage::Stopped);
+}
+
+#[test]
+fn one_backend_frozen_does_not_hold_up_the_other() {
+    one_backend_out_does_not_hold_up_the_other(Outage::Frozen);
+}

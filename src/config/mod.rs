@@ -2,9 +2,31 @@
 //! into a typed, validated `Config`. Nothing outside this module sees a raw
 //! string where a duration, size or label set is meant.
 //!
-//! TYPES ONLY FOR NOW: the loader is being written (see `load`).
+//! `load` reads a file and `parse` validates text; both return the first
+//! problem as a `ConfigError` naming the file, the path
+//! (`tasks[1].config.count`), what was found and what is allowed.
+//!
+//! # Layout
+//!
+//! - `node.rs`: the low level, a walker over the parsed YAML that tracks
+//!   the path, rejects unknown keys with a "did you mean" and reads typed
+//!   scalars (the part a serde `RawConfig` would play).
+//! - `build.rs`: the high level, one function per section, defaults and
+//!   validation, producing the types below.
+//! - `expand.rs`: `${VAR}` / `${VAR:-default}` / `$$` in string values.
+//! - `units.rs`: durations and sizes.
+//!
+//! `config/config.example.yaml` documents every key with its default; the
+//! defaults are the `DEFAULT_*` consts here.
 
+mod build;
+mod expand;
+mod node;
+#[cfg(test)]
+mod tests;
 pub mod units;
+
+pub use build::{default_agent_name, is_backend_name, is_task_id};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +36,61 @@ use crate::sample::{BackendId, Labels, TaskId};
 /// Where an installed agent keeps its state when `buffer.path` is not set.
 /// systemd's `StateDirectory=` exports `$STATE_DIRECTORY`; it wins when set.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/sentinel";
+
+/// `sentinel.name` when it is not set and the host name cannot be read.
+pub const DEFAULT_AGENT_NAME: &str = "sentinel";
+/// `sender.flush_interval`: how often a small backlog is sent.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// `sender.batch_size`: samples per remote-write request.
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+/// The largest `sender.batch_size` accepted.
+pub const MAX_BATCH_SIZE: usize = 1_000_000;
+/// `sender.timeout`: request timeout of backends without their own.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `sender.retry.min_backoff`: first wait after a failed request.
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// `sender.retry.max_backoff`: the longest wait between retries.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// `buffer.max_size`: the WAL's disk cap.
+pub const DEFAULT_BUFFER_SIZE: u64 = 256 << 20;
+/// The smallest `buffer.max_size` accepted: sled needs room for its own
+/// files before the first sample.
+pub const MIN_BUFFER_SIZE: u64 = 1 << 20;
+/// `buffer.max_age`: samples older than this are dropped unsent.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// `buffer.sync_interval`: fsync period with `sync: interval`.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// `buffer.cache_size`: sled's page cache, sized for a router.
+pub const DEFAULT_CACHE_SIZE: u64 = 4 << 20;
+/// The smallest `buffer.cache_size` accepted.
+pub const MIN_CACHE_SIZE: u64 = 64 << 10;
+/// `http.listen`: loopback only, so /metrics is not exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9851";
+/// `logging.file_path`, used with `logging.output: file`.
+pub const DEFAULT_LOG_FILE: &str = "/var/log/sentinel/sentinel.log";
+/// `tasks[].interval`.
+pub const DEFAULT_TASK_INTERVAL: Duration = Duration::from_secs(60);
+/// The largest ping `count`.
+pub const MAX_PING_COUNT: u32 = 10_000;
+/// The largest ping `size`: an IPv4 datagram's 65535 bytes less the IP
+/// and ICMP headers.
+pub const MAX_PING_SIZE: usize = 65_507;
+/// Longest task id and backend name.
+pub const MAX_NAME_LEN: usize = 128;
+/// Longest label value (agent name, device id, labels) accepted.
+pub const MAX_LABEL_VALUE_LEN: usize = 1024;
+
+/// Labels sentinel sets itself on every series, which `sentinel.labels`
+/// and `tasks[].labels` may not use, with where to set them instead. An
+/// error rather than a warning: whichever value won, the other would be
+/// silently lost.
+pub const RESERVED_LABELS: &[(&str, &str)] = &[
+    ("device_id", "set it with tasks[].device_id"),
+    ("task_id", "it is the task's id"),
+    ("sentinel", "set it with sentinel.name"),
+    ("region", "set it with sentinel.region"),
+    ("host", "the plugin sets it from its config.host"),
+];
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -181,6 +258,14 @@ impl PluginConfig {
             PluginConfig::Ping(_) => "ping",
         }
     }
+
+    /// The longest one run of the plugin can take; must fit in the task's
+    /// timeout.
+    pub fn max_run_time(&self) -> Duration {
+        match self {
+            PluginConfig::Ping(p) => p.max_run_time(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,11 +344,40 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&text, path)
 }
 
-/// Validates `text` as if read from `file`.
-pub fn parse(_text: &str, file: &Path) -> Result<Config, ConfigError> {
-    Err(ConfigError::Invalid {
-        file: file.display().to_string(),
-        path: String::new(),
-        reason: "config loading is not written yet".into(),
-    })
+/// Validates `text` as if read from `file` (whose directory is the base of
+/// relative paths), with the process environment for `${VAR}`.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    parse_with_env(text, file, &|name| std::env::var(name).ok())
+}
+
+/// `parse` with `env` in place of the process environment (used for
+/// `${VAR}` and `$STATE_DIRECTORY`); for tests and `check`.
+pub fn parse_with_env(
+    text: &str,
+    file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    build::parse_with(text, file, env)
+}
+
+impl Config {
+    /// The backends that ship, in file order.
+    pub fn enabled_backends(&self) -> impl Iterator<Item = &BackendConfig> {
+        self.sender.backends.iter().filter(|b| b.enabled)
+    }
+
+    /// The tasks that run, in file order.
+    pub fn enabled_tasks(&self) -> impl Iterator<Item = &TaskConfig> {
+        self.tasks.iter().filter(|t| t.enabled)
+    }
+
+    /// The task with `id`, enabled or not.
+    pub fn task(&self, id: &str) -> Option<&TaskConfig> {
+        self.tasks.iter().find(|t| t.id.as_str() == id)
+    }
+
+    /// The backend named `name`, enabled or not.
+    pub fn backend(&self, name: &str) -> Option<&BackendConfig> {
+        self.sender.backends.iter().find(|b| b.id.as_str() == name)
+    }
 }

@@ -1,6 +1,4 @@
-//! Probes: the `Probe` actor (one per enabled task) and one file per plugin.
-//!
-//! SKELETON: the actor is being written. `ping`/`icmp`/`error` belong to the ping work.
+//! Probes. SKELETON (lead is writing the actor).
 
 pub mod error;
 pub mod icmp;

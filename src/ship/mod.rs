@@ -1,5 +1,678 @@
-//! Remote write and the shipper. SKELETON.
+//! The `Shipper` actor: one per enabled backend. It reads batches from the
+//! WAL at its own cursor, posts them as remote-write requests, and
+//! acknowledges what the backend took (or rejected for good).
+//!
+//! Scheduling: with a small backlog it sends every `sender.flush_interval`;
+//! a full batch (`sender.batch_size` samples) is followed at once by the
+//! next, until drained. One request is in flight at a time, which keeps
+//! each series in timestamp order.
+//!
+//! The POST is blocking (ureq), so it runs in `spawn_blocking`, never on the
+//! event loop. How each answer is treated is DESIGN.md's table, decided by
+//! `remote_write::classify`:
+//!
+//! - 2xx: acknowledge. 400/422: drop the batch, count `rejected`, log the
+//!   body. 413: split the batch in halves at series boundaries and retry.
+//! - 401/403, 404/405: keep, retry with the long backoff, log the hint.
+//! - 429/5xx: keep, exponential backoff with jitter, honour `Retry-After`.
+//! - connection errors: keep; a cheap TCP reachability check every second
+//!   notices the backend's return within about a second, without sending
+//!   whole requests to a server that is not there.
+//!
+//! It never drops data to make progress on a retryable error.
 
 pub mod backoff;
 pub mod proto;
 pub mod remote_write;
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures_util::future::Either;
+
+use crate::config::{BackendConfig, SenderConfig};
+use crate::sample::{BackendId, Labels, Seq};
+use crate::telemetry::Telemetry;
+use crate::wal::{self, Ack, Batch, DropReason, ReadBatch, Wal};
+
+use backoff::Backoff;
+use remote_write::{Client, ShipError, Verdict};
+
+/// Gap between TCP reachability checks while a backend is unreachable.
+const REACH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Connect timeout of one reachability check.
+const REACH_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+/// The first delay after a credentials or wrong-URL answer (it doubles up
+/// to `retry.max_backoff`): a person has to fix something, so hammering
+/// helps nobody.
+const LONG_BACKOFF_MIN: Duration = Duration::from_secs(30);
+/// Repeat an ongoing problem in the log at most this often.
+const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
+
+/// Sent by the shipper to itself: look for work now.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Wake;
+
+/// Stop: finish the request in flight, make one last bounded attempt,
+/// and report the totals.
+#[derive(Message)]
+#[rtype(result = "ShipSummary")]
+pub struct Drain {
+    pub deadline: Instant,
+}
+
+/// What a shipper did in its life; logged as `Sender stopped.`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShipSummary {
+    /// Requests the backend stored.
+    pub success_count: u64,
+    /// Requests that failed (kept for retry or rejected).
+    pub failed_count: u64,
+    /// Samples the backend stored.
+    pub samples_sent: u64,
+}
+
+/// Why a batch was kept for a later attempt.
+#[derive(Debug)]
+enum Keep {
+    Unreachable(ShipError),
+    /// Other transport failures (timeouts, TLS): plain backoff.
+    Transport(ShipError),
+    Status {
+        verdict: Verdict,
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Keep {
+    fn reason(&self) -> &'static str {
+        match self {
+            Keep::Unreachable(_) => "unreachable",
+            Keep::Transport(ShipError::Timeout { .. }) => "timeout",
+            Keep::Transport(_) => "transport",
+            Keep::Status { verdict, .. } => match verdict {
+                Verdict::Credentials => "credentials",
+                Verdict::NotFound => "not_found",
+                _ => "server",
+            },
+        }
+    }
+}
+
+/// The result of delivering one batch (with any 413 splits).
+#[derive(Debug, Default)]
+struct Delivered {
+    requests: u64,
+    samples: u64,
+    dropped: Vec<(DropReason, u64)>,
+    /// A rejection body to log (first one only).
+    rejection: Option<(u16, String)>,
+}
+
+/// An ongoing problem with the backend, for once-per-outage logging.
+struct Outage {
+    since: Instant,
+    reason: &'static str,
+    last_logged: Instant,
+}
+
+/// Ships one backend's view of the WAL.
+pub struct Shipper {
+    id: BackendId,
+    url: String,
+    client: Arc<Client>,
+    wal: Addr<Wal>,
+    telemetry: Arc<Telemetry>,
+    batch_size: u64,
+    flush_interval: Duration,
+    /// For 429/5xx, timeouts and unreachable backends.
+    backoff: Backoff,
+    /// For answers a person must fix (401/403/404/405).
+    long_backoff: Backoff,
+    /// A batch is being read or posted.
+    busy: bool,
+    /// `Drain` arrived: no new batches.
+    stopping: bool,
+    outage: Option<Outage>,
+    /// The pending wake-up, so an earlier one can replace it.
+    timer: Option<SpawnHandle>,
+    /// Whether the last reachability check failed; a change to success
+    /// wakes the shipper early.
+    reach_failed: bool,
+    reach_timer: Option<SpawnHandle>,
+    summary: ShipSummary,
+}
+
+impl Shipper {
+    pub fn new(
+        backend: &BackendConfig,
+        sender: &SenderConfig,
+        wal: Addr<Wal>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Shipper, ShipError> {
+        let client = Client::new(backend)?;
+        let max = sender.retry.max_backoff;
+        Ok(Shipper {
+            id: backend.id.clone(),
+            url: remote_write::mask_url(&backend.url),
+            client: Arc::new(client),
+            wal,
+            telemetry,
+            batch_size: sender.batch_size as u64,
+            flush_interval: sender.flush_interval,
+            backoff: Backoff::new(sender.retry.min_backoff, max),
+            long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
+            busy: false,
+            stopping: false,
+            outage: None,
+            timer: None,
+            reach_failed: false,
+            reach_timer: None,
+            summary: ShipSummary::default(),
+        })
+    }
+
+    fn labels(&self) -> Labels {
+        Labels::new().with("backend", self.id.as_str())
+    }
+
+    fn wake_in(&mut self, ctx: &mut Context<Self>, delay: Duration) {
+        if let Some(h) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        self.timer = Some(ctx.notify_later(Wake, delay));
+    }
+
+    /// Reads the next batch and posts it.
+    fn ship(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.stopping {
+            return;
+        }
+        self.busy = true;
+        let read = self.wal.send(ReadBatch {
+            backend: self.id.clone(),
+            max_samples: self.batch_size,
+        });
+        let fut = async move { read.await }
+            .into_actor(self)
+            .then(|res, act, ctx| {
+                let batch = match res {
+                    Ok(Ok(Some(batch))) => batch,
+                    Ok(Ok(None)) => {
+                        act.busy = false;
+                        let d = act.flush_interval;
+                        act.wake_in(ctx, d);
+                        return Either::Left(fut::ready(()));
+                    }
+                    Ok(Err(e)) => {
+                        log::error!(backend = act.id.as_str(), error:% = e; "Reading the WAL failed.");
+                        act.busy = false;
+                        let d = act.flush_interval;
+                        act.wake_in(ctx, d);
+                        return Either::Left(fut::ready(()));
+                    }
+                    Err(e) => {
+                        log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.");
+                        act.busy = false;
+                        return Either::Left(fut::ready(()));
+                    }
+                };
+                Either::Right(act.post(batch))
+            });
+        ctx.spawn(fut);
+    }
+
+    /// Posts `batch` off the event loop and handles the answer.
+    fn post(&mut self, batch: Batch) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let client = self.client.clone();
+        let records = batch.records.clone();
+        let samples = batch.samples;
+        let started = Instant::now();
+        let task = actix_rt::task::spawn_blocking(move || deliver(&client, &records, samples));
+        async move { task.await }
+            .into_actor(self)
+            .then(move |res, act, ctx| {
+                let elapsed = started.elapsed();
+                act.telemetry.set(
+                    "sentinel_remote_write_request_duration_seconds",
+                    "Duration of the last remote-write attempt (with any splits).",
+                    act.labels(),
+                    elapsed.as_secs_f64(),
+                );
+                let outcome = match res {
+                    Ok(o) => o,
+                    Err(e) => Err(Keep::Transport(ShipError::Other {
+                        url: act.url.clone(),
+                        detail: format!("the sender thread failed: {e}"),
+                    })),
+                };
+                match outcome {
+                    Ok(done) => Either::Left(act.acknowledge(batch, done)),
+                    Err(keep) => {
+                        act.busy = false;
+                        act.kept(ctx, keep, samples);
+                        Either::Right(fut::ready(()))
+                    }
+                }
+            })
+    }
+
+    /// Acknowledges a delivered (or rejected) batch, then schedules the next.
+    fn acknowledge(
+        &mut self,
+        batch: Batch,
+        done: Delivered,
+    ) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let ack = self.wal.send(Ack {
+            backend: self.id.clone(),
+            through: batch.last,
+            dropped: done.dropped.clone(),
+        });
+        let full = batch.samples >= self.batch_size;
+        let last = batch.last;
+        async move { ack.await }
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                act.busy = false;
+                if let Ok(Err(e)) | Err(e) = res.map_err(|e| wal::WalError::Open {
+                    path: String::new(),
+                    reason: e.to_string(),
+                }) {
+                    log::error!(backend = act.id.as_str(), error:% = e; "Acknowledging a batch failed.");
+                }
+                act.delivered(ctx, done, last);
+                if act.stopping {
+                    return;
+                }
+                if full {
+                    act.wake_in(ctx, Duration::ZERO);
+                } else {
+                    let d = act.flush_interval;
+                    act.wake_in(ctx, d);
+                }
+            })
+    }
+
+    fn delivered(&mut self, ctx: &mut Context<Self>, done: Delivered, last: Seq) {
+        let l = self.labels();
+        self.summary.success_count += done.requests;
+        self.summary.samples_sent += done.samples;
+        self.telemetry.inc(
+            "sentinel_samples_sent_total",
+            "Samples the backend stored.",
+            l.clone(),
+            done.samples as f64,
+        );
+        if let Some((status, body)) = &done.rejection {
+            self.summary.failed_count += 1;
+            let rejected: u64 = done.dropped.iter().map(|(_, n)| n).sum();
+            self.telemetry.inc(
+                "sentinel_send_failures_total",
+                "Failed remote-write requests, by reason.",
+                l.clone().with("reason", "rejected"),
+                1.0,
+            );
+            log::warn!(
+                backend = self.id.as_str(),
+                status = *status,
+                samples = rejected,
+                error = body.as_str();
+                "Backend rejected a batch as invalid; it was dropped and counted."
+            );
+        }
+        log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
+        self.backoff.reset();
+        self.long_backoff.reset();
+        if let Some(h) = self.reach_timer.take() {
+            ctx.cancel_future(h);
+        }
+        self.reach_failed = false;
+        if let Some(outage) = self.outage.take() {
+            let backlog = self.telemetry.get("sentinel_wal_samples_pending", &l) as u64;
+            log::info!(
+                backend = self.id.as_str(),
+                duration_ms = outage.since.elapsed().as_millis() as u64,
+                backlog = backlog;
+                "Backend is back; delivering the backlog."
+            );
+        }
+    }
+
+    /// A batch was kept: count, log once per outage, schedule the retry.
+    fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
+        self.summary.failed_count += 1;
+        let reason = keep.reason();
+        self.telemetry.inc(
+            "sentinel_send_failures_total",
+            "Failed remote-write requests, by reason.",
+            self.labels().with("reason", reason),
+            1.0,
+        );
+        let backlog = self
+            .telemetry
+            .get("sentinel_wal_samples_pending", &self.labels())
+            .max(samples as f64) as u64;
+        let (message, delay) = match &keep {
+            Keep::Unreachable(e) => (e.to_string(), self.backoff.next_delay()),
+            Keep::Transport(e) => (e.to_string(), self.backoff.next_delay()),
+            Keep::Status {
+                verdict,
+                status,
+                body,
+                retry_after,
+            } => {
+                let hint = remote_write::hint(*verdict, &self.url);
+                let msg = format!("{} answered HTTP {status}: {}{hint}", self.url, body.trim());
+                let delay = match verdict {
+                    Verdict::Credentials | Verdict::NotFound => {
+                        self.long_backoff.next_delay()
+                    }
+                    _ => self.backoff.next_delay_after(*retry_after),
+                };
+                (msg, delay)
+            }
+        };
+        let now = Instant::now();
+        match &mut self.outage {
+            Some(o) if o.reason == reason && now - o.last_logged < REPEAT_LOG_EVERY => {
+                log::debug!(backend = self.id.as_str(), error = message.as_str(); "Remote write still failing.");
+            }
+            Some(o) => {
+                o.reason = reason;
+                o.last_logged = now;
+                log::warn!(
+                    backend = self.id.as_str(),
+                    backlog = backlog,
+                    duration_ms = (now - o.since).as_millis() as u64,
+                    error = message.as_str();
+                    "Remote write still failing; keeping the data in the WAL."
+                );
+            }
+            None => {
+                self.outage = Some(Outage {
+                    since: now,
+                    reason,
+                    last_logged: now,
+                });
+                log::warn!(
+                    backend = self.id.as_str(),
+                    backlog = backlog,
+                    error = message.as_str();
+                    "Remote write failed; keeping the data in the WAL and retrying."
+                );
+            }
+        }
+        if self.stopping {
+            return;
+        }
+        self.wake_in(ctx, delay);
+        if matches!(keep, Keep::Unreachable(_)) {
+            self.reach_failed = true;
+            self.schedule_reach_check(ctx);
+        }
+    }
+
+    /// While unreachable: try a TCP connect every second; the first success
+    /// after a failure wakes the shipper at once.
+    fn schedule_reach_check(&mut self, ctx: &mut Context<Self>) {
+        if self.reach_timer.is_some() {
+            return;
+        }
+        let Some(addr) = host_port(&self.url) else {
+            return;
+        };
+        let handle = ctx.run_later(REACH_CHECK_INTERVAL, move |act, ctx| {
+            act.reach_timer = None;
+            if act.outage.is_none() || act.stopping {
+                return;
+            }
+            let addr = addr.clone();
+            let check = actix_rt::task::spawn_blocking(move || reachable(&addr));
+            let fut = async move { check.await.unwrap_or(false) }
+                .into_actor(act)
+                .map(|ok, act, ctx| {
+                    if ok && act.reach_failed {
+                        act.reach_failed = false;
+                        log::debug!(backend = act.id.as_str(); "Backend accepts connections again.");
+                        if !act.busy {
+                            act.wake_in(ctx, Duration::ZERO);
+                        }
+                    } else if !ok {
+                        act.reach_failed = true;
+                    }
+                    if act.outage.is_some() && !act.stopping {
+                        act.schedule_reach_check(ctx);
+                    }
+                });
+            ctx.spawn(fut);
+        });
+        self.reach_timer = Some(handle);
+    }
+}
+
+impl Actor for Shipper {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        log::info!(backend = self.id.as_str(), url = self.url.as_str(); "Shipper started.");
+        self.wake_in(ctx, Duration::ZERO);
+    }
+}
+
+impl Handler<Wake> for Shipper {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.timer = None;
+        self.ship(ctx);
+    }
+}
+
+impl Handler<Drain> for Shipper {
+    type Result = ResponseActFuture<Self, ShipSummary>;
+
+    /// Waits for the request in flight, then makes one last attempt at the
+    /// backlog if time is left, all within `deadline`.
+    fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        if let Some(h) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        let deadline = msg.deadline;
+        Box::pin(
+            wait_idle(deadline)
+                .then(move |_, act: &mut Shipper, _| act.last_attempt(deadline))
+                .map(|_, act, _| act.summary),
+        )
+    }
+}
+
+/// Completes when no request is in flight, or at `deadline`.
+fn wait_idle(deadline: Instant) -> std::pin::Pin<Box<dyn ActorFuture<Shipper, Output = ()>>> {
+    Box::pin(
+        fut::wrap_future::<_, Shipper>(actix_rt::time::sleep(Duration::from_millis(20))).then(
+            move |_, act, _| {
+                if !act.busy || Instant::now() >= deadline {
+                    Either::Left(fut::ready(()))
+                } else {
+                    Either::Right(wait_idle(deadline))
+                }
+            },
+        ),
+    )
+}
+
+impl Shipper {
+    /// One bounded attempt at whatever is pending, for a graceful stop.
+    fn last_attempt(&mut self, deadline: Instant) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let skip = self.busy || remaining.is_zero() || self.outage.is_some();
+        let read = self.wal.send(ReadBatch {
+            backend: self.id.clone(),
+            max_samples: self.batch_size,
+        });
+        async move {
+            if skip {
+                return None;
+            }
+            match read.await {
+                Ok(Ok(Some(batch))) => Some(batch),
+                _ => None,
+            }
+        }
+        .into_actor(self)
+        .then(move |batch, act, _| {
+            let Some(batch) = batch else {
+                return Either::Left(fut::ready(()));
+            };
+            act.busy = true;
+            let post = act.post(batch);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            Either::Right(
+                post.timeout(remaining)
+                    .map(|_, act: &mut Shipper, _| act.busy = false),
+            )
+        })
+    }
+}
+
+/// Posts the records, splitting on 413; blocking.
+fn deliver(client: &Client, records: &[sled::IVec], samples: u64) -> Result<Delivered, Keep> {
+    let mut payloads = Vec::with_capacity(records.len());
+    let mut corrupt = 0u64;
+    for r in records {
+        match wal::record::payload(r) {
+            Ok(p) => payloads.push(p),
+            Err(e) => {
+                let n = wal::record::header(r).map(|h| h.samples as u64).unwrap_or(0);
+                corrupt += n;
+                log::error!(error:% = e; "Damaged WAL record skipped.");
+            }
+        }
+    }
+    let mut out = Delivered::default();
+    if corrupt > 0 {
+        out.dropped.push((DropReason::Corrupt, corrupt));
+    }
+    if payloads.is_empty() {
+        return Ok(out);
+    }
+    let slices: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
+    send(client, &slices, samples - corrupt, &mut out)?;
+    Ok(out)
+}
+
+/// Sends one body made of `payloads`; on 413 splits at series boundaries.
+fn send(client: &Client, payloads: &[&[u8]], samples: u64, out: &mut Delivered) -> Result<(), Keep> {
+    let body = remote_write::body_from_payloads(payloads);
+    let resp = client.post(&body).map_err(|e| {
+        if matches!(e, ShipError::Connect { .. } | ShipError::Dns { .. }) {
+            Keep::Unreachable(e)
+        } else {
+            Keep::Transport(e)
+        }
+    })?;
+    match remote_write::classify(resp.status) {
+        Verdict::Delivered => {
+            out.requests += 1;
+            out.samples += samples;
+            Ok(())
+        }
+        Verdict::Rejected => {
+            out.dropped.push((DropReason::Rejected, samples));
+            if out.rejection.is_none() {
+                out.rejection = Some((resp.status, resp.body));
+            }
+            Ok(())
+        }
+        Verdict::TooLarge => {
+            let entries: Vec<&[u8]> = payloads
+                .iter()
+                .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
+                .collect();
+            if entries.len() <= 1 {
+                out.dropped.push((DropReason::TooLarge, samples));
+                if out.rejection.is_none() {
+                    out.rejection = Some((resp.status, resp.body));
+                }
+                return Ok(());
+            }
+            let (a, b) = entries.split_at(entries.len() / 2);
+            let na = count_samples(a);
+            send(client, a, na, out)?;
+            send(client, b, samples.saturating_sub(na), out)
+        }
+        verdict => Err(Keep::Status {
+            verdict,
+            status: resp.status,
+            body: resp.body,
+            retry_after: resp.retry_after,
+        }),
+    }
+}
+
+/// Samples in length-delimited `TimeSeries` entries (only on the 413
+/// path). Each entry on its own is a valid `WriteRequest`.
+fn count_samples(entries: &[&[u8]]) -> u64 {
+    use prost::Message as _;
+    entries
+        .iter()
+        .filter_map(|e| proto::WriteRequest::decode(*e).ok())
+        .flat_map(|w| w.timeseries)
+        .map(|ts| ts.samples.len() as u64)
+        .sum()
+}
+
+/// `host:port` of a URL, for the reachability check.
+fn host_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let has_port = if authority.starts_with('[') {
+        authority.contains("]:")
+    } else {
+        authority.contains(':')
+    };
+    if has_port {
+        Some(authority.to_string())
+    } else {
+        let port = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+        Some(format!("{authority}:{port}"))
+    }
+}
+
+/// Whether a TCP connection to `addr` can be opened now.
+fn reachable(addr: &str) -> bool {
+    let addrs: Vec<SocketAddr> = match addr.to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(_) => return false,
+    };
+    addrs
+        .iter()
+        .any(|a| TcpStream::connect_timeout(a, REACH_CHECK_TIMEOUT).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_of_urls() {
+        assert_eq!(
+            host_port("http://127.0.0.1:8428/api/v1/write").as_deref(),
+            Some("127.0.0.1:8428")
+        );
+        assert_eq!(
+            host_port("https://user:pw@example.org/x").as_deref(),
+            Some("example.org:443")
+        );
+        assert_eq!(host_port("http://[::1]:9090/api").as_deref(), Some("[::1]:9090"));
+        assert_eq!(host_port("http://[::1]/api").as_deref(), Some("[::1]:80"));
+        assert_eq!(host_port("nonsense"), None);
+    }
+}

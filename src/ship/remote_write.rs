@@ -1,0 +1,1162 @@
+//! Prometheus remote write 1.0 on the wire: the request body, the headers,
+//! the blocking ureq POST, and what each answer means ([`classify`]).
+//!
+//! The body is built from WAL record payloads (see `wal::record`): each
+//! payload already is a run of `WriteRequest` field-1 entries, so a body is
+//! their concatenation, snappy-compressed in the raw block format (not the
+//! framed format, which backends refuse). Nothing here decodes protobuf.
+//!
+//! [`Client::post`] blocks for up to the backend's `timeout`: the shipper
+//! calls it from `actix_rt::task::spawn_blocking`, never on the event loop.
+//! It returns every HTTP answer as a [`Response`] (statuses are not
+//! errors); [`ShipError`] is for requests that got no answer, and its
+//! messages tell the operator what to check. Credentials never reach a
+//! message: `Secret` masks itself, and a `user:pass@` in the URL is shown
+//! as `***@`.
+
+use std::fmt;
+use std::io::Read;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ureq::http::{HeaderName, HeaderValue, Uri};
+
+use crate::config::BackendConfig;
+use crate::wal::record;
+
+/// `Content-Type` of a remote-write request.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+/// `Content-Encoding` of a remote-write request: snappy raw block format.
+pub const CONTENT_ENCODING: &str = "snappy";
+/// The header that names the protocol version.
+pub const VERSION_HEADER: &str = "X-Prometheus-Remote-Write-Version";
+/// Remote write 1.0 announces itself as 0.1.0.
+pub const REMOTE_WRITE_VERSION: &str = "0.1.0";
+/// `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("sentinel/", env!("CARGO_PKG_VERSION"));
+
+/// How much of a response body is kept for the log: enough for
+/// Prometheus' or VictoriaMetrics' one-line explanation of a 400.
+pub const RESPONSE_BODY_LIMIT: usize = 512;
+
+/// What the backend answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// The first [`RESPONSE_BODY_LIMIT`] bytes of the body, lossy UTF-8,
+    /// for the log line of a rejected batch.
+    pub body: String,
+    /// `Retry-After`, as delta-seconds or an HTTP date (already converted
+    /// to a delay); the backoff honours it on 429 and 5xx.
+    pub retry_after: Option<Duration>,
+}
+
+/// What the shipper does with an answer (DESIGN.md "Remote write").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// 2xx: stored; acknowledge and advance the cursor.
+    Delivered,
+    /// 400, 422: the batch is invalid (out of order, too old, bad label);
+    /// drop it, count `rejected`, log the body once.
+    Rejected,
+    /// 401, 403, 407: keep the data, retry with long backoff, log the
+    /// credentials hint.
+    Credentials,
+    /// 404, 405, 410 and 3xx: wrong URL or Prometheus without the
+    /// receiver; keep the data, retry with long backoff, log the hint.
+    NotFound,
+    /// 413: split the batch and retry the halves.
+    TooLarge,
+    /// 408, 425, 429, 5xx, and every status not listed above: keep the
+    /// data and retry with backoff, honouring `Retry-After`. Use
+    /// [`is_unexpected`] to pick the long backoff for the unlisted ones.
+    Retry,
+}
+
+/// Maps an HTTP status to what the shipper does.
+///
+/// Unlisted statuses (other 4xx such as 409 or 415, 1xx, anything out of
+/// range) are retried, not rejected: rejecting drops data for good, while
+/// retrying an odd answer only delays it, and an operator who sees the
+/// logged status can fix the backend or the URL without losing a sample.
+/// 3xx counts as a wrong URL because redirects are not followed: ureq
+/// cannot replay a POST body across a 307/308, and a 301/302 would turn it
+/// into a GET.
+pub fn classify(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        400 | 422 => Verdict::Rejected,
+        401 | 403 | 407 => Verdict::Credentials,
+        300..=399 | 404 | 405 | 410 => Verdict::NotFound,
+        413 => Verdict::TooLarge,
+        _ => Verdict::Retry,
+    }
+}
+
+/// Whether `status` is one [`classify`] maps to [`Verdict::Retry`] only
+/// because nothing better fits (not 408/425/429/5xx): the shipper should
+/// use its long backoff and log the body, as for a wrong URL.
+pub fn is_unexpected(status: u16) -> bool {
+    classify(status) == Verdict::Retry && !matches!(status, 408 | 425 | 429 | 500..=599)
+}
+
+/// The operator hint to log with a verdict, naming the URL (credentials
+/// masked); empty for [`Verdict::Delivered`].
+pub fn hint(verdict: Verdict, url: &str) -> String {
+    let url = mask_url(url);
+    match verdict {
+        Verdict::Delivered => String::new(),
+        Verdict::Rejected => format!(
+            "{url} rejected the batch as invalid (out of order, too old or a bad label); \
+             it is dropped, the response body says why"
+        ),
+        Verdict::Credentials => format!(
+            "{url} refused the credentials: check username/password (or password_file) and \
+             bearer_token (or bearer_token_file) of this backend, and that the user may write"
+        ),
+        Verdict::NotFound => format!(
+            "{url} has no remote-write endpoint: check the URL; Prometheus accepts remote write \
+             only when started with --web.enable-remote-write-receiver (2.33+; \
+             --enable-feature=remote-write-receiver on 2.25–2.32); the path is /api/v1/write \
+             for both Prometheus and single-node VictoriaMetrics \
+             (vminsert: /insert/<tenant>/prometheus/api/v1/write)"
+        ),
+        Verdict::TooLarge => format!(
+            "{url} refused the request as too large: the batch is split and retried; \
+             lower sender.batch_size or raise the backend's request size limit"
+        ),
+        Verdict::Retry => {
+            format!("{url} is overloaded or failing: retrying with backoff; the data is kept")
+        }
+    }
+}
+
+/// The request body for some record payloads: their concatenation,
+/// snappy-compressed (raw block format).
+pub fn body_from_payloads(payloads: &[&[u8]]) -> Vec<u8> {
+    let raw = payloads.concat();
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy compresses any input below 4 GiB")
+}
+
+/// Splits one payload into two at a `TimeSeries` boundary, as close to
+/// half its bytes as the boundaries allow, for a 413 on a batch of a
+/// single record. `None` when it holds fewer than two series (then it
+/// cannot get smaller) or its framing is broken (payloads from
+/// `record::payload` are already checked).
+pub fn split_payload(payload: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let entries = record::series_entries(payload).ok()?;
+    if entries.len() < 2 {
+        return None;
+    }
+    let half = payload.len() / 2;
+    let mut at = 0;
+    let mut best = entries[0].len();
+    for e in &entries[..entries.len() - 1] {
+        at += e.len();
+        if at.abs_diff(half) < best.abs_diff(half) {
+            best = at;
+        }
+    }
+    Some((payload[..best].to_vec(), payload[best..].to_vec()))
+}
+
+/// Parses a `Retry-After` value: delta-seconds, or an IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`) turned into the delay from `now`
+/// (zero when it is past). Anything else is ignored.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
+}
+
+/// Seconds since the epoch of an IMF-fixdate.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
+    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: i64 = day.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// `url` with any `user:pass@` replaced by `***@`, for messages.
+pub fn mask_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let start = scheme_end + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// A request that got no HTTP answer, or a client that cannot be built.
+/// Every message names the URL (credentials masked) and what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error("{}", connect_message(*refused, addr, url, detail))]
+    Connect {
+        url: String,
+        /// `host:port` tried.
+        addr: String,
+        /// The backend answered with a reset (nothing listens there), as
+        /// opposed to no route to it.
+        refused: bool,
+        detail: String,
+    },
+    #[error(
+        "cannot resolve host {host} of {url}: check the host name in the url and the \
+         router's DNS settings (/etc/resolv.conf)"
+    )]
+    Dns { url: String, host: String },
+    #[error(
+        "no answer from {url} within {timeout_ms} ms ({phase}): the backend is slow or the link \
+         is down; raise the backend's timeout if it is only slow"
+    )]
+    Timeout {
+        url: String,
+        timeout_ms: u64,
+        /// Where it ran out: `connect`, `receive response` ...
+        phase: String,
+    },
+    #[error(
+        "tls with {url} failed: {detail}: set ca_file to the PEM of the CA that signed the \
+         server's certificate (or insecure_skip_verify: true, for tests only)"
+    )]
+    Tls { url: String, detail: String },
+    #[error(
+        "cannot use ca_file {path}: {reason}; it must be a readable PEM file with at least \
+         one CERTIFICATE block"
+    )]
+    CaFile { path: String, reason: String },
+    #[error("invalid url {url}: {reason}; expected http://host:port/path or https://...")]
+    BadUrl { url: String, reason: String },
+    #[error(
+        "invalid header {name:?} for {url}: names are letters, digits and '-', values are \
+         visible ASCII"
+    )]
+    BadHeader { url: String, name: String },
+    #[error("request to {url} failed: {detail}")]
+    Other { url: String, detail: String },
+}
+
+fn connect_message(refused: bool, addr: &str, url: &str, detail: &str) -> String {
+    if refused {
+        format!(
+            "connection refused by {addr}: is the backend running and listening there? \
+             (url {url})"
+        )
+    } else {
+        format!(
+            "cannot reach {addr} ({detail}): check the network path and the router's routes \
+             and firewall (url {url})"
+        )
+    }
+}
+
+/// One backend's HTTP client: the agent with its TLS and timeout settings,
+/// and the fixed request headers.
+pub struct Client {
+    agent: ureq::Agent,
+    /// The URL requests go to, without userinfo (credentials travel in
+    /// `Authorization`).
+    target_url: String,
+    /// The URL for messages, credentials masked.
+    url: String,
+    /// `host:port`, for connection errors.
+    addr: String,
+    host: String,
+    timeout: Duration,
+    /// Protocol, auth and custom headers, in that order, later names
+    /// replacing earlier ones; auth values are marked sensitive.
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Client {
+    /// Builds the client for one backend: parses the URL, loads `ca_file`,
+    /// prepares the headers (basic auth from `username`/`password` or from
+    /// a `user:pass@` in the URL, else `bearer_token`; then `headers`).
+    pub fn new(cfg: &BackendConfig) -> Result<Client, ShipError> {
+        let shown_url = mask_url(&cfg.url);
+        let bad_url = |reason: &str| ShipError::BadUrl {
+            url: shown_url.clone(),
+            reason: reason.to_owned(),
+        };
+        let uri: Uri = cfg
+            .url
+            .parse()
+            .map_err(|e: ureq::http::uri::InvalidUri| bad_url(&e.to_string()))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => return Err(bad_url(&format!("scheme {other:?} is not http or https"))),
+            None => return Err(bad_url("no scheme")),
+        };
+        let authority = uri.authority().ok_or_else(|| bad_url("no host"))?;
+        let host = authority.host().to_owned();
+        if host.is_empty() {
+            return Err(bad_url("no host"));
+        }
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let addr = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let (target_url, url_userinfo) = match authority.as_str().rfind('@') {
+            Some(at) => {
+                let userinfo = &authority.as_str()[..at];
+                let stripped = cfg.url.replacen(&format!("{userinfo}@"), "", 1);
+                (stripped, Some(userinfo.to_owned()))
+            }
+            None => (cfg.url.clone(), None),
+        };
+
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &cfg.ca_file {
+            tls = tls.root_certs(load_ca_file(path)?);
+        }
+        if cfg.insecure_skip_verify {
+            tls = tls.disable_verification(true);
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_global(Some(cfg.timeout))
+            .tls_config(tls.build())
+            .build()
+            .new_agent();
+
+        let mut headers = Vec::new();
+        let mut set = |name: &str, value: &str, sensitive: bool| -> Result<(), ShipError> {
+            let bad = || ShipError::BadHeader {
+                url: shown_url.clone(),
+                name: name.to_owned(),
+            };
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            let mut v = HeaderValue::from_str(value).map_err(|_| bad())?;
+            v.set_sensitive(sensitive);
+            headers.retain(|(old, _)| *old != n);
+            headers.push((n, v));
+            Ok(())
+        };
+        set("Content-Type", CONTENT_TYPE, false)?;
+        set("Content-Encoding", CONTENT_ENCODING, false)?;
+        set(VERSION_HEADER, REMOTE_WRITE_VERSION, false)?;
+        set("User-Agent", USER_AGENT, false)?;
+        let basic = match (&cfg.username, &url_userinfo) {
+            (Some(user), _) => Some(format!(
+                "{user}:{}",
+                cfg.password.as_ref().map_or("", |p| p.expose())
+            )),
+            (None, Some(userinfo)) => Some(percent_decode(userinfo)),
+            (None, None) => None,
+        };
+        if let Some(credentials) = basic {
+            set(
+                "Authorization",
+                &format!("Basic {}", base64(credentials.as_bytes())),
+                true,
+            )?;
+        } else if let Some(token) = &cfg.bearer_token {
+            set("Authorization", &format!("Bearer {}", token.expose()), true)?;
+        }
+        for (name, value) in &cfg.headers {
+            let sensitive = name.eq_ignore_ascii_case("authorization");
+            set(name, value, sensitive)?;
+        }
+
+        Ok(Client {
+            agent,
+            target_url,
+            url: shown_url,
+            addr,
+            host,
+            timeout: cfg.timeout,
+            headers,
+        })
+    }
+
+    /// The backend URL with credentials masked, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// POSTs a snappy-compressed `WriteRequest`. Blocks for up to the
+    /// backend's timeout; every HTTP status is an `Ok`.
+    pub fn post(&self, body: &[u8]) -> Result<Response, ShipError> {
+        let mut request = self.agent.post(&self.target_url);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let mut response = request.send(body).map_err(|e| self.error(e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut kept = Vec::new();
+        // The body is only for the log: a read error leaves what was read.
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(RESPONSE_BODY_LIMIT as u64)
+            .read_to_end(&mut kept);
+        Ok(Response {
+            status,
+            body: String::from_utf8_lossy(&kept).into_owned(),
+            retry_after,
+        })
+    }
+
+    /// Turns a ureq error into one an operator can act on.
+    fn error(&self, e: ureq::Error) -> ShipError {
+        let url = self.url.clone();
+        let https = self.target_url.starts_with("https:");
+        match e {
+            ureq::Error::Timeout(phase) => ShipError::Timeout {
+                url,
+                timeout_ms: self.timeout.as_millis() as u64,
+                phase: phase.to_string(),
+            },
+            ureq::Error::HostNotFound => ShipError::Dns {
+                url,
+                host: self.host.clone(),
+            },
+            ureq::Error::ConnectionFailed => ShipError::Connect {
+                url,
+                addr: self.addr.clone(),
+                refused: false,
+                detail: "connection failed".into(),
+            },
+            ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => ShipError::Tls {
+                url,
+                detail: e.to_string(),
+            },
+            ureq::Error::Io(io) => {
+                use std::io::ErrorKind as K;
+                let detail = io.to_string();
+                match io.kind() {
+                    K::ConnectionRefused => ShipError::Connect {
+                        url,
+                        addr: self.addr.clone(),
+                        refused: true,
+                        detail,
+                    },
+                    K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::NetworkDown
+                    | K::AddrNotAvailable => ShipError::Connect {
+                        url,
+                        addr: self.addr.clone(),
+                        refused: false,
+                        detail,
+                    },
+                    K::TimedOut | K::WouldBlock => ShipError::Timeout {
+                        url,
+                        timeout_ms: self.timeout.as_millis() as u64,
+                        phase: detail,
+                    },
+                    // getaddrinfo failures carry no stable kind.
+                    _ if detail.contains("lookup address") || detail.contains("resolve") => {
+                        ShipError::Dns {
+                            url,
+                            host: self.host.clone(),
+                        }
+                    }
+                    // rustls reports handshake failures as InvalidData.
+                    K::InvalidData if https => ShipError::Tls { url, detail },
+                    _ => ShipError::Other { url, detail },
+                }
+            }
+            ureq::Error::BadUri(reason) => ShipError::BadUrl { url, reason },
+            other => ShipError::Other {
+                url,
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Reads the PEM CA certificates of `ca_file`.
+fn load_ca_file(path: &std::path::Path) -> Result<ureq::tls::RootCerts, ShipError> {
+    let ca_error = |reason: String| ShipError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.map_err(|e| ca_error(e.to_string()))? {
+            ureq::tls::PemItem::Certificate(c) => certs.push(c),
+            _ => continue,
+        }
+    }
+    if certs.is_empty() {
+        return Err(ca_error("no certificate found in it".into()));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// Standard base64 with padding, for `Authorization: Basic`.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes (userinfo in a URL); invalid escapes stay as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use crate::sample::{BackendId, Labels, Sample};
+    use crate::ship::proto;
+    use prost::Message;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::thread::{self, JoinHandle};
+
+    fn backend(url: &str) -> BackendConfig {
+        BackendConfig {
+            id: BackendId("vm".into()),
+            enabled: true,
+            url: url.into(),
+            username: None,
+            password: None,
+            bearer_token: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            insecure_skip_verify: false,
+        }
+    }
+
+    /// What the mock saw: the request head (lowercased) and the body.
+    struct Seen {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    /// A one-shot HTTP server on a free loopback port that answers `reply`
+    /// verbatim to the first request. Only for answers a real backend
+    /// cannot be made to give (413, Retry-After) and for header checks.
+    fn mock(reply: String) -> (String, JoinHandle<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let handle = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let seen = read_request(&mut s);
+            s.write_all(reply.as_bytes()).unwrap();
+            seen
+        });
+        (url, handle)
+    }
+
+    fn read_request(s: &mut TcpStream) -> Seen {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "client closed before the end of the head");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while buf.len() < head_end + len {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "client closed before the end of the body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Seen {
+            head,
+            body: buf[head_end..head_end + len].to_vec(),
+        }
+    }
+
+    fn reply(status: &str, extra: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn run(task: &str, ts: i64) -> Vec<u8> {
+        let l = Labels::new()
+            .with("device_id", "gw-1")
+            .with("host", "127.0.0.1")
+            .with("task_id", task);
+        record::encode(&[
+            Sample::new("ping_reachable", l.clone(), 1.0, ts),
+            Sample::new("ping_rtt_ms", l.clone(), 0.042, ts),
+            Sample::new("ping_packet_loss", l, 0.0, ts),
+        ])
+    }
+
+    #[test]
+    fn header_constants() {
+        assert_eq!(CONTENT_TYPE, "application/x-protobuf");
+        assert_eq!(CONTENT_ENCODING, "snappy");
+        assert_eq!(VERSION_HEADER, "X-Prometheus-Remote-Write-Version");
+        assert_eq!(REMOTE_WRITE_VERSION, "0.1.0");
+        assert_eq!(
+            USER_AGENT,
+            format!("sentinel/{}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn classify_table() {
+        use Verdict::*;
+        let table = [
+            (200, Delivered),
+            (204, Delivered),
+            (299, Delivered),
+            (400, Rejected),
+            (422, Rejected),
+            (401, Credentials),
+            (403, Credentials),
+            (407, Credentials),
+            (404, NotFound),
+            (405, NotFound),
+            (410, NotFound),
+            (301, NotFound),
+            (308, NotFound),
+            (413, TooLarge),
+            (408, Retry),
+            (425, Retry),
+            (429, Retry),
+            (500, Retry),
+            (502, Retry),
+            (503, Retry),
+            (504, Retry),
+            (409, Retry),
+            (415, Retry),
+            (100, Retry),
+            (600, Retry),
+        ];
+        for (status, want) in table {
+            assert_eq!(classify(status), want, "status {status}");
+        }
+        assert!(is_unexpected(415));
+        assert!(is_unexpected(600));
+        assert!(!is_unexpected(429));
+        assert!(!is_unexpected(503));
+        assert!(!is_unexpected(404));
+    }
+
+    #[test]
+    fn hints() {
+        let url = "http://admin:hunter2@localhost:9090/api/v1/write";
+        let h = hint(Verdict::NotFound, url);
+        assert_eq!(
+            h,
+            "http://***@localhost:9090/api/v1/write has no remote-write endpoint: check the URL; \
+             Prometheus accepts remote write only when started with \
+             --web.enable-remote-write-receiver (2.33+; --enable-feature=remote-write-receiver \
+             on 2.25–2.32); the path is /api/v1/write for both Prometheus and single-node \
+             VictoriaMetrics (vminsert: /insert/<tenant>/prometheus/api/v1/write)"
+        );
+        let h = hint(Verdict::Credentials, url);
+        assert!(
+            h.contains("username/password") && h.contains("bearer_token"),
+            "{h}"
+        );
+        assert!(!h.contains("hunter2"));
+        assert_eq!(hint(Verdict::Delivered, url), "");
+        assert!(hint(Verdict::TooLarge, url).contains("split"));
+    }
+
+    #[test]
+    fn body_decodes_as_write_request() {
+        let a = record::payload(&run("a", 1_000)).unwrap();
+        let b = record::payload(&run("b", 2_000)).unwrap();
+        let body = body_from_payloads(&[&a, &b]);
+        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+        let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
+        assert_eq!(req.timeseries.len(), 6);
+        let first = &req.timeseries[0];
+        let labels: Vec<(&str, &str)> = first
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("__name__", "ping_packet_loss"),
+                ("device_id", "gw-1"),
+                ("host", "127.0.0.1"),
+                ("task_id", "a"),
+            ]
+        );
+        assert_eq!(
+            first.samples,
+            [proto::Sample {
+                value: 0.0,
+                timestamp: 1_000
+            }]
+        );
+        assert_eq!(req.timeseries[3].samples[0].timestamp, 2_000);
+        // An empty batch is an empty, valid request.
+        let empty = snap::raw::Decoder::new()
+            .decompress_vec(&body_from_payloads(&[]))
+            .unwrap();
+        assert_eq!(
+            proto::WriteRequest::decode(empty.as_slice())
+                .unwrap()
+                .timeseries
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn split_at_series_boundaries() {
+        let payload = record::payload(&run("a", 1)).unwrap();
+        let (left, right) = split_payload(&payload).unwrap();
+        assert!(!left.is_empty() && !right.is_empty());
+        assert_eq!([left.as_slice(), right.as_slice()].concat(), payload);
+        let l = proto::WriteRequest::decode(left.as_slice()).unwrap();
+        let r = proto::WriteRequest::decode(right.as_slice()).unwrap();
+        assert_eq!(l.timeseries.len() + r.timeseries.len(), 3);
+        assert!(l.timeseries.len() == 1 || r.timeseries.len() == 1);
+
+        let (one, _) = split_payload(&left).unwrap_or_else(|| (left.clone(), Vec::new()));
+        let single = if l.timeseries.len() == 1 { left } else { one };
+        assert_eq!(split_payload(&single), None, "one series cannot be split");
+        assert_eq!(split_payload(&[]), None);
+        assert_eq!(split_payload(&[0x0a, 0x09, 0x00]), None);
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 5 ", now), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
+            Some(951_825_600)
+        );
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn masks_credentials_in_urls() {
+        assert_eq!(
+            mask_url("https://user:pa%40ss@vm.example:8428/api/v1/write"),
+            "https://***@vm.example:8428/api/v1/write"
+        );
+        assert_eq!(mask_url("http://h:1/a@b"), "http://h:1/a@b");
+        assert_eq!(mask_url("http://h:1?x=@"), "http://h:1?x=@");
+        assert_eq!(mask_url("no scheme"), "no scheme");
+    }
+
+    #[test]
+    fn base64_and_percent_decoding() {
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b""), "");
+        assert_eq!(percent_decode("u:p%40ss%3a"), "u:p@ss:");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%é"), "%zz%é");
+    }
+
+    #[test]
+    fn posts_with_headers_and_basic_auth() {
+        let (url, server) = mock(reply("204 No Content", "", ""));
+        let mut cfg = backend(&url);
+        cfg.username = Some("Aladdin".into());
+        cfg.password = Some(Secret("open sesame".into()));
+        cfg.bearer_token = Some(Secret("ignored-when-basic".into()));
+        cfg.headers = vec![("X-Scope-OrgID".into(), "tenant-7".into())];
+        let client = Client::new(&cfg).unwrap();
+        let body = body_from_payloads(&[&record::payload(&run("a", 1)).unwrap()]);
+        let resp = client.post(&body).unwrap();
+        assert_eq!(
+            resp,
+            Response {
+                status: 204,
+                body: String::new(),
+                retry_after: None
+            }
+        );
+        let seen = server.join().unwrap();
+        assert!(
+            seen.head.starts_with("post /api/v1/write http/1.1\r\n"),
+            "{}",
+            seen.head
+        );
+        for line in [
+            "content-type: application/x-protobuf",
+            "content-encoding: snappy",
+            "x-prometheus-remote-write-version: 0.1.0",
+            &format!("user-agent: sentinel/{}", env!("CARGO_PKG_VERSION")),
+            "authorization: basic qwxhzgrpbjpvcgvuihnlc2ftzq==",
+            "x-scope-orgid: tenant-7",
+        ] {
+            assert!(
+                seen.head.contains(&format!("{line}\r\n")),
+                "{line} missing in {}",
+                seen.head
+            );
+        }
+        assert_eq!(seen.body, body);
+        let dbg = format!("{client:?}");
+        assert!(!dbg.contains("sesame") && !dbg.contains("QWxh"), "{dbg}");
+    }
+
+    #[test]
+    fn bearer_token_and_credentials_in_url() {
+        let (url, server) = mock(reply("200 OK", "", ""));
+        let mut cfg = backend(&url);
+        cfg.bearer_token = Some(Secret("t0ken".into()));
+        Client::new(&cfg).unwrap().post(b"").unwrap();
+        assert!(server
+            .join()
+            .unwrap()
+            .head
+            .contains("authorization: bearer t0ken\r\n"));
+
+        let (url, server) = mock(reply("200 OK", "", ""));
+        let with_user = url.replace("http://", "http://Aladdin:open%20sesame@");
+        let client = Client::new(&backend(&with_user)).unwrap();
+        assert_eq!(client.url(), url.replace("http://", "http://***@"));
+        client.post(b"").unwrap();
+        let seen = server.join().unwrap();
+        assert!(seen
+            .head
+            .contains("authorization: basic qwxhzgrpbjpvcgvuihnlc2ftzq==\r\n"));
+        assert!(
+            !seen.head.contains("aladdin:"),
+            "userinfo must not be sent in the url"
+        );
+    }
+
+    #[test]
+    fn too_large_and_retry_after_answers() {
+        let (url, server) = mock(reply("413 Payload Too Large", "", "too big"));
+        let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
+        server.join().unwrap();
+        assert_eq!((resp.status, resp.body.as_str()), (413, "too big"));
+        assert_eq!(classify(resp.status), Verdict::TooLarge);
+
+        let long = "e".repeat(2000);
+        let (url, server) = mock(reply("429 Too Many Requests", "Retry-After: 7\r\n", &long));
+        let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
+        server.join().unwrap();
+        assert_eq!(resp.status, 429);
+        assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(resp.body.len(), RESPONSE_BODY_LIMIT);
+    }
+
+    #[test]
+    fn redirects_are_not_followed() {
+        let (url, server) = mock(reply(
+            "301 Moved Permanently",
+            "Location: /elsewhere\r\n",
+            "",
+        ));
+        let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
+        server.join().unwrap();
+        assert_eq!(resp.status, 301);
+        assert_eq!(classify(resp.status), Verdict::NotFound);
+    }
+
+    #[test]
+    fn connection_refused() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/api/v1/write");
+        let err = Client::new(&backend(&url)).unwrap().post(b"x").unwrap_err();
+        assert!(
+            matches!(err, ShipError::Connect { refused: true, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "connection refused by 127.0.0.1:{port}: is the backend running and listening \
+                 there? (url {url})"
+            )
+        );
+    }
+
+    #[test]
+    fn hanging_backend_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let hold = thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            thread::sleep(Duration::from_millis(1500));
+            drop(s);
+        });
+        let mut cfg = backend(&url);
+        cfg.timeout = Duration::from_millis(300);
+        let err = Client::new(&cfg).unwrap().post(b"x").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ShipError::Timeout {
+                    timeout_ms: 300,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with(&format!("no answer from {url} within 300 ms")));
+        hold.join().unwrap();
+    }
+
+    #[test]
+    fn https_to_a_plain_http_port_is_a_tls_error() {
+        // What an HTTP server does with a TLS ClientHello: answers 400 in
+        // plain text and closes.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}/api/v1/write", listener.local_addr().unwrap());
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut hello = [0u8; 512];
+            let _ = s.read(&mut hello);
+            let _ = s.write_all(reply("400 Bad Request", "", "").as_bytes());
+        });
+        let err = Client::new(&backend(&url)).unwrap().post(b"x").unwrap_err();
+        assert!(matches!(err, ShipError::Tls { .. }), "{err:?}");
+        assert!(err.to_string().contains("set ca_file"), "{err}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn bad_config_errors() {
+        let mut cfg = backend("https://vm.example/api/v1/write");
+        cfg.ca_file = Some("/nonexistent/ca.pem".into());
+        let err = Client::new(&cfg).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot use ca_file /nonexistent/ca.pem: "),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        cfg.ca_file = Some(not_pem.clone());
+        assert_eq!(
+            Client::new(&cfg).unwrap_err().to_string(),
+            format!(
+                "cannot use ca_file {}: no certificate found in it; it must be a readable PEM \
+                 file with at least one CERTIFICATE block",
+                not_pem.display()
+            )
+        );
+
+        let err = Client::new(&backend("localhost:8428/api/v1/write")).unwrap_err();
+        assert!(matches!(err, ShipError::BadUrl { .. }), "{err:?}");
+        let err = Client::new(&backend("ftp://u:secret@host/x")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid url ftp://***@host/x: scheme \"ftp\" is not http or https; expected \
+             http://host:port/path or https://..."
+        );
+
+        let mut cfg = backend("http://h/x");
+        cfg.headers = vec![("Bad Name".into(), "v".into())];
+        assert_eq!(
+            Client::new(&cfg).unwrap_err().to_string(),
+            "invalid header \"Bad Name\" for http://h/x: names are letters, digits and '-', \
+             values are visible ASCII"
+        );
+    }
+
+    #[test]
+    fn error_messages() {
+        let url = "http://vm:8428/api/v1/write".to_string();
+        let cases = [
+            (
+                ShipError::Connect {
+                    url: url.clone(),
+                    addr: "vm:8428".into(),
+                    refused: false,
+                    detail: "Network is unreachable (os error 101)".into(),
+                },
+                "cannot reach vm:8428 (Network is unreachable (os error 101)): check the network \
+                 path and the router's routes and firewall (url http://vm:8428/api/v1/write)",
+            ),
+            (
+                ShipError::Dns {
+                    url: url.clone(),
+                    host: "vm".into(),
+                },
+                "cannot resolve host vm of http://vm:8428/api/v1/write: check the host name in \
+                 the url and the router's DNS settings (/etc/resolv.conf)",
+            ),
+            (
+                ShipError::Timeout {
+                    url: url.clone(),
+                    timeout_ms: 10_000,
+                    phase: "connect".into(),
+                },
+                "no answer from http://vm:8428/api/v1/write within 10000 ms (connect): the \
+                 backend is slow or the link is down; raise the backend's timeout if it is only \
+                 slow",
+            ),
+            (
+                ShipError::Tls {
+                    url: url.clone(),
+                    detail: "invalid peer certificate: UnknownIssuer".into(),
+                },
+                "tls with http://vm:8428/api/v1/write failed: invalid peer certificate: \
+                 UnknownIssuer: set ca_file to the PEM of the CA that signed the server's \
+                 certificate (or insecure_skip_verify: true, for tests only)",
+            ),
+            (
+                ShipError::Other {
+                    url,
+                    detail: "connection reset".into(),
+                },
+                "request to http://vm:8428/api/v1/write failed: connection reset",
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn dns_failure_is_mapped() {
+        let client = Client::new(&backend("http://vm.invalid:8428/api/v1/write")).unwrap();
+        let err = client.error(ureq::Error::HostNotFound);
+        assert!(
+            matches!(&err, ShipError::Dns { host, .. } if host == "vm.invalid"),
+            "{err:?}"
+        );
+        let io = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        assert!(matches!(
+            client.error(ureq::Error::Io(io)),
+            ShipError::Dns { .. }
+        ));
+    }
+}

@@ -1,0 +1,202 @@
+//! Log lines: one JSON object a line (`ts`, `level`, `msg`, then the
+//! record's key-value fields) or plain text, on stdout or in a file.
+//!
+//! Everything logs through `log` with fixed keys
+//! (`warn!(backend = id.as_str(), error:% = err; "Remote write failed.")`);
+//! this module only decides how a record looks. `RUST_LOG` overrides
+//! `logging.level`.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use log::kv::{Key, Value, VisitSource};
+
+use crate::config::{LogFormat, LogOutput, LoggingConfig};
+
+/// Sets up the global logger. Call once; later calls are ignored, so tests
+/// and `trigger` may call it freely.
+pub fn init(cfg: &LoggingConfig) -> std::io::Result<()> {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(cfg.level);
+    // Quiet the chatty dependencies unless asked for by RUST_LOG.
+    builder.filter_module("sled", log::LevelFilter::Warn);
+    builder.filter_module("ureq", log::LevelFilter::Warn);
+    builder.filter_module("rustls", log::LevelFilter::Warn);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    let format = cfg.format;
+    builder.format(move |buf, record| {
+        let line = match format {
+            LogFormat::Json => json_line(record),
+            LogFormat::Text => text_line(record),
+        };
+        buf.write_all(line.as_bytes())
+    });
+    match cfg.output {
+        LogOutput::Stdout => {
+            builder.target(env_logger::Target::Stdout);
+        }
+        LogOutput::File => {
+            if let Some(dir) = cfg.file_path.parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)?;
+                }
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&cfg.file_path)?;
+            builder.target(env_logger::Target::Pipe(Box::new(file)));
+        }
+    }
+    let _ = builder.try_init();
+    Ok(())
+}
+
+/// Logging for one-shot commands (`trigger`, `check`): warnings and errors
+/// as text on stderr, so stdout holds only the command's answer.
+pub fn init_for_command() {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(log::LevelFilter::Warn);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.target(env_logger::Target::Stderr);
+    builder.format(|buf, record| buf.write_all(text_line(record).as_bytes()));
+    let _ = builder.try_init();
+}
+
+fn json_line(record: &log::Record<'_>) -> String {
+    let mut obj = serde_json::Map::new();
+    obj.insert("ts".into(), rfc3339_now().into());
+    obj.insert(
+        "level".into(),
+        record.level().as_str().to_ascii_lowercase().into(),
+    );
+    obj.insert("msg".into(), record.args().to_string().into());
+    if record.level() >= log::Level::Debug {
+        obj.insert("target".into(), record.target().into());
+    }
+    let mut fields = JsonFields(&mut obj);
+    let _ = record.key_values().visit(&mut fields);
+    let mut line = serde_json::Value::Object(obj).to_string();
+    line.push('\n');
+    line
+}
+
+fn text_line(record: &log::Record<'_>) -> String {
+    let mut line = format!(
+        "{} {:<5} {}",
+        rfc3339_now(),
+        record.level(),
+        record.args()
+    );
+    let mut fields = TextFields(&mut line);
+    let _ = record.key_values().visit(&mut fields);
+    line.push('\n');
+    line
+}
+
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl<'kvs> VisitSource<'kvs> for JsonFields<'_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let json = if let Some(v) = value.to_u64() {
+            v.into()
+        } else if let Some(v) = value.to_i64() {
+            v.into()
+        } else if let Some(v) = value.to_f64() {
+            serde_json::Number::from_f64(v)
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|| v.to_string().into())
+        } else if let Some(v) = value.to_bool() {
+            v.into()
+        } else {
+            value.to_string().into()
+        };
+        self.0.insert(key.as_str().to_string(), json);
+        Ok(())
+    }
+}
+
+struct TextFields<'a>(&'a mut String);
+
+impl<'kvs> VisitSource<'kvs> for TextFields<'_> {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let v = value.to_string();
+        if v.is_empty() || v.contains(' ') || v.contains('"') {
+            let _ = write!(self.0, " {key}={v:?}");
+        } else {
+            let _ = write!(self.0, " {key}={v}");
+        }
+        Ok(())
+    }
+}
+
+/// The current UTC time as `2026-11-26T07:40:00.123Z`.
+pub fn rfc3339_now() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339_ms(d.as_millis() as i64)
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
+/// `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_679_999_123), "2026-11-26T03:59:59.123Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn json_line_carries_fields() {
+        let kvs: &[(&str, u64)] = &[("samples", 8)];
+        let record = log::Record::builder()
+            .args(format_args!("Samples accepted."))
+            .level(log::Level::Info)
+            .key_values(&kvs)
+            .build();
+        let line = json_line(&record);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["msg"], "Samples accepted.");
+        assert_eq!(v["level"], "info");
+        assert_eq!(v["samples"], 8);
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,174 @@
+//! The agent's own counters and gauges (`sentinel_*`) and the latest probe
+//! results, kept in memory and rendered in the Prometheus text format.
+//!
+//! Every actor holds an `Arc<Telemetry>` and records into it; nothing here
+//! blocks for long (one mutex, held for a map update).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::sample::{Labels, Sample};
+
+/// Kinds of series, for the `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One metric family: its kind, help text and series.
+type Family = (Option<Kind>, &'static str, BTreeMap<Labels, f64>);
+
+#[derive(Default)]
+struct Families {
+    /// name → family.
+    map: BTreeMap<String, Family>,
+    /// task id → latest samples of its last run, shown as they are.
+    probes: BTreeMap<String, Vec<Sample>>,
+}
+
+/// Shared counters; cheap to clone behind an `Arc`.
+pub struct Telemetry {
+    started: Instant,
+    inner: Mutex<Families>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            started: Instant::now(),
+            inner: Mutex::new(Families::default()),
+        }
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Families) -> R) -> R {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// Adds `by` to the counter `name{labels}`.
+    pub fn inc(&self, name: &str, help: &'static str, labels: Labels, by: f64) {
+        self.with(|f| {
+            let fam = f
+                .map
+                .entry(name.to_string())
+                .or_insert((Some(Kind::Counter), help, BTreeMap::new()));
+            *fam.2.entry(labels).or_insert(0.0) += by;
+        })
+    }
+
+    /// Sets the gauge `name{labels}`.
+    pub fn set(&self, name: &str, help: &'static str, labels: Labels, value: f64) {
+        self.with(|f| {
+            let fam = f
+                .map
+                .entry(name.to_string())
+                .or_insert((Some(Kind::Gauge), help, BTreeMap::new()));
+            fam.2.insert(labels, value);
+        })
+    }
+
+    /// Reads a counter or gauge (0 when absent); for tests and `/healthz`.
+    pub fn get(&self, name: &str, labels: &Labels) -> f64 {
+        self.with(|f| {
+            f.map
+                .get(name)
+                .and_then(|fam| fam.2.get(labels).copied())
+                .unwrap_or(0.0)
+        })
+    }
+
+    /// Keeps the latest samples of a task's run for `/metrics`.
+    pub fn set_probe_result(&self, task_id: &str, samples: Vec<Sample>) {
+        self.with(|f| {
+            f.probes.insert(task_id.to_string(), samples);
+        })
+    }
+
+    /// Forgets a removed task's results.
+    pub fn remove_probe(&self, task_id: &str) {
+        self.with(|f| {
+            f.probes.remove(task_id);
+        })
+    }
+
+    pub fn uptime_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The Prometheus text exposition of everything held.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP sentinel_uptime_seconds Seconds since the agent started.\n# TYPE sentinel_uptime_seconds gauge\nsentinel_uptime_seconds {}",
+            self.uptime_seconds()
+        );
+        self.with(|f| {
+            for (name, (kind, help, series)) in &f.map {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let t = match kind {
+                    Some(Kind::Counter) => "counter",
+                    _ => "gauge",
+                };
+                let _ = writeln!(out, "# TYPE {name} {t}");
+                for (labels, v) in series {
+                    write_series(&mut out, name, labels, *v, None);
+                }
+            }
+            for samples in f.probes.values() {
+                for s in samples {
+                    write_series(&mut out, &s.name, &s.labels, s.value, Some(s.timestamp_ms));
+                }
+            }
+        });
+        out
+    }
+}
+
+fn write_series(out: &mut String, name: &str, labels: &Labels, v: f64, ts: Option<i64>) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        let _ = write!(out, "{labels}");
+    }
+    let value = if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        v.to_string()
+    };
+    match ts {
+        Some(ts) => {
+            let _ = writeln!(out, " {value} {ts}");
+        }
+        None => {
+            let _ = writeln!(out, " {value}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_and_render() {
+        let t = Telemetry::new();
+        let l = Labels::new().with("backend", "vm");
+        t.inc("sentinel_samples_sent_total", "Samples delivered.", l.clone(), 8.0);
+        t.inc("sentinel_samples_sent_total", "Samples delivered.", l.clone(), 2.0);
+        assert_eq!(t.get("sentinel_samples_sent_total", &l), 10.0);
+        let text = t.render();
+        assert!(text.contains("# TYPE sentinel_samples_sent_total counter"));
+        assert!(text.contains("sentinel_samples_sent_total{backend=\"vm\"} 10\n"));
+    }
+}

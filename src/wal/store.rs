@@ -1,0 +1,790 @@
+//! `WalStore`: the write-ahead log on sled, as plain synchronous code (no
+//! actix). The `Wal` actor in `mod.rs` is a thin shell over it.
+//!
+//! Layout (see the module doc of `wal` for the invariants):
+//!
+//! | tree      | key                          | value                         |
+//! |-----------|------------------------------|-------------------------------|
+//! | `records` | seq, u64 big-endian          | one record (`wal::record`)    |
+//! | `cursors` | backend name (UTF-8)         | last acknowledged seq, u64 BE |
+//! | `drops`   | `backend\0reason`            | samples dropped, u64 BE       |
+//! | `meta`    | `removed_through`            | highest seq ever removed      |
+//!
+//! Big-endian keys make sled's byte order the append order, so the oldest
+//! record is `first()` and a backend's next batch is `range(cursor+1..)`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::sample::{BackendId, Seq};
+use crate::wal::record;
+
+/// Why a drop happened; the label `reason` of `sentinel_samples_dropped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// `buffer.max_size` reached: oldest dropped first.
+    Size,
+    /// Older than `buffer.max_age`.
+    Age,
+    /// The backend answered 400/422: the batch is invalid and never will be valid.
+    Rejected,
+    /// A single series larger than the backend accepts (413 after splitting).
+    TooLarge,
+    /// A record that cannot be decoded (damaged on disk).
+    Corrupt,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Size => "size",
+            DropReason::Age => "age",
+            DropReason::Rejected => "rejected",
+            DropReason::TooLarge => "too_large",
+            DropReason::Corrupt => "corrupt",
+        }
+    }
+
+    pub const ALL: [DropReason; 5] = [
+        DropReason::Size,
+        DropReason::Age,
+        DropReason::Rejected,
+        DropReason::TooLarge,
+        DropReason::Corrupt,
+    ];
+}
+
+/// What can go wrong with the log itself.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("cannot open the WAL at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error(
+        "the WAL at {path} is in use by another process (is another sentinel running with the \
+         same buffer.path?)"
+    )]
+    Locked { path: String },
+    #[error("WAL storage error at {path}: {source}")]
+    Storage {
+        path: String,
+        #[source]
+        source: sled::Error,
+    },
+    /// The files are there but sled cannot make sense of them.
+    #[error("the WAL at {path} is damaged: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("unknown backend {backend}")]
+    UnknownBackend { backend: String },
+}
+
+/// One batch of records for one backend, oldest first.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub backend: BackendId,
+    pub first: Seq,
+    pub last: Seq,
+    /// Record bytes in seq order.
+    pub records: Vec<sled::IVec>,
+    pub samples: u64,
+}
+
+/// Samples one backend lost to a cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropEvent {
+    pub backend: BackendId,
+    pub reason: DropReason,
+    pub samples: u64,
+}
+
+/// Per-backend state reported by `stats`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackendStats {
+    pub cursor: u64,
+    pub pending_samples: u64,
+    pub pending_records: u64,
+    /// Timestamp of the oldest sample not yet acknowledged by this backend.
+    pub oldest_ts_ms: Option<i64>,
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WalStats {
+    pub records: u64,
+    pub samples: u64,
+    /// Sum of the stored record sizes.
+    pub record_bytes: u64,
+    /// What the files take on disk.
+    pub disk_bytes: u64,
+    pub last_seq: u64,
+    pub backends: BTreeMap<String, BackendStats>,
+}
+
+/// Options for opening the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    pub cache_size: u64,
+    /// Size cap on the stored record bytes.
+    pub max_size: u64,
+    pub max_age: Duration,
+}
+
+/// The per-record facts the store keeps in memory so that caps and stats
+/// need no disk reads.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    bytes: u64,
+    samples: u64,
+    min_ts_ms: i64,
+    max_ts_ms: i64,
+}
+
+/// The log. Not thread-safe by design: one owner (the `Wal` actor).
+pub struct WalStore {
+    path: PathBuf,
+    db: sled::Db,
+    records: sled::Tree,
+    cursors: sled::Tree,
+    drops: sled::Tree,
+    meta: sled::Tree,
+    /// Next seq to hand out.
+    next_seq: u64,
+    /// seq → facts, for every stored record (rebuilt from headers on open).
+    index: BTreeMap<u64, Meta>,
+    /// Sum of `index` bytes.
+    record_bytes: u64,
+    /// backend → last acknowledged seq; the enabled backends only.
+    backends: BTreeMap<String, u64>,
+    max_size: u64,
+    max_age: Duration,
+}
+
+const META_REMOVED_THROUGH: &[u8] = b"removed_through";
+
+fn be(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+fn read_u64(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[8 - n..].copy_from_slice(&v[v.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+impl WalStore {
+    /// Opens (or creates) the log at `opts.path`.
+    pub fn open(opts: &StoreOptions) -> Result<WalStore, WalError> {
+        let path_str = opts.path.display().to_string();
+        let db = sled::Config::new()
+            .path(&opts.path)
+            .cache_capacity(opts.cache_size)
+            .mode(sled::Mode::LowSpace)
+            // The actor decides when to fsync (buffer.sync).
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| open_error(&path_str, e))?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|source| WalError::Storage {
+                path: path_str.clone(),
+                source,
+            })
+        };
+        let records = tree("records")?;
+        let cursors = tree("cursors")?;
+        let drops = tree("drops")?;
+        let meta = tree("meta")?;
+        let mut store = WalStore {
+            path: opts.path.clone(),
+            db,
+            records,
+            cursors,
+            drops,
+            meta,
+            next_seq: 1,
+            index: BTreeMap::new(),
+            record_bytes: 0,
+            backends: BTreeMap::new(),
+            max_size: opts.max_size,
+            max_age: opts.max_age,
+        };
+        store.rebuild_index()?;
+        Ok(store)
+    }
+
+    fn storage(&self, source: sled::Error) -> WalError {
+        WalError::Storage {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Reads every record's header to rebuild the in-memory index.
+    /// A record whose header cannot be read is removed and counted.
+    fn rebuild_index(&mut self) -> Result<(), WalError> {
+        let mut damaged = Vec::new();
+        let mut last = 0;
+        for item in self.records.iter() {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let seq = read_u64(&k);
+            last = last.max(seq);
+            match record::header(&v) {
+                Ok(h) => {
+                    self.index.insert(
+                        seq,
+                        Meta {
+                            bytes: v.len() as u64,
+                            samples: h.samples as u64,
+                            min_ts_ms: h.min_ts_ms,
+                            max_ts_ms: h.max_ts_ms,
+                        },
+                    );
+                    self.record_bytes += v.len() as u64;
+                }
+                Err(e) => {
+                    log::error!(error:% = e; "Damaged WAL record removed.");
+                    damaged.push(seq);
+                }
+            }
+        }
+        for seq in damaged {
+            self.records.remove(be(seq)).map_err(|e| self.storage(e))?;
+        }
+        let removed = self
+            .meta
+            .get(META_REMOVED_THROUGH)
+            .map_err(|e| self.storage(e))?
+            .map(|v| read_u64(&v))
+            .unwrap_or(0);
+        let mut max_cursor = 0;
+        for item in self.cursors.iter() {
+            let (_, v) = item.map_err(|e| self.storage(e))?;
+            max_cursor = max_cursor.max(read_u64(&v));
+        }
+        self.next_seq = last.max(removed).max(max_cursor) + 1;
+        Ok(())
+    }
+
+    /// Sets the enabled backends. A new backend starts at the oldest record
+    /// still held (it gets the whole backlog); a backend no longer listed
+    /// loses its cursor, which may free records.
+    pub fn set_backends(&mut self, backends: &[BackendId]) -> Result<(), WalError> {
+        let mut map = BTreeMap::new();
+        for b in backends {
+            let cursor = match self.cursors.get(b.as_str()).map_err(|e| self.storage(e))? {
+                Some(v) => read_u64(&v),
+                None => {
+                    let start = self
+                        .index
+                        .keys()
+                        .next()
+                        .map(|s| s - 1)
+                        .unwrap_or(self.next_seq - 1);
+                    self.cursors
+                        .insert(b.as_str(), &be(start))
+                        .map_err(|e| self.storage(e))?;
+                    start
+                }
+            };
+            map.insert(b.0.clone(), cursor);
+        }
+        for item in self.cursors.iter() {
+            let (k, _) = item.map_err(|e| self.storage(e))?;
+            let name = String::from_utf8_lossy(&k).to_string();
+            if !map.contains_key(&name) {
+                self.cursors.remove(k).map_err(|e| self.storage(e))?;
+            }
+        }
+        self.backends = map;
+        self.remove_acknowledged()?;
+        Ok(())
+    }
+
+    /// Appends one record; returns its seq. Durable only after `flush`.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<Seq, WalError> {
+        let h = record::header(bytes).map_err(|e| WalError::Open {
+            path: self.path.display().to_string(),
+            reason: format!("refusing to store a malformed record: {e}"),
+        })?;
+        let seq = self.next_seq;
+        self.records
+            .insert(be(seq), bytes)
+            .map_err(|e| self.storage(e))?;
+        self.next_seq += 1;
+        self.index.insert(
+            seq,
+            Meta {
+                bytes: bytes.len() as u64,
+                samples: h.samples as u64,
+                min_ts_ms: h.min_ts_ms,
+                max_ts_ms: h.max_ts_ms,
+            },
+        );
+        self.record_bytes += bytes.len() as u64;
+        Ok(Seq(seq))
+    }
+
+    /// Makes everything written so far durable (fsync).
+    pub fn flush(&self) -> Result<usize, WalError> {
+        self.db.flush().map_err(|e| self.storage(e))
+    }
+
+    /// The last seq handed out (0 when none).
+    pub fn last_seq(&self) -> Seq {
+        Seq(self.next_seq - 1)
+    }
+
+    /// Up to `max_samples` samples (at least one record) after the backend's cursor.
+    pub fn read_batch(
+        &self,
+        backend: &BackendId,
+        max_samples: u64,
+    ) -> Result<Option<Batch>, WalError> {
+        let cursor = *self
+            .backends
+            .get(backend.as_str())
+            .ok_or_else(|| WalError::UnknownBackend {
+                backend: backend.0.clone(),
+            })?;
+        let mut batch: Option<Batch> = None;
+        for item in self.records.range(be(cursor + 1)..) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let seq = read_u64(&k);
+            let samples = self.index.get(&seq).map(|m| m.samples).unwrap_or(0);
+            match &mut batch {
+                None => {
+                    batch = Some(Batch {
+                        backend: backend.clone(),
+                        first: Seq(seq),
+                        last: Seq(seq),
+                        records: vec![v],
+                        samples,
+                    })
+                }
+                Some(b) => {
+                    if b.samples + samples > max_samples {
+                        break;
+                    }
+                    b.last = Seq(seq);
+                    b.records.push(v);
+                    b.samples += samples;
+                }
+            }
+            if batch.as_ref().is_some_and(|b| b.samples >= max_samples) {
+                break;
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Moves the backend's cursor to `through` and removes what every
+    /// backend has acknowledged. `dropped` counts samples of the batch as
+    /// dropped by reason (a rejected batch), for this backend only.
+    pub fn ack(
+        &mut self,
+        backend: &BackendId,
+        through: Seq,
+        dropped: &[(DropReason, u64)],
+    ) -> Result<(), WalError> {
+        let cursor = self
+            .backends
+            .get_mut(backend.as_str())
+            .ok_or_else(|| WalError::UnknownBackend {
+                backend: backend.0.clone(),
+            })?;
+        if through.0 > *cursor {
+            *cursor = through.0;
+        }
+        let c = *cursor;
+        self.cursors
+            .insert(backend.as_str(), &be(c))
+            .map_err(|e| self.storage(e))?;
+        for (reason, n) in dropped {
+            self.count_drop(backend.as_str(), *reason, *n)?;
+        }
+        self.remove_acknowledged()
+    }
+
+    fn count_drop(&self, backend: &str, reason: DropReason, n: u64) -> Result<(), WalError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let key = format!("{backend}\0{}", reason.as_str());
+        self.drops
+            .update_and_fetch(key.as_bytes(), |old| {
+                Some(be(old.map(read_u64).unwrap_or(0) + n).to_vec())
+            })
+            .map_err(|e| self.storage(e))?;
+        Ok(())
+    }
+
+    /// Removes the records every enabled backend has acknowledged. With no
+    /// backend enabled nothing is removed (the caps still apply).
+    fn remove_acknowledged(&mut self) -> Result<(), WalError> {
+        let Some(min) = self.backends.values().min().copied() else {
+            return Ok(());
+        };
+        let done: Vec<u64> = self.index.range(..=min).map(|(s, _)| *s).collect();
+        self.remove(&done)
+    }
+
+    fn remove(&mut self, seqs: &[u64]) -> Result<(), WalError> {
+        let Some(&top) = seqs.iter().max() else {
+            return Ok(());
+        };
+        let mut batch = sled::Batch::default();
+        for s in seqs {
+            batch.remove(&be(*s));
+            if let Some(m) = self.index.remove(s) {
+                self.record_bytes -= m.bytes;
+            }
+        }
+        self.records
+            .apply_batch(batch)
+            .map_err(|e| self.storage(e))?;
+        let prev = self
+            .meta
+            .get(META_REMOVED_THROUGH)
+            .map_err(|e| self.storage(e))?
+            .map(|v| read_u64(&v))
+            .unwrap_or(0);
+        if top > prev {
+            self.meta
+                .insert(META_REMOVED_THROUGH, &be(top))
+                .map_err(|e| self.storage(e))?;
+        }
+        Ok(())
+    }
+
+    /// Applies `buffer.max_age` and `buffer.max_size`. Returns what was
+    /// dropped, per backend that had not yet acknowledged it.
+    pub fn enforce_caps(&mut self, now_ms: i64) -> Result<Vec<DropEvent>, WalError> {
+        let mut out = Vec::new();
+        let cutoff = now_ms - self.max_age.as_millis() as i64;
+        let old: Vec<u64> = self
+            .index
+            .iter()
+            .take_while(|(_, m)| m.max_ts_ms < cutoff)
+            .map(|(s, _)| *s)
+            .collect();
+        // Records are in append order, which is nearly time order; a late
+        // old record behind a newer one waits for its turn.
+        if !old.is_empty() {
+            out.extend(self.drop_records(&old, DropReason::Age)?);
+        }
+        if self.record_bytes > self.max_size {
+            let mut excess = self.record_bytes - self.max_size;
+            let mut victims = Vec::new();
+            for (s, m) in &self.index {
+                if excess == 0 {
+                    break;
+                }
+                victims.push(*s);
+                excess = excess.saturating_sub(m.bytes);
+            }
+            out.extend(self.drop_records(&victims, DropReason::Size)?);
+        }
+        Ok(out)
+    }
+
+    /// Removes `seqs` and counts their samples as dropped for every backend
+    /// that had not acknowledged them.
+    fn drop_records(
+        &mut self,
+        seqs: &[u64],
+        reason: DropReason,
+    ) -> Result<Vec<DropEvent>, WalError> {
+        let mut per_backend: BTreeMap<String, u64> = BTreeMap::new();
+        for s in seqs {
+            let samples = self.index.get(s).map(|m| m.samples).unwrap_or(0);
+            for (b, cursor) in &self.backends {
+                if *s > *cursor {
+                    *per_backend.entry(b.clone()).or_default() += samples;
+                }
+            }
+        }
+        for (b, n) in &per_backend {
+            self.count_drop(b, reason, *n)?;
+        }
+        // A backend whose cursor is behind dropped records moves past them.
+        if let Some(&top) = seqs.iter().max() {
+            let moved: Vec<String> = self
+                .backends
+                .iter()
+                .filter(|(_, c)| **c < top)
+                .map(|(b, _)| b.clone())
+                .collect();
+            for b in moved {
+                self.backends.insert(b.clone(), top);
+                self.cursors
+                    .insert(b.as_str(), &be(top))
+                    .map_err(|e| self.storage(e))?;
+            }
+        }
+        self.remove(seqs)?;
+        Ok(per_backend
+            .into_iter()
+            .map(|(backend, samples)| DropEvent {
+                backend: BackendId(backend),
+                reason,
+                samples,
+            })
+            .collect())
+    }
+
+    /// Drops counted so far for `backend`, by reason.
+    pub fn drops(&self, backend: &str) -> Result<BTreeMap<&'static str, u64>, WalError> {
+        let mut out = BTreeMap::new();
+        for r in DropReason::ALL {
+            let key = format!("{backend}\0{}", r.as_str());
+            let n = self
+                .drops
+                .get(key.as_bytes())
+                .map_err(|e| self.storage(e))?
+                .map(|v| read_u64(&v))
+                .unwrap_or(0);
+            out.insert(r.as_str(), n);
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<WalStats, WalError> {
+        let mut s = WalStats {
+            records: self.index.len() as u64,
+            samples: self.index.values().map(|m| m.samples).sum(),
+            record_bytes: self.record_bytes,
+            disk_bytes: dir_size(&self.path),
+            last_seq: self.next_seq - 1,
+            backends: BTreeMap::new(),
+        };
+        for (b, cursor) in &self.backends {
+            let pending = self.index.range(cursor + 1..);
+            let mut bs = BackendStats {
+                cursor: *cursor,
+                drops: self.drops(b)?,
+                ..Default::default()
+            };
+            for (_, m) in pending {
+                bs.pending_records += 1;
+                bs.pending_samples += m.samples;
+                bs.oldest_ts_ms = Some(bs.oldest_ts_ms.map_or(m.min_ts_ms, |o| o.min(m.min_ts_ms)));
+            }
+            s.backends.insert(b.clone(), bs);
+        }
+        Ok(s)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Bytes the directory's files occupy on disk (what `du` counts).
+pub fn dir_size(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let Ok(md) = e.metadata() else { continue };
+        if md.is_dir() {
+            total += dir_size(&e.path());
+        } else {
+            total += md.blocks() * 512;
+        }
+    }
+    total
+}
+
+fn open_error(path: &str, e: sled::Error) -> WalError {
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => WalError::Locked {
+            path: path.to_string(),
+        },
+        sled::Error::Io(io) if io.to_string().contains("lock") => WalError::Locked {
+            path: path.to_string(),
+        },
+        sled::Error::Io(io) => WalError::Open {
+            path: path.to_string(),
+            reason: io.to_string(),
+        },
+        other => WalError::Corrupt {
+            path: path.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{Labels, Sample};
+
+    fn opts(dir: &Path) -> StoreOptions {
+        StoreOptions {
+            path: dir.join("wal"),
+            cache_size: 1 << 20,
+            max_size: 1 << 30,
+            max_age: Duration::from_secs(3600),
+        }
+    }
+
+    fn run(n: usize, ts: i64) -> Vec<u8> {
+        let samples: Vec<Sample> = (0..n)
+            .map(|i| {
+                Sample::new(
+                    format!("m{i}"),
+                    Labels::new().with("task_id", "t"),
+                    i as f64,
+                    ts,
+                )
+            })
+            .collect();
+        record::encode(&samples)
+    }
+
+    fn b(name: &str) -> BackendId {
+        BackendId(name.to_string())
+    }
+
+    #[test]
+    fn batches_follow_cursors_and_acked_records_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a"), b("b")]).unwrap();
+        for i in 0..5 {
+            s.append(&run(4, 1000 + i)).unwrap();
+        }
+        let batch = s.read_batch(&b("a"), 8).unwrap().unwrap();
+        assert_eq!((batch.first, batch.last, batch.samples), (Seq(1), Seq(2), 8));
+        s.ack(&b("a"), batch.last, &[]).unwrap();
+        // b has acknowledged nothing: all five records stay.
+        assert_eq!(s.stats().unwrap().records, 5);
+        let next = s.read_batch(&b("a"), 8).unwrap().unwrap();
+        assert_eq!(next.first, Seq(3));
+        s.ack(&b("b"), Seq(3), &[]).unwrap();
+        // Both are past 1 and 2 now.
+        let st = s.stats().unwrap();
+        assert_eq!(st.records, 3);
+        assert_eq!(st.backends["a"].pending_samples, 12);
+        assert_eq!(st.backends["b"].pending_samples, 8);
+    }
+
+    #[test]
+    fn a_batch_holds_at_least_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        s.append(&run(10, 1)).unwrap();
+        let batch = s.read_batch(&b("a"), 3).unwrap().unwrap();
+        assert_eq!(batch.samples, 10);
+        s.ack(&b("a"), batch.last, &[]).unwrap();
+        assert!(s.read_batch(&b("a"), 3).unwrap().is_none());
+    }
+
+    #[test]
+    fn cursors_and_seqs_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = WalStore::open(&opts(dir.path())).unwrap();
+            s.set_backends(&[b("a")]).unwrap();
+            for i in 0..3 {
+                s.append(&run(2, i)).unwrap();
+            }
+            s.ack(&b("a"), Seq(3), &[]).unwrap();
+            s.flush().unwrap();
+        }
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        assert_eq!(s.stats().unwrap().records, 0);
+        // Seqs never repeat, even after everything was removed.
+        assert_eq!(s.append(&run(1, 9)).unwrap(), Seq(4));
+        let batch = s.read_batch(&b("a"), 100).unwrap().unwrap();
+        assert_eq!(batch.first, Seq(4));
+    }
+
+    #[test]
+    fn a_new_backend_gets_the_backlog_and_a_removed_one_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        s.append(&run(2, 1)).unwrap();
+        s.append(&run(2, 2)).unwrap();
+        s.ack(&b("a"), Seq(1), &[]).unwrap();
+        s.set_backends(&[b("a"), b("new")]).unwrap();
+        assert_eq!(s.stats().unwrap().backends["new"].pending_samples, 2);
+        s.set_backends(&[b("new")]).unwrap();
+        s.ack(&b("new"), Seq(2), &[]).unwrap();
+        assert_eq!(s.stats().unwrap().records, 0);
+    }
+
+    #[test]
+    fn size_cap_drops_oldest_and_counts_per_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<Vec<u8>> = (1..=5).map(|i| run(5, i)).collect();
+        let mut o = opts(dir.path());
+        // Room for the newest three exactly.
+        o.max_size = records[2..].iter().map(|r| r.len() as u64).sum();
+        let mut s = WalStore::open(&o).unwrap();
+        s.set_backends(&[b("a"), b("b")]).unwrap();
+        for r in &records {
+            s.append(r).unwrap();
+        }
+        s.ack(&b("a"), Seq(1), &[]).unwrap();
+        let events = s.enforce_caps(10).unwrap();
+        // Records 1 and 2 go; a had acknowledged record 1 already.
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.backend.0.as_str(), e.reason, e.samples))
+            .collect();
+        assert_eq!(
+            got,
+            [("a", DropReason::Size, 5), ("b", DropReason::Size, 10)]
+        );
+        let st = s.stats().unwrap();
+        assert_eq!(st.records, 3);
+        assert_eq!(st.backends["b"].drops["size"], 10);
+        assert_eq!(s.read_batch(&b("b"), 1).unwrap().unwrap().first, Seq(3));
+    }
+
+    #[test]
+    fn age_cap_drops_old_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        s.append(&run(3, 1_000)).unwrap();
+        s.append(&run(3, 10_000_000)).unwrap();
+        let now = 10_000_000 + 1000;
+        let events = s.enforce_caps(now).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, DropReason::Age);
+        assert_eq!(events[0].samples, 3);
+        assert_eq!(s.stats().unwrap().records, 1);
+    }
+
+    #[test]
+    fn rejected_samples_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        s.append(&run(3, 1)).unwrap();
+        s.ack(&b("a"), Seq(1), &[(DropReason::Rejected, 3)]).unwrap();
+        s.ack(&b("a"), Seq(1), &[(DropReason::Rejected, 2)]).unwrap();
+        assert_eq!(s.drops("a").unwrap()["rejected"], 5);
+    }
+
+    #[test]
+    fn a_second_open_is_reported_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _s = WalStore::open(&opts(dir.path())).unwrap();
+        match WalStore::open(&opts(dir.path())) {
+            Err(e @ WalError::Locked { .. }) => {
+                assert!(e.to_string().contains("in use by another process"), "{e}")
+            }
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("second open succeeded"),
+        }
+    }
+}
