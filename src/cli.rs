@@ -170,7 +170,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
             "  backend {}: {} {}",
             b.id,
             if b.enabled { "enabled" } else { "disabled" },
-            crate::ship::remote_write::redact_url(&b.url)
+            crate::ship::remote_write::mask_url(&b.url)
         );
     }
     if offline {
@@ -178,7 +178,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     }
     let mut failed = false;
     for b in cfg.sender.backends.iter().filter(|b| b.enabled) {
-        match crate::ship::remote_write::check_backend(b) {
+        match crate::ship::check_backend(b) {
             Ok(msg) => println!("  backend {}: OK, {msg}", b.id),
             Err(msg) => {
                 failed = true;

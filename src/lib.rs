@@ -15,10 +15,12 @@
 //! - `logging`: JSON or text log lines.
 //! - `cli`: the command line.
 
+pub mod cli;
 pub mod config;
-pub mod sample;
-pub mod probe;
-pub mod ship;
-pub mod wal;
 pub mod logging;
+pub mod probe;
+pub mod sample;
+pub mod ship;
+pub mod supervisor;
 pub mod telemetry;
+pub mod wal;

@@ -87,12 +87,7 @@ fn json_line(record: &log::Record<'_>) -> String {
 }
 
 fn text_line(record: &log::Record<'_>) -> String {
-    let mut line = format!(
-        "{} {:<5} {}",
-        rfc3339_now(),
-        record.level(),
-        record.args()
-    );
+    let mut line = format!("{} {:<5} {}", rfc3339_now(), record.level(), record.args());
     let mut fields = TextFields(&mut line);
     let _ = record.key_values().visit(&mut fields);
     line.push('\n');

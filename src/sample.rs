@@ -130,7 +130,11 @@ impl fmt::Display for Labels {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{n}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))?;
+            write!(
+                f,
+                "{n}=\"{}\"",
+                v.replace('\\', "\\\\").replace('"', "\\\"")
+            )?;
         }
         f.write_str("}")
     }

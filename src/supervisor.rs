@@ -259,7 +259,9 @@ impl Handler<Reload> for Supervisor {
         match config::load(&path) {
             Ok(new) => {
                 if new.buffer.path != self.config.buffer.path {
-                    log::warn!("buffer.path changed; the new path takes effect at the next restart.");
+                    log::warn!(
+                        "buffer.path changed; the new path takes effect at the next restart."
+                    );
                 }
                 let agent_changed = new.agent.name != self.config.agent.name
                     || new.agent.region != self.config.agent.region
@@ -319,8 +321,8 @@ impl Handler<Shutdown> for Supervisor {
                     .map(|(id, addr)| (id.clone(), addr.send(Drain { deadline })))
                     .collect();
                 for (id, d) in drains {
-                    let limit = deadline.saturating_duration_since(Instant::now())
-                        + Duration::from_secs(1);
+                    let limit =
+                        deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
                     let s = actix_rt::time::timeout(limit, d).await;
                     summaries.push((id, s.ok().and_then(|r| r.ok()).unwrap_or_default()));
                 }

@@ -57,10 +57,11 @@ impl Telemetry {
     /// Adds `by` to the counter `name{labels}`.
     pub fn inc(&self, name: &str, help: &'static str, labels: Labels, by: f64) {
         self.with(|f| {
-            let fam = f
-                .map
-                .entry(name.to_string())
-                .or_insert((Some(Kind::Counter), help, BTreeMap::new()));
+            let fam = f.map.entry(name.to_string()).or_insert((
+                Some(Kind::Counter),
+                help,
+                BTreeMap::new(),
+            ));
             *fam.2.entry(labels).or_insert(0.0) += by;
         })
     }
@@ -68,10 +69,10 @@ impl Telemetry {
     /// Sets the gauge `name{labels}`.
     pub fn set(&self, name: &str, help: &'static str, labels: Labels, value: f64) {
         self.with(|f| {
-            let fam = f
-                .map
-                .entry(name.to_string())
-                .or_insert((Some(Kind::Gauge), help, BTreeMap::new()));
+            let fam =
+                f.map
+                    .entry(name.to_string())
+                    .or_insert((Some(Kind::Gauge), help, BTreeMap::new()));
             fam.2.insert(labels, value);
         })
     }
@@ -164,8 +165,18 @@ mod tests {
     fn counters_add_and_render() {
         let t = Telemetry::new();
         let l = Labels::new().with("backend", "vm");
-        t.inc("sentinel_samples_sent_total", "Samples delivered.", l.clone(), 8.0);
-        t.inc("sentinel_samples_sent_total", "Samples delivered.", l.clone(), 2.0);
+        t.inc(
+            "sentinel_samples_sent_total",
+            "Samples delivered.",
+            l.clone(),
+            8.0,
+        );
+        t.inc(
+            "sentinel_samples_sent_total",
+            "Samples delivered.",
+            l.clone(),
+            2.0,
+        );
         assert_eq!(t.get("sentinel_samples_sent_total", &l), 10.0);
         let text = t.render();
         assert!(text.contains("# TYPE sentinel_samples_sent_total counter"));

@@ -43,7 +43,10 @@ fn every_fixture_passes_offline_check() {
         let t = text(&out);
         assert_eq!(out.status.code(), Some(0), "{name}: {t}");
         assert!(t.contains("config OK"), "{name}: {t}");
-        assert!(!t.contains("s3cret-test-value"), "{name} leaks the password: {t}");
+        assert!(
+            !t.contains("s3cret-test-value"),
+            "{name} leaks the password: {t}"
+        );
     }
 }
 
@@ -84,8 +87,14 @@ fn malformed_config_gives_message_and_exit_2() {
         let t = text(&out);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {t}");
         assert!(t.contains("bad.yaml"), "{cmd}: names the file: {t}");
-        assert!(t.contains("tasks[0].config.count"), "{cmd}: names the path: {t}");
-        assert!(!t.contains("panicked") && !t.contains("RUST_BACKTRACE"), "{t}");
+        assert!(
+            t.contains("tasks[0].config.count"),
+            "{cmd}: names the path: {t}"
+        );
+        assert!(
+            !t.contains("panicked") && !t.contains("RUST_BACKTRACE"),
+            "{t}"
+        );
     }
 }
 
@@ -144,12 +153,30 @@ fn trigger_ping_loopback_prints_rtt_loss_and_reachable() {
             .unwrap_or_else(|| panic!("no {name} line in:\n{t}"))
             .to_string()
     };
-    assert!(line("ping_reachable").split_whitespace().nth(1) == Some("1"), "{t}");
-    assert!(line("ping_packet_loss").split_whitespace().nth(1) == Some("0"), "{t}");
+    assert!(
+        line("ping_reachable").split_whitespace().nth(1) == Some("1"),
+        "{t}"
+    );
+    assert!(
+        line("ping_packet_loss").split_whitespace().nth(1) == Some("0"),
+        "{t}"
+    );
     assert!(line("ping_rtt_ms").contains("ms"), "{t}");
-    assert!(line("ping_packets_sent").split_whitespace().nth(1) == Some("3"), "{t}");
+    assert!(
+        line("ping_packets_sent").split_whitespace().nth(1) == Some("3"),
+        "{t}"
+    );
 
-    let out = sentinel(&["trigger", "ping", "127.0.0.1", "-n", "2", "-i", "100ms", "--json"]);
+    let out = sentinel(&[
+        "trigger",
+        "ping",
+        "127.0.0.1",
+        "-n",
+        "2",
+        "-i",
+        "100ms",
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
     let samples = v["samples"].as_array().unwrap();
     let get = |n: &str| {

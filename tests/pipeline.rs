@@ -19,7 +19,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::util::agent::{Agent, Sync};
+use crate::util::agent::{Agent, SyncMode};
 use crate::util::servers::{
     http_post, now_ms, Prometheus, RemoteWriteServer, Series, VictoriaMetrics,
 };
@@ -178,8 +178,7 @@ fn servers_round_trip() {
     let mut prometheus = Prometheus::start_without_receiver();
     let (status, body) = remote_write_one(&prometheus, ts);
     assert_eq!(
-        status,
-        404,
+        status, 404,
         "Prometheus without --web.enable-remote-write-receiver should answer 404, got: {body}"
     );
     prometheus.restart_with_receiver();
@@ -214,9 +213,19 @@ fn substitute(text: String, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
+/// Appends `http: {enabled: false}` to a seed that has no `http` section,
+/// so that parallel tests do not compete for the default listen port.
+fn with_http_disabled(config: String) -> String {
+    assert!(
+        !config.lines().any(|l| l.starts_with("http:")),
+        "the fixture has an http section now; set enabled: false in it instead"
+    );
+    format!("{config}\n# Added by the test: no /metrics listener.\nhttp:\n  enabled: false\n")
+}
+
 /// The tests' own config: one ping task on loopback every second, with a
 /// task label and an agent label, shipping to `backends` (name, url).
-fn agent_config(backends: &[(&str, String)], sync: Sync) -> String {
+fn agent_config(backends: &[(&str, String)], sync: SyncMode) -> String {
     let mut direct = String::new();
     for (name, url) in backends {
         direct.push_str(&format!(
@@ -355,7 +364,11 @@ fn assert_all_delivered_once(
     accepted: u64,
     agent: &Agent,
 ) {
-    assert!(accepted > 0, "the agent accepted no samples\n{}", agent.log_tail());
+    assert!(
+        accepted > 0,
+        "the agent accepted no samples\n{}",
+        agent.log_tail()
+    );
     assert_eq!(
         stored.distinct,
         accepted,
@@ -443,15 +456,22 @@ fn recommended_seed_config_delivers_to_victoria_metrics() {
     let vm = VictoriaMetrics::start();
     let config = fixture("config-seed-recommended.yaml");
     let config = substitute(config, "host: \"192.168.1.1\"", "host: \"127.0.0.1\"");
-    let config = substitute(config, "http://localhost:8428/api/v1/write", &vm.write_url());
-    let config = substitute(config, "interval: \"60s\"", "interval: \"1s\"");
+    let config = substitute(
+        config,
+        "http://localhost:8428/api/v1/write",
+        &vm.write_url(),
+    );
+    // Not 1s: four echoes a second apart (the seed's count, the default
+    // gap) must fit in one interval, or the config is rejected.
+    let config = substitute(config, "interval: \"60s\"", "interval: \"5s\"");
+    let config = with_http_disabled(config);
 
     let mut agent = Agent::start(&config);
-    wait_for_appends(&mut agent, 1);
-    sleep(Duration::from_secs(8));
+    wait_for_appends(&mut agent, 3);
     terminate_cleanly(&mut agent, &["victoria_metrics"]);
 
-    let accepted = agent.accepted_samples(Sync::Always).samples;
+    // The seed has no buffer section: sync interval, the default.
+    let accepted = agent.accepted_samples(SyncMode::Interval).samples;
     let stored = wait_for_delivery(&vm, ALL_PING, accepted);
     let labels = [
         ("device_id", "192.168.1.1"),
@@ -474,21 +494,33 @@ fn both_backends_seed_config_ships_only_to_the_enabled_backend() {
     let config = fixture("config-seed-both-backends.yaml");
     let config = substitute(config, "host: \"192.168.1.1\"", "host: \"127.0.0.1\"");
     let config = substitute(config, "host: \"8.8.8.8\"", "host: \"127.0.0.1\"");
-    let config = substitute(config, "http://localhost:8428/api/v1/write", &vm.write_url());
+    let config = substitute(
+        config,
+        "http://localhost:8428/api/v1/write",
+        &vm.write_url(),
+    );
     let config = substitute(
         config,
         "http://localhost:9090/api/v1/write",
         &prometheus.write_url(),
     );
-    let config = substitute(config, "interval: \"60s\"", "interval: \"1s\"");
-    let config = substitute(config, "interval: \"300s\"", "interval: \"2s\"");
+    // ping-gateway's `timeout: "10s"` must fit in its interval; ping-dns
+    // needs 4 s for its four echoes.
+    let config = substitute(config, "interval: \"60s\"", "interval: \"10s\"");
+    let config = substitute(config, "interval: \"300s\"", "interval: \"5s\"");
+    let config = with_http_disabled(config);
 
     let mut agent = Agent::start(&config);
-    wait_for_appends(&mut agent, 2);
-    sleep(Duration::from_secs(8));
+    for task_id in ["ping-gateway", "ping-dns"] {
+        agent.wait_for_log(
+            &format!("{APPENDED:?} for {task_id}"),
+            STARTUP_TIMEOUT,
+            |l| l["msg"] == APPENDED && l["task_id"] == task_id,
+        );
+    }
     terminate_cleanly(&mut agent, &["victoria_metrics"]);
 
-    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let accepted = agent.accepted_samples(SyncMode::Interval).samples;
     let stored = wait_for_delivery(&vm, ALL_PING, accepted);
     for (task_id, device_id) in [("ping-gateway", "192.168.1.1"), ("ping-dns", "8.8.8.8")] {
         let labels = [
@@ -521,13 +553,13 @@ fn both_backends_seed_config_ships_only_to_the_enabled_backend() {
 #[test]
 fn prometheus_receives_every_sample_with_all_labels() {
     let prometheus = Prometheus::start();
-    let config = agent_config(&[("prometheus", prometheus.write_url())], Sync::Always);
+    let config = agent_config(&[("prometheus", prometheus.write_url())], SyncMode::Always);
     let mut agent = Agent::start(&config);
     wait_for_appends(&mut agent, 1);
     sleep(Duration::from_secs(6));
     terminate_cleanly(&mut agent, &["prometheus"]);
 
-    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let accepted = agent.accepted_samples(SyncMode::Always).samples;
     let stored = wait_for_delivery(&prometheus, ALL_PING, accepted);
     assert_series_labels(&stored, &prometheus, &own_task_labels(), &agent);
     assert_all_delivered_once(&stored, &prometheus, accepted, &agent);
@@ -542,7 +574,7 @@ fn prometheus_receives_every_sample_with_all_labels() {
 #[test]
 fn prometheus_without_receiver_gets_the_backlog_once_enabled() {
     let mut prometheus = Prometheus::start_without_receiver();
-    let config = agent_config(&[("prometheus", prometheus.write_url())], Sync::Always);
+    let config = agent_config(&[("prometheus", prometheus.write_url())], SyncMode::Always);
     let mut agent = Agent::start(&config);
 
     let failure = wait_for_write_failure(&mut agent, "prometheus");
@@ -573,7 +605,7 @@ fn prometheus_without_receiver_gets_the_backlog_once_enabled() {
     sleep(Duration::from_secs(2));
     terminate_cleanly(&mut agent, &["prometheus"]);
 
-    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let accepted = agent.accepted_samples(SyncMode::Always).samples;
     let stored = wait_for_delivery(&prometheus, ALL_PING, accepted);
     assert_series_labels(&stored, &prometheus, &own_task_labels(), &agent);
     assert_all_delivered_once(&stored, &prometheus, accepted, &agent);
@@ -585,7 +617,7 @@ fn prometheus_without_receiver_gets_the_backlog_once_enabled() {
 #[test]
 fn backend_down_at_start_leaves_no_gap() {
     let mut vm = VictoriaMetrics::not_started();
-    let config = agent_config(&[("victoria_metrics", vm.write_url())], Sync::Always);
+    let config = agent_config(&[("victoria_metrics", vm.write_url())], SyncMode::Always);
     let mut agent = Agent::start(&config);
 
     wait_for_write_failure(&mut agent, "victoria_metrics");
@@ -604,7 +636,7 @@ fn backend_down_at_start_leaves_no_gap() {
     sleep(Duration::from_secs(3));
     terminate_cleanly(&mut agent, &["victoria_metrics"]);
 
-    let accepted = agent.accepted_samples(Sync::Always);
+    let accepted = agent.accepted_samples(SyncMode::Always);
     let stored = wait_for_delivery(&vm, ALL_PING, accepted.samples);
     assert_series_labels(&stored, &vm, &own_task_labels(), &agent);
     assert_all_delivered_once(&stored, &vm, accepted.samples, &agent);
@@ -640,14 +672,14 @@ fn backend_down_at_start_leaves_no_gap() {
 
 /// `kill -9` of the agent while VictoriaMetrics is down, a restart, then
 /// VictoriaMetrics comes up: every sample accepted in either run arrives.
-fn kill9_during_outage_loses_nothing_accepted(sync: Sync) {
+fn kill9_during_outage_loses_nothing_accepted(sync: SyncMode) {
     let mut vm = VictoriaMetrics::not_started();
     let config = agent_config(&[("victoria_metrics", vm.write_url())], sync);
     let mut agent = Agent::start(&config);
 
     wait_for_write_failure(&mut agent, "victoria_metrics");
     wait_for_appends(&mut agent, 4);
-    if sync == Sync::Interval {
+    if sync == SyncMode::Interval {
         agent.wait_for_count_in_run(SYNCED, 2, STARTUP_TIMEOUT);
     }
     agent.kill9();
@@ -700,12 +732,12 @@ fn kill9_during_outage_loses_nothing_accepted(sync: Sync) {
 
 #[test]
 fn kill9_during_outage_loses_nothing_accepted_sync_always() {
-    kill9_during_outage_loses_nothing_accepted(Sync::Always);
+    kill9_during_outage_loses_nothing_accepted(SyncMode::Always);
 }
 
 #[test]
 fn kill9_during_outage_loses_nothing_accepted_sync_interval() {
-    kill9_during_outage_loses_nothing_accepted(Sync::Interval);
+    kill9_during_outage_loses_nothing_accepted(SyncMode::Interval);
 }
 
 // ---------------------------------------------------------------------------
@@ -731,7 +763,7 @@ fn one_backend_out_does_not_hold_up_the_other(outage: Outage) {
             ("victoria_metrics", vm.write_url()),
             ("prometheus", prometheus.write_url()),
         ],
-        Sync::Always,
+        SyncMode::Always,
     );
     let mut agent = Agent::start(&config);
     wait_for_appends(&mut agent, 3);
@@ -788,7 +820,7 @@ fn one_backend_out_does_not_hold_up_the_other(outage: Outage) {
         agent.log_tail()
     );
 
-    let accepted = agent.accepted_samples(Sync::Always).samples;
+    let accepted = agent.accepted_samples(SyncMode::Always).samples;
     let in_vm = wait_for_delivery(&vm, ALL_PING, accepted);
     assert_all_delivered_once(&in_vm, &vm, accepted, &agent);
     let in_prometheus = wait_for_delivery(&prometheus, ALL_PING, accepted);

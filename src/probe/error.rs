@@ -105,7 +105,9 @@ mod tests {
             value: 0,
             source: io::Error::from_raw_os_error(libc::EINVAL),
         };
-        assert!(e.to_string().starts_with("cannot set ttl to 0 on the icmp socket: "));
+        assert!(e
+            .to_string()
+            .starts_with("cannot set ttl to 0 on the icmp socket: "));
         let e = ProbeError::Socket {
             version: "v6",
             source: io::Error::from_raw_os_error(libc::EAFNOSUPPORT),

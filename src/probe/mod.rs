@@ -1,7 +1,207 @@
-//! Probes. SKELETON (lead is writing the actor).
+//! Probes: the `Probe` actor (one per enabled task) and one file per plugin.
+//!
+//! A probe runs its plugin on the task's interval, off the event loop
+//! (plugins block on sockets), stamps the samples with the run's start time
+//! in milliseconds, and sends them to the WAL as one `Append`. A probe never
+//! talks to a backend. A run still going when the next is due makes the
+//! next one skip (counted as `result="skipped"`), so a slow target never
+//! piles up threads.
 
 pub mod error;
 pub mod icmp;
 pub mod ping;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::Either;
+
+use crate::config::{AgentConfig, PluginConfig, TaskConfig};
+use crate::sample::{now_ms, Labels, Sample};
+use crate::telemetry::Telemetry;
+use crate::wal::{Append, Wal};
+
 pub use error::ProbeError;
+
+/// Extra time a run may take past its task's timeout before it is
+/// abandoned, for thread scheduling and name resolution.
+const RUN_GRACE: Duration = Duration::from_secs(2);
+
+/// The plugins this build knows, with a one-line description and their
+/// config keys, for `list-plugins`.
+pub const PLUGINS: &[(&str, &str, &str)] = &[(
+    "ping",
+    "ICMP echo (IPv4 and IPv6): reachability, round-trip times, loss",
+    "host, count, interval, timeout, size, ttl, ip_version",
+)];
+
+/// The labels every series of `task` carries: the agent's (`sentinel`,
+/// `region`, `sentinel.labels`), the task's `labels`, then `device_id` and
+/// `task_id`. Later ones win on equal names.
+pub fn base_labels(agent: &AgentConfig, task: &TaskConfig) -> Labels {
+    let mut l = agent.labels.clone();
+    l.insert("sentinel", agent.name.as_str());
+    l.insert("region", agent.region.as_str());
+    l.extend(&task.labels);
+    l.insert("device_id", task.device_id.as_str());
+    l.insert("task_id", task.id.as_str());
+    l
+}
+
+/// Runs `plugin` once, blocking; the samples carry `base` plus the
+/// plugin's own labels, stamped with the start of the run.
+pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, ProbeError> {
+    let ts = now_ms();
+    match plugin {
+        PluginConfig::Ping(cfg) => {
+            let outcome = ping::run(cfg)?;
+            Ok(ping::samples(&outcome, base, ts))
+        }
+    }
+}
+
+/// Stop probing (shutdown, reload).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopProbe;
+
+/// Time for the next run.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Tick;
+
+/// One task's probe.
+pub struct Probe {
+    task: TaskConfig,
+    base: Labels,
+    wal: Addr<Wal>,
+    telemetry: Arc<Telemetry>,
+    /// A run is in flight.
+    running: bool,
+}
+
+impl Probe {
+    pub fn new(
+        task: TaskConfig,
+        agent: &AgentConfig,
+        wal: Addr<Wal>,
+        telemetry: Arc<Telemetry>,
+    ) -> Probe {
+        let base = base_labels(agent, &task);
+        Probe {
+            task,
+            base,
+            wal,
+            telemetry,
+            running: false,
+        }
+    }
+
+    fn count(&self, result: &str) {
+        self.telemetry.inc(
+            "sentinel_probe_runs_total",
+            "Probe runs, by task and result.",
+            Labels::new()
+                .with("task_id", self.task.id.as_str())
+                .with("result", result),
+            1.0,
+        );
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.running {
+            log::debug!(task_id = self.task.id.as_str(); "Previous run still going; skipping this one.");
+            self.count("skipped");
+            return;
+        }
+        self.running = true;
+        let plugin = self.task.plugin.clone();
+        let base = self.base.clone();
+        let limit = self.task.timeout + RUN_GRACE;
+        let run = actix_rt::task::spawn_blocking(move || run_once(&plugin, &base));
+        let fut = async move { actix_rt::time::timeout(limit, run).await }
+            .into_actor(self)
+            .then(move |res, act, _| {
+                act.running = false;
+                let samples = match res {
+                    Ok(Ok(Ok(samples))) => samples,
+                    Ok(Ok(Err(e))) => {
+                        act.count("error");
+                        log::warn!(task_id = act.task.id.as_str(), error:% = e; "Probe failed.");
+                        return Either::Left(fut::ready(()));
+                    }
+                    Ok(Err(join)) => {
+                        act.count("error");
+                        log::error!(task_id = act.task.id.as_str(), error:% = join; "Probe crashed; it runs again at the next interval.");
+                        return Either::Left(fut::ready(()));
+                    }
+                    Err(_) => {
+                        act.count("timeout");
+                        log::warn!(task_id = act.task.id.as_str(), duration_ms = limit.as_millis() as u64; "Probe did not finish in time.");
+                        return Either::Left(fut::ready(()));
+                    }
+                };
+                act.count("ok");
+                log::info!(
+                    task_id = act.task.id.as_str(),
+                    samples = samples.len(),
+                    result = summary(&samples).as_str();
+                    "Probe finished."
+                );
+                act.telemetry
+                    .set_probe_result(act.task.id.as_str(), samples.clone());
+                let append = act.wal.send(Append {
+                    task_id: act.task.id.clone(),
+                    samples,
+                });
+                Either::Right(async move { append.await }.into_actor(act).map(
+                    |res, act, _| match res {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            log::error!(task_id = act.task.id.as_str(), error:% = e; "Writing samples to the WAL failed.")
+                        }
+                        Err(e) => {
+                            log::error!(task_id = act.task.id.as_str(), error:% = e; "The WAL actor is gone.")
+                        }
+                    },
+                ))
+            });
+        ctx.spawn(fut);
+    }
+}
+
+/// `ping_reachable=1 ping_rtt_ms=0.05 ...` for the log line.
+fn summary(samples: &[Sample]) -> String {
+    samples
+        .iter()
+        .map(|s| format!("{}={}", s.name, s.value))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Actor for Probe {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        log::debug!(task_id = self.task.id.as_str(); "Probe started.");
+        ctx.notify(Tick);
+        ctx.run_interval(self.task.interval, |act, ctx| act.tick(ctx));
+    }
+}
+
+impl Handler<Tick> for Probe {
+    type Result = ();
+
+    fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        self.tick(ctx);
+    }
+}
+
+impl Handler<StopProbe> for Probe {
+    type Result = ();
+
+    fn handle(&mut self, _: StopProbe, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

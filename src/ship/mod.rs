@@ -198,32 +198,30 @@ impl Shipper {
             backend: self.id.clone(),
             max_samples: self.batch_size,
         });
-        let fut = async move { read.await }
-            .into_actor(self)
-            .then(|res, act, ctx| {
-                let batch = match res {
-                    Ok(Ok(Some(batch))) => batch,
-                    Ok(Ok(None)) => {
-                        act.busy = false;
-                        let d = act.flush_interval;
-                        act.wake_in(ctx, d);
-                        return Either::Left(fut::ready(()));
-                    }
-                    Ok(Err(e)) => {
-                        log::error!(backend = act.id.as_str(), error:% = e; "Reading the WAL failed.");
-                        act.busy = false;
-                        let d = act.flush_interval;
-                        act.wake_in(ctx, d);
-                        return Either::Left(fut::ready(()));
-                    }
-                    Err(e) => {
-                        log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.");
-                        act.busy = false;
-                        return Either::Left(fut::ready(()));
-                    }
-                };
-                Either::Right(act.post(batch))
-            });
+        let fut = read.into_actor(self).then(|res, act, ctx| {
+            let batch = match res {
+                Ok(Ok(Some(batch))) => batch,
+                Ok(Ok(None)) => {
+                    act.busy = false;
+                    let d = act.flush_interval;
+                    act.wake_in(ctx, d);
+                    return Either::Left(fut::ready(()));
+                }
+                Ok(Err(e)) => {
+                    log::error!(backend = act.id.as_str(), error:% = e; "Reading the WAL failed.");
+                    act.busy = false;
+                    let d = act.flush_interval;
+                    act.wake_in(ctx, d);
+                    return Either::Left(fut::ready(()));
+                }
+                Err(e) => {
+                    log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.");
+                    act.busy = false;
+                    return Either::Left(fut::ready(()));
+                }
+            };
+            Either::Right(act.post(batch))
+        });
         ctx.spawn(fut);
     }
 
@@ -234,32 +232,30 @@ impl Shipper {
         let samples = batch.samples;
         let started = Instant::now();
         let task = actix_rt::task::spawn_blocking(move || deliver(&client, &records, samples));
-        async move { task.await }
-            .into_actor(self)
-            .then(move |res, act, ctx| {
-                let elapsed = started.elapsed();
-                act.telemetry.set(
-                    "sentinel_remote_write_request_duration_seconds",
-                    "Duration of the last remote-write attempt (with any splits).",
-                    act.labels(),
-                    elapsed.as_secs_f64(),
-                );
-                let outcome = match res {
-                    Ok(o) => o,
-                    Err(e) => Err(Keep::Transport(ShipError::Other {
-                        url: act.url.clone(),
-                        detail: format!("the sender thread failed: {e}"),
-                    })),
-                };
-                match outcome {
-                    Ok(done) => Either::Left(act.acknowledge(batch, done)),
-                    Err(keep) => {
-                        act.busy = false;
-                        act.kept(ctx, keep, samples);
-                        Either::Right(fut::ready(()))
-                    }
+        task.into_actor(self).then(move |res, act, ctx| {
+            let elapsed = started.elapsed();
+            act.telemetry.set(
+                "sentinel_remote_write_request_duration_seconds",
+                "Duration of the last remote-write attempt (with any splits).",
+                act.labels(),
+                elapsed.as_secs_f64(),
+            );
+            let outcome = match res {
+                Ok(o) => o,
+                Err(e) => Err(Keep::Transport(ShipError::Other {
+                    url: act.url.clone(),
+                    detail: format!("the sender thread failed: {e}"),
+                })),
+            };
+            match outcome {
+                Ok(done) => Either::Left(act.acknowledge(batch, done)),
+                Err(keep) => {
+                    act.busy = false;
+                    act.kept(ctx, keep, samples);
+                    Either::Right(fut::ready(()))
                 }
-            })
+            }
+        })
     }
 
     /// Acknowledges a delivered (or rejected) batch, then schedules the next.
@@ -275,7 +271,7 @@ impl Shipper {
         });
         let full = batch.samples >= self.batch_size;
         let last = batch.last;
-        async move { ack.await }
+        ack
             .into_actor(self)
             .map(move |res, act, ctx| {
                 act.busy = false;
@@ -367,11 +363,9 @@ impl Shipper {
                 retry_after,
             } => {
                 let hint = remote_write::hint(*verdict, &self.url);
-                let msg = format!("{} answered HTTP {status}: {}{hint}", self.url, body.trim());
+                let msg = format!("HTTP {status} {}; {hint}", body.trim());
                 let delay = match verdict {
-                    Verdict::Credentials | Verdict::NotFound => {
-                        self.long_backoff.next_delay()
-                    }
+                    Verdict::Credentials | Verdict::NotFound => self.long_backoff.next_delay(),
                     _ => self.backoff.next_delay_after(*retry_after),
                 };
                 (msg, delay)
@@ -549,7 +543,9 @@ fn deliver(client: &Client, records: &[sled::IVec], samples: u64) -> Result<Deli
         match wal::record::payload(r) {
             Ok(p) => payloads.push(p),
             Err(e) => {
-                let n = wal::record::header(r).map(|h| h.samples as u64).unwrap_or(0);
+                let n = wal::record::header(r)
+                    .map(|h| h.samples as u64)
+                    .unwrap_or(0);
                 corrupt += n;
                 log::error!(error:% = e; "Damaged WAL record skipped.");
             }
@@ -568,7 +564,12 @@ fn deliver(client: &Client, records: &[sled::IVec], samples: u64) -> Result<Deli
 }
 
 /// Sends one body made of `payloads`; on 413 splits at series boundaries.
-fn send(client: &Client, payloads: &[&[u8]], samples: u64, out: &mut Delivered) -> Result<(), Keep> {
+fn send(
+    client: &Client,
+    payloads: &[&[u8]],
+    samples: u64,
+    out: &mut Delivered,
+) -> Result<(), Keep> {
     let body = remote_write::body_from_payloads(payloads);
     let resp = client.post(&body).map_err(|e| {
         if matches!(e, ShipError::Connect { .. } | ShipError::Dns { .. }) {
@@ -628,6 +629,30 @@ fn count_samples(entries: &[&[u8]]) -> u64 {
         .sum()
 }
 
+/// `sentinel check`: sends an empty remote-write request (no series, so
+/// nothing is stored) and explains the answer in one line.
+pub fn check_backend(backend: &BackendConfig) -> Result<String, String> {
+    let client = Client::new(backend).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let body = remote_write::body_from_payloads(&[]);
+    let resp = client.post(&body).map_err(|e| e.to_string())?;
+    let ms = started.elapsed().as_millis();
+    match remote_write::classify(resp.status) {
+        Verdict::Delivered => Ok(format!(
+            "accepted a remote-write request (HTTP {}) in {ms} ms",
+            resp.status
+        )),
+        // An empty request is valid; a 400 here means the URL points at
+        // something that is not a remote-write receiver.
+        verdict => Err(format!(
+            "HTTP {} {}; {}",
+            resp.status,
+            resp.body.trim(),
+            remote_write::hint(verdict, &backend.url)
+        )),
+    }
+}
+
 /// `host:port` of a URL, for the reachability check.
 fn host_port(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -641,7 +666,11 @@ fn host_port(url: &str) -> Option<String> {
     if has_port {
         Some(authority.to_string())
     } else {
-        let port = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+        let port = if scheme.eq_ignore_ascii_case("https") {
+            443
+        } else {
+            80
+        };
         Some(format!("{authority}:{port}"))
     }
 }
@@ -671,7 +700,10 @@ mod tests {
             host_port("https://user:pw@example.org/x").as_deref(),
             Some("example.org:443")
         );
-        assert_eq!(host_port("http://[::1]:9090/api").as_deref(), Some("[::1]:9090"));
+        assert_eq!(
+            host_port("http://[::1]:9090/api").as_deref(),
+            Some("[::1]:9090")
+        );
         assert_eq!(host_port("http://[::1]/api").as_deref(), Some("[::1]:80"));
         assert_eq!(host_port("nonsense"), None);
     }

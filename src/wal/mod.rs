@@ -29,10 +29,10 @@
 //! # Durability
 //!
 //! `buffer.sync: always` fsyncs before `Append` answers; `interval` fsyncs
-//! every `buffer.sync_interval`, so a power cut loses at most that much.
-//! A `kill -9` loses nothing either way: sled's log is written before the
-//! answer, only the fsync is deferred. sled's own flusher is off; this actor
-//! decides.
+//! every `buffer.sync_interval`, so a power cut or a `kill -9` loses at most
+//! the runs appended since the last sync (sled keeps unflushed writes in its
+//! own buffers): those were never accepted. sled's own flusher is off; this
+//! actor decides, and logs `WAL synced.` with the highest durable seq.
 //!
 //! # Damage
 //!
@@ -377,7 +377,72 @@ fn move_aside(path: &Path) -> Result<PathBuf, WalError> {
     let aside = PathBuf::from(aside);
     std::fs::rename(path, &aside).map_err(|e| WalError::Open {
         path: path.display().to_string(),
-        reason: format!("cannot move the damaged WAL aside to {}: {e}", aside.display()),
+        reason: format!(
+            "cannot move the damaged WAL aside to {}: {e}",
+            aside.display()
+        ),
     })?;
     Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(path: PathBuf) -> BufferConfig {
+        BufferConfig {
+            path,
+            max_size: 64 << 20,
+            max_age: Duration::from_secs(3600),
+            sync: SyncMode::Always,
+            sync_interval: Duration::from_secs(1),
+            cache_size: 1 << 20,
+        }
+    }
+
+    fn sample() -> Vec<Sample> {
+        vec![Sample::new(
+            "up",
+            Labels::new().with("task_id", "t"),
+            1.0,
+            5,
+        )]
+    }
+
+    #[test]
+    fn garbage_in_the_files_moves_the_wal_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = buffer(dir.path().join("wal"));
+        {
+            let mut s = open_or_recover(&cfg).unwrap();
+            s.append(&record::encode(&sample())).unwrap();
+            s.flush().unwrap();
+        }
+        // Damage every file sled wrote.
+        for e in std::fs::read_dir(&cfg.path).unwrap().flatten() {
+            if e.path().is_file() {
+                std::fs::write(e.path(), vec![0xA5u8; 4096]).unwrap();
+            }
+        }
+        let mut s = open_or_recover(&cfg).expect("a fresh WAL after damage");
+        assert_eq!(s.stats().unwrap().records, 0);
+        s.append(&record::encode(&sample())).unwrap();
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("wal.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+    }
+
+    #[test]
+    fn an_unwritable_path_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let cfg = buffer(file.join("wal"));
+        let err = open_or_recover(&cfg).err().expect("must fail");
+        assert!(err.to_string().contains("not-a-dir/wal"), "{err}");
+    }
 }

@@ -341,12 +341,13 @@ impl WalStore {
         backend: &BackendId,
         max_samples: u64,
     ) -> Result<Option<Batch>, WalError> {
-        let cursor = *self
-            .backends
-            .get(backend.as_str())
-            .ok_or_else(|| WalError::UnknownBackend {
-                backend: backend.0.clone(),
-            })?;
+        let cursor =
+            *self
+                .backends
+                .get(backend.as_str())
+                .ok_or_else(|| WalError::UnknownBackend {
+                    backend: backend.0.clone(),
+                })?;
         let mut batch: Option<Batch> = None;
         for item in self.records.range(be(cursor + 1)..) {
             let (k, v) = item.map_err(|e| self.storage(e))?;
@@ -387,12 +388,12 @@ impl WalStore {
         through: Seq,
         dropped: &[(DropReason, u64)],
     ) -> Result<(), WalError> {
-        let cursor = self
-            .backends
-            .get_mut(backend.as_str())
-            .ok_or_else(|| WalError::UnknownBackend {
-                backend: backend.0.clone(),
-            })?;
+        let cursor =
+            self.backends
+                .get_mut(backend.as_str())
+                .ok_or_else(|| WalError::UnknownBackend {
+                    backend: backend.0.clone(),
+                })?;
         if through.0 > *cursor {
             *cursor = through.0;
         }
@@ -658,7 +659,10 @@ mod tests {
             s.append(&run(4, 1000 + i)).unwrap();
         }
         let batch = s.read_batch(&b("a"), 8).unwrap().unwrap();
-        assert_eq!((batch.first, batch.last, batch.samples), (Seq(1), Seq(2), 8));
+        assert_eq!(
+            (batch.first, batch.last, batch.samples),
+            (Seq(1), Seq(2), 8)
+        );
         s.ack(&b("a"), batch.last, &[]).unwrap();
         // b has acknowledged nothing: all five records stay.
         assert_eq!(s.stats().unwrap().records, 5);
@@ -770,8 +774,10 @@ mod tests {
         let mut s = WalStore::open(&opts(dir.path())).unwrap();
         s.set_backends(&[b("a")]).unwrap();
         s.append(&run(3, 1)).unwrap();
-        s.ack(&b("a"), Seq(1), &[(DropReason::Rejected, 3)]).unwrap();
-        s.ack(&b("a"), Seq(1), &[(DropReason::Rejected, 2)]).unwrap();
+        s.ack(&b("a"), Seq(1), &[(DropReason::Rejected, 3)])
+            .unwrap();
+        s.ack(&b("a"), Seq(1), &[(DropReason::Rejected, 2)])
+            .unwrap();
         assert_eq!(s.drops("a").unwrap()["rejected"], 5);
     }
 

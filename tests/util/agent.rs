@@ -31,18 +31,18 @@ const MARKER: &str = "test_harness";
 
 /// `buffer.sync`, which decides when an appended sample counts as accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sync {
+pub enum SyncMode {
     /// Durable before "Samples appended." is logged.
     Always,
     /// Durable once a "WAL synced." line covers its seq.
     Interval,
 }
 
-impl Sync {
+impl SyncMode {
     pub fn as_yaml(self) -> &'static str {
         match self {
-            Sync::Always => "always",
-            Sync::Interval => "interval",
+            SyncMode::Always => "always",
+            SyncMode::Interval => "interval",
         }
     }
 }
@@ -336,15 +336,15 @@ impl Agent {
     /// - `sync: interval`: in a run that was killed or crashed, only appends
     ///   whose `seq` a later "WAL synced." covers; a run that ended with
     ///   SIGTERM (final flush) or is still running counts every append.
-    pub fn accepted_samples(&self, sync: Sync) -> Accepted {
+    pub fn accepted_samples(&self, sync: SyncMode) -> Accepted {
         let mut total = Accepted::default();
         for run in self.runs() {
             let synced = run
                 .with_msg("WAL synced.")
                 .filter_map(|l| l["seq"].as_u64())
                 .max();
-            let must_be_synced = sync == Sync::Interval
-                && matches!(run.end, RunEnd::Killed | RunEnd::Exited);
+            let must_be_synced =
+                sync == SyncMode::Interval && matches!(run.end, RunEnd::Killed | RunEnd::Exited);
             for line in run.with_msg("Samples appended.") {
                 let samples = line["samples"].as_u64().unwrap_or_else(|| {
                     panic!("\"Samples appended.\" without a samples count: {line}")

@@ -423,8 +423,13 @@ impl ServerProcess {
             .append(true)
             .open(self.log_path())
             .expect("open the server log");
-        writeln!(&log, "--- test: starting {} {}", self.binary.display(), args.join(" "))
-            .expect("write the server log");
+        writeln!(
+            &log,
+            "--- test: starting {} {}",
+            self.binary.display(),
+            args.join(" ")
+        )
+        .expect("write the server log");
         let child = Command::new(&self.binary)
             .args(args)
             .current_dir(self.dir.path())
@@ -443,7 +448,11 @@ impl ServerProcess {
         let url = format!("{}{ready_path}", self.base_url());
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 panic!(
                     "{} exited ({status}) before it was ready on port {}; its log ends:\n{}",
