@@ -161,7 +161,7 @@ impl Supervisor {
         let wal = self.wal.clone();
         let telemetry = self.telemetry.clone();
         // Shippers start only once the WAL knows their cursors.
-        let fut = async move { set.await }.into_actor(self).map(move |res, act, _| {
+        let fut = set.into_actor(self).map(move |res, act, _| {
             match res {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => log::error!(error:% = e; "Setting the WAL's backends failed."),

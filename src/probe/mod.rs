@@ -155,7 +155,7 @@ impl Probe {
                     task_id: act.task.id.clone(),
                     samples,
                 });
-                Either::Right(async move { append.await }.into_actor(act).map(
+                Either::Right(append.into_actor(act).map(
                     |res, act, _| match res {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => {
