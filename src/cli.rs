@@ -48,10 +48,27 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Inspect the write-ahead log.
+    #[command(subcommand)]
+    Wal(WalCommand),
     /// Print the version.
     Version,
     /// List the probe plugins and their config keys.
     ListPlugins,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WalCommand {
+    /// Backlog per backend, age of the oldest sample, disk use and drops
+    /// by reason. Asks the running agent (over http.listen) when it holds
+    /// the WAL, else opens the WAL itself.
+    Stats {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -127,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start(c) => start(&c.path()),
         Command::Trigger(t) => trigger(t),
         Command::Check { config, offline } => check(&config.path(), offline),
+        Command::Wal(WalCommand::Stats { config, json }) => wal_stats(&config.path(), json),
         Command::Version => {
             println!("sentinel {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -177,6 +195,28 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut failed = false;
+    if cfg
+        .tasks
+        .iter()
+        .any(|t| t.enabled && matches!(t.plugin, PluginConfig::Ping(_)))
+    {
+        use crate::probe::icmp::{create_socket, Family, SocketKind};
+        for family in [Family::V4, Family::V6] {
+            match create_socket(family) {
+                Ok(s) => println!(
+                    "  icmp {family:?}: OK ({} socket)",
+                    match s.kind() {
+                        SocketKind::Dgram => "unprivileged ping",
+                        SocketKind::Raw => "raw",
+                    }
+                ),
+                Err(e) => {
+                    failed = true;
+                    println!("  icmp {family:?}: FAILED: {e}");
+                }
+            }
+        }
+    }
     for b in cfg.sender.backends.iter().filter(|b| b.enabled) {
         match crate::ship::check_backend(b) {
             Ok(msg) => println!("  backend {}: OK, {msg}", b.id),
@@ -191,6 +231,97 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    crate::logging::init_for_command();
+    let cfg = config::load(path)?;
+    let wal_path = &cfg.buffer.path;
+    if !wal_path.exists() {
+        anyhow::bail!(
+            "there is no WAL at {} yet: the agent has not run with this config",
+            wal_path.display()
+        );
+    }
+    let opts = crate::wal::store::StoreOptions {
+        path: wal_path.clone(),
+        cache_size: cfg.buffer.cache_size,
+        max_size: cfg.buffer.max_size,
+        max_age: cfg.buffer.max_age,
+    };
+    let (stats, source) = match crate::wal::WalStore::open(&opts) {
+        Ok(mut store) => {
+            store.load_cursors()?;
+            (store.stats()?, "read from disk; the agent is not running")
+        }
+        Err(crate::wal::WalError::Locked { .. }) => (ask_agent(&cfg)?, "from the running agent"),
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = crate::sample::now_ms();
+    println!("WAL {} ({source})", wal_path.display());
+    println!(
+        "  {} records, {} samples, {} on disk ({} of records), last seq {}",
+        stats.records,
+        stats.samples,
+        config::units::format_size(stats.disk_bytes),
+        config::units::format_size(stats.record_bytes),
+        stats.last_seq
+    );
+    for (name, b) in &stats.backends {
+        let age = b
+            .oldest_ts_ms
+            .map(|ts| {
+                config::units::format_duration(Duration::from_millis((now - ts).max(0) as u64))
+            })
+            .unwrap_or_else(|| "-".into());
+        let drops: Vec<String> = b
+            .drops
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect();
+        println!(
+            "  backend {name}: backlog {} samples ({} records), oldest {age}, dropped {}",
+            b.pending_samples,
+            b.pending_records,
+            if drops.is_empty() {
+                "none".to_string()
+            } else {
+                drops.join(" ")
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `GET /api/wal/stats` from the agent that holds the WAL's lock.
+fn ask_agent(cfg: &config::Config) -> anyhow::Result<crate::wal::WalStats> {
+    if !cfg.http.enabled {
+        anyhow::bail!(
+            "the WAL at {} is in use by a running agent and its HTTP listener is off              (http.enabled: false): enable it, or stop the agent to read the WAL directly",
+            cfg.buffer.path.display()
+        );
+    }
+    let url = format!("http://{}/api/wal/stats", cfg.http.listen);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let body = agent
+        .get(&url)
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .with_context(|| {
+            format!(
+                "the WAL at {} is in use by a running agent, but asking it at {url} failed",
+                cfg.buffer.path.display()
+            )
+        })?;
+    serde_json::from_str(&body).with_context(|| format!("unexpected answer from {url}"))
 }
 
 fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {

@@ -7,7 +7,10 @@
 //! `logging.level`.
 
 use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::kv::{Key, Value, VisitSource};
@@ -44,15 +47,64 @@ pub fn init(cfg: &LoggingConfig) -> std::io::Result<()> {
                     std::fs::create_dir_all(dir)?;
                 }
             }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&cfg.file_path)?;
+            let file = ReopenableFile::open(&cfg.file_path)?;
+            let _ = LOG_FILE.set(file.clone());
             builder.target(env_logger::Target::Pipe(Box::new(file)));
         }
     }
     let _ = builder.try_init();
     Ok(())
+}
+
+/// The log file, when `logging.output: file`; `reopen` swaps it.
+static LOG_FILE: OnceLock<ReopenableFile> = OnceLock::new();
+
+/// Reopens the log file (SIGHUP), so that logrotate's rename-and-signal
+/// works. A no-op when logging to stdout.
+pub fn reopen() -> std::io::Result<()> {
+    match LOG_FILE.get() {
+        Some(f) => f.reopen(),
+        None => Ok(()),
+    }
+}
+
+/// An append-mode file behind a lock that can be reopened in place.
+#[derive(Clone)]
+struct ReopenableFile {
+    path: PathBuf,
+    file: Arc<Mutex<File>>,
+}
+
+impl ReopenableFile {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(ReopenableFile {
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(file)),
+        })
+    }
+
+    fn reopen(&self) -> std::io::Result<()> {
+        let new = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = new;
+        Ok(())
+    }
+}
+
+impl Write for ReopenableFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
 }
 
 /// Logging for one-shot commands (`trigger`, `check`): warnings and errors
@@ -177,6 +229,23 @@ mod tests {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_ms(1_795_679_999_123), "2026-11-26T03:59:59.123Z");
         assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn reopen_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sentinel.log");
+        let mut f = ReopenableFile::open(&path).unwrap();
+        f.write_all(b"one\n").unwrap();
+        std::fs::rename(&path, dir.path().join("sentinel.log.1")).unwrap();
+        f.write_all(b"two\n").unwrap();
+        f.reopen().unwrap();
+        f.write_all(b"three\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("sentinel.log.1")).unwrap(),
+            "one\ntwo\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
     }
 
     #[test]

@@ -24,6 +24,13 @@ use crate::wal::{self, Flush, SetBackends, Wal};
 /// `TimeoutStopSec` must stay above this plus a few seconds.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The value Prometheus reads as "this series ended" (a NaN with this
+/// exact bit pattern); sent for every series of a removed task.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// The `task_id` of the agent's own metrics in the WAL and the logs.
+pub const SELF_TASK_ID: &str = "sentinel_self";
+
 /// Re-read the config file and apply it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -44,6 +51,8 @@ pub struct Supervisor {
     probes: BTreeMap<String, (TaskConfig, Addr<Probe>)>,
     shippers: BTreeMap<BackendId, Addr<Shipper>>,
     stopping: bool,
+    /// The timer writing the agent's own metrics into the WAL.
+    self_metrics: Option<SpawnHandle>,
 }
 
 /// Runs the agent until SIGTERM/SIGINT. Errors here are start-up failures
@@ -69,7 +78,26 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             probes: BTreeMap::new(),
             shippers: BTreeMap::new(),
             stopping: false,
+            self_metrics: None,
         };
+        if sup.config.http.enabled {
+            let endpoints = crate::telemetry::server::Endpoints {
+                telemetry: sup.telemetry.clone(),
+                wal: sup.wal.clone(),
+                arbiter: actix_rt::Arbiter::current(),
+                agent: sup.config.agent.name.clone(),
+            };
+            match crate::telemetry::server::start(&sup.config.http.listen, endpoints) {
+                Ok(()) => log::info!(
+                    listen = sup.config.http.listen.as_str();
+                    "Serving /metrics and /healthz."
+                ),
+                // Probing matters more than the listener: keep going.
+                Err(e) => {
+                    log::error!(error = e.as_str(); "HTTP listener failed; running without it.")
+                }
+            }
+        }
         let addr = sup.start();
         listen_for_signals(addr.clone());
         Ok::<_, anyhow::Error>(())
@@ -146,6 +174,7 @@ impl Supervisor {
             .cloned()
             .collect();
         for b in removed {
+            self.telemetry.remove_backend(b.as_str());
             if let Some(addr) = self.shippers.remove(&b) {
                 addr.do_send(Drain {
                     deadline: Instant::now(),
@@ -201,7 +230,7 @@ impl Supervisor {
             if let Some((_, addr)) = self.probes.remove(&id) {
                 addr.do_send(StopProbe);
                 if !tasks.contains_key(&id) {
-                    self.telemetry.remove_probe(&id);
+                    self.mark_stale(&id);
                     log::info!(task_id = id.as_str(); "Task removed.");
                 }
             }
@@ -227,6 +256,52 @@ impl Supervisor {
         );
     }
 
+    /// Writes Prometheus stale markers for every series of a removed task,
+    /// so dashboards stop drawing them at once.
+    fn mark_stale(&self, task_id: &str) {
+        let last = self.telemetry.probe_result(task_id);
+        self.telemetry.remove_probe(task_id);
+        if last.is_empty() {
+            return;
+        }
+        let ts =
+            crate::sample::now_ms().max(last.iter().map(|s| s.timestamp_ms + 1).max().unwrap_or(0));
+        let samples = last
+            .into_iter()
+            .map(|mut s| {
+                s.value = f64::from_bits(STALE_NAN);
+                s.timestamp_ms = ts;
+                s
+            })
+            .collect();
+        self.wal.do_send(crate::wal::Append {
+            task_id: crate::sample::TaskId(task_id.to_string()),
+            samples,
+        });
+    }
+
+    /// (Re)starts the timer that records the agent's own metrics into the WAL.
+    fn schedule_self_metrics(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.self_metrics.take() {
+            ctx.cancel_future(h);
+        }
+        let Some(every) = self.config.agent.self_metrics_interval else {
+            return;
+        };
+        let handle = ctx.run_interval(every, |act, _| {
+            let agent = &act.config.agent;
+            let mut base = agent.labels.clone();
+            base.insert("sentinel", agent.name.as_str());
+            base.insert("region", agent.region.as_str());
+            let samples = act.telemetry.own_samples(&base, crate::sample::now_ms());
+            act.wal.do_send(crate::wal::Append {
+                task_id: crate::sample::TaskId(SELF_TASK_ID.to_string()),
+                samples,
+            });
+        });
+        self.self_metrics = Some(handle);
+    }
+
     fn config_path(&self) -> PathBuf {
         self.config.file.clone()
     }
@@ -240,6 +315,7 @@ impl Actor for Supervisor {
             log::warn!(error = w.as_str(); "Config warning.");
         }
         self.apply(ctx, false);
+        self.schedule_self_metrics(ctx);
         log::info!(
             tasks = self.probes.len(),
             version = env!("CARGO_PKG_VERSION");
@@ -254,6 +330,9 @@ impl Handler<Reload> for Supervisor {
     fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
         if self.stopping {
             return;
+        }
+        if let Err(e) = crate::logging::reopen() {
+            log::error!(error:% = e; "Reopening the log file failed.");
         }
         let path = self.config_path();
         match config::load(&path) {
@@ -288,8 +367,14 @@ impl Handler<Reload> for Supervisor {
                         });
                     }
                 }
+                let http_changed = new.http.listen != self.config.http.listen
+                    || new.http.enabled != self.config.http.enabled;
+                if http_changed {
+                    log::warn!("http settings changed; they take effect at the next restart.");
+                }
                 self.config = new;
                 self.apply(ctx, agent_changed);
+                self.schedule_self_metrics(ctx);
                 log::info!("Config reloaded.");
             }
             Err(e) => {

@@ -59,7 +59,7 @@ const IGNORED_SECTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-const SENTINEL_KEYS: &[&str] = &["name", "region", "labels"];
+const SENTINEL_KEYS: &[&str] = &["name", "region", "labels", "self_metrics_interval"];
 const SENDER_KEYS: &[&str] = &[
     "mode",
     "flush_interval",
@@ -300,10 +300,20 @@ impl Loader<'_> {
             Some(n) => self.labels(&n)?,
             None => Labels::new(),
         };
+        // The agent's own sentinel_* series go into the WAL this often;
+        // 0 turns it off.
+        let self_metrics_interval = match t.get("self_metrics_interval") {
+            Some(n) => {
+                let d = self.ctx.duration(&n)?;
+                (!d.is_zero()).then_some(d)
+            }
+            None => Some(DEFAULT_SELF_METRICS_INTERVAL),
+        };
         Ok(AgentConfig {
             name,
             region,
             labels,
+            self_metrics_interval,
         })
     }
 

@@ -119,7 +119,13 @@ pub struct AgentConfig {
     pub region: String,
     /// `sentinel.labels`, validated names.
     pub labels: Labels,
+    /// `sentinel.self_metrics_interval`: how often the agent records its
+    /// own `sentinel_*` metrics into the WAL (fleet view); `None` is off.
+    pub self_metrics_interval: Option<Duration>,
 }
+
+/// Default of `sentinel.self_metrics_interval`.
+pub const DEFAULT_SELF_METRICS_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `sender:` — how the WAL is shipped.
 #[derive(Debug, Clone)]

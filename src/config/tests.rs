@@ -854,7 +854,7 @@ fn wrong_section_types() {
     );
     assert_eq!(
         err("sentinel: edge-1\n"),
-        "config/x.yaml: sentinel: found \"edge-1\", expected a mapping with keys name, region, labels"
+        "config/x.yaml: sentinel: found \"edge-1\", expected a mapping with keys name, region, labels, self_metrics_interval"
     );
     assert_eq!(
         err("tasks:\n  - ping\n"),

@@ -324,6 +324,10 @@ impl Shipper {
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
         self.backoff.reset();
         self.long_backoff.reset();
+        if self.outage.is_some() {
+            self.telemetry
+                .set_backend_health(self.id.as_str(), true, "", "");
+        }
         if let Some(h) = self.reach_timer.take() {
             ctx.cancel_future(h);
         }
@@ -371,6 +375,8 @@ impl Shipper {
                 (msg, delay)
             }
         };
+        self.telemetry
+            .set_backend_health(self.id.as_str(), false, reason, &message);
         let now = Instant::now();
         match &mut self.outage {
             Some(o) if o.reason == reason && now - o.last_logged < REPEAT_LOG_EVERY => {
@@ -454,6 +460,8 @@ impl Actor for Shipper {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         log::info!(backend = self.id.as_str(), url = self.url.as_str(); "Shipper started.");
+        self.telemetry
+            .set_backend_health(self.id.as_str(), true, "", "");
         self.wake_in(ctx, Duration::ZERO);
     }
 }

@@ -55,8 +55,9 @@ use crate::telemetry::Telemetry;
 
 pub use store::{Batch, DropEvent, DropReason, WalError, WalStats, WalStore};
 
-/// How often the caps (`max_size`, `max_age`) are enforced.
-const RETENTION_SWEEP: Duration = Duration::from_secs(5);
+/// How often the caps (`max_size`, `max_age`) are enforced and the WAL
+/// gauges of `/metrics` refreshed.
+const RETENTION_SWEEP: Duration = Duration::from_secs(1);
 
 /// Append one probe run's samples.
 #[derive(Message)]

@@ -98,17 +98,17 @@ pub struct DropEvent {
 }
 
 /// Per-backend state reported by `stats`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BackendStats {
     pub cursor: u64,
     pub pending_samples: u64,
     pub pending_records: u64,
     /// Timestamp of the oldest sample not yet acknowledged by this backend.
     pub oldest_ts_ms: Option<i64>,
-    pub drops: BTreeMap<&'static str, u64>,
+    pub drops: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WalStats {
     pub records: u64,
     pub samples: u64,
@@ -298,6 +298,18 @@ impl WalStore {
         }
         self.backends = map;
         self.remove_acknowledged()?;
+        Ok(())
+    }
+
+    /// Takes the backends from the cursors on disk, changing nothing: for
+    /// `wal stats` on a stopped agent.
+    pub fn load_cursors(&mut self) -> Result<(), WalError> {
+        let mut map = BTreeMap::new();
+        for item in self.cursors.iter() {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            map.insert(String::from_utf8_lossy(&k).to_string(), read_u64(&v));
+        }
+        self.backends = map;
         Ok(())
     }
 
@@ -535,7 +547,7 @@ impl WalStore {
     }
 
     /// Drops counted so far for `backend`, by reason.
-    pub fn drops(&self, backend: &str) -> Result<BTreeMap<&'static str, u64>, WalError> {
+    pub fn drops(&self, backend: &str) -> Result<BTreeMap<String, u64>, WalError> {
         let mut out = BTreeMap::new();
         for r in DropReason::ALL {
             let key = format!("{backend}\0{}", r.as_str());
@@ -545,7 +557,7 @@ impl WalStore {
                 .map_err(|e| self.storage(e))?
                 .map(|v| read_u64(&v))
                 .unwrap_or(0);
-            out.insert(r.as_str(), n);
+            out.insert(r.as_str().to_string(), n);
         }
         Ok(out)
     }

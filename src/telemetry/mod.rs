@@ -2,7 +2,10 @@
 //! results, kept in memory and rendered in the Prometheus text format.
 //!
 //! Every actor holds an `Arc<Telemetry>` and records into it; nothing here
-//! blocks for long (one mutex, held for a map update).
+//! blocks for long (one mutex, held for a map update). `server.rs` serves it
+//! on `http.listen` as `/metrics` and `/healthz`.
+
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,12 +24,26 @@ enum Kind {
 /// One metric family: its kind, help text and series.
 type Family = (Option<Kind>, &'static str, BTreeMap<Labels, f64>);
 
+/// A backend's delivery state, for `/healthz` and `wal stats`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BackendHealth {
+    /// False while requests fail (outage).
+    pub ok: bool,
+    /// Unix seconds when the current state began.
+    pub since_unix: u64,
+    /// Why it is failing (`unreachable`, `not_found`, ...); empty when ok.
+    pub reason: String,
+    /// The last error, already free of secrets.
+    pub error: String,
+}
+
 #[derive(Default)]
 struct Families {
     /// name → family.
     map: BTreeMap<String, Family>,
     /// task id → latest samples of its last run, shown as they are.
     probes: BTreeMap<String, Vec<Sample>>,
+    backends: BTreeMap<String, BackendHealth>,
 }
 
 /// Shared counters; cheap to clone behind an `Arc`.
@@ -99,6 +116,78 @@ impl Telemetry {
         self.with(|f| {
             f.probes.remove(task_id);
         })
+    }
+
+    /// The latest samples of a task (for stale markers on removal).
+    pub fn probe_result(&self, task_id: &str) -> Vec<Sample> {
+        self.with(|f| f.probes.get(task_id).cloned().unwrap_or_default())
+    }
+
+    /// Records that `backend` is delivering (`ok`) or failing; keeps the
+    /// start time while the state does not change.
+    pub fn set_backend_health(&self, backend: &str, ok: bool, reason: &str, error: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.with(|f| {
+            let e = f
+                .backends
+                .entry(backend.to_string())
+                .or_insert(BackendHealth {
+                    ok,
+                    since_unix: now,
+                    reason: String::new(),
+                    error: String::new(),
+                });
+            if e.ok != ok {
+                e.since_unix = now;
+            }
+            e.ok = ok;
+            e.reason = reason.to_string();
+            e.error = error.to_string();
+        });
+        self.set(
+            "sentinel_backend_up",
+            "1 while the backend takes requests, 0 during an outage.",
+            Labels::new().with("backend", backend),
+            if ok { 1.0 } else { 0.0 },
+        );
+    }
+
+    /// Forgets a removed backend.
+    pub fn remove_backend(&self, backend: &str) {
+        self.with(|f| {
+            f.backends.remove(backend);
+            for (_, (_, _, series)) in f.map.iter_mut() {
+                series.retain(|l, _| l.get("backend") != Some(backend));
+            }
+        })
+    }
+
+    pub fn backend_health(&self) -> BTreeMap<String, BackendHealth> {
+        self.with(|f| f.backends.clone())
+    }
+
+    /// Every `sentinel_*` counter and gauge as samples stamped `ts_ms`,
+    /// with `base` labels added: the fleet view written into the WAL.
+    pub fn own_samples(&self, base: &Labels, ts_ms: i64) -> Vec<Sample> {
+        let mut out = vec![Sample::new(
+            "sentinel_uptime_seconds",
+            base.clone(),
+            self.uptime_seconds(),
+            ts_ms,
+        )];
+        self.with(|f| {
+            for (name, (_, _, series)) in &f.map {
+                for (labels, v) in series {
+                    let mut l = base.clone();
+                    l.extend(labels);
+                    out.push(Sample::new(name.clone(), l, *v, ts_ms));
+                }
+            }
+        });
+        out
     }
 
     pub fn uptime_seconds(&self) -> f64 {
