@@ -335,6 +335,8 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 timeout: a.timeout,
                 size: a.size as usize,
                 ttl: a.ttl,
+                hosts: Vec::new(),
+                histogram: false,
                 ip_version: if a.ipv4 {
                     IpVersion::V4
                 } else if a.ipv6 {

@@ -51,6 +51,7 @@ fn fixture(name: &str) -> PathBuf {
 fn ping(t: &TaskConfig) -> &PingConfig {
     match &t.plugin {
         PluginConfig::Ping(p) => p,
+        other => panic!("not a ping task: {other:?}"),
     }
 }
 
@@ -357,6 +358,7 @@ tasks:
             size: 1400,
             ttl: Some(8),
             ip_version: IpVersion::V4,
+            ..PingConfig::default()
         }
     );
     assert_eq!(c.enabled_tasks().count(), 0);
@@ -534,7 +536,7 @@ fn unknown_key_suggests_the_nearest() {
     );
     assert_eq!(
         err(&yaml),
-        "config/x.yaml: tasks[2].config.cont: unknown key `cont`; did you mean `count`? expected one of: host, count, interval, timeout, size, ttl, ip_version"
+        "config/x.yaml: tasks[2].config.cont: unknown key `cont`; did you mean `count`? expected one of: host, hosts, count, interval, timeout, size, ttl, ip_version, histogram"
     );
 }
 
@@ -640,15 +642,15 @@ fn task_id_must_be_set_and_plain() {
 fn unknown_plugin_lists_the_known() {
     assert_eq!(
         err("tasks:\n  - id: a\n    plugin: pnig\n"),
-        "config/x.yaml: tasks[0].plugin: found unknown plugin \"pnig\"; did you mean `ping`? expected one of: ping (`sentinel list-plugins` shows them)"
+        "config/x.yaml: tasks[0].plugin: found unknown plugin \"pnig\"; did you mean `ping`? expected one of: ping, tcp, http, dns, exec, scrape (`sentinel list-plugins` shows them)"
     );
     assert_eq!(
         err("tasks:\n  - id: a\n    plugin: snmp\n"),
-        "config/x.yaml: tasks[0].plugin: found unknown plugin \"snmp\" expected one of: ping (`sentinel list-plugins` shows them)"
+        "config/x.yaml: tasks[0].plugin: found unknown plugin \"snmp\" expected one of: ping, tcp, http, dns, exec, scrape (`sentinel list-plugins` shows them)"
     );
     assert_eq!(
         err("tasks:\n  - id: a\n"),
-        "config/x.yaml: tasks[0].plugin: is missing, expected one of: ping"
+        "config/x.yaml: tasks[0].plugin: is missing, expected one of: ping, tcp, http, dns, exec, scrape"
     );
 }
 
@@ -722,7 +724,7 @@ fn ping_ip_version() {
 fn ping_needs_a_host() {
     assert_eq!(
         err(&with_task("    config: {count: 3}\n")),
-        "config/x.yaml: tasks[0].config.host: is missing, expected the host to ping (a name or an IPv4/IPv6 address)"
+        "config/x.yaml: tasks[0].config.host: is missing, expected the host to ping (a name or an IPv4/IPv6 address), or a list under hosts"
     );
     assert_eq!(
         err(&with_task("")),
@@ -1090,4 +1092,306 @@ fn name_rules() {
     assert!(is_task_id("ping-gw.1:a_b"));
     assert!(!is_task_id("a b"));
     assert!(!is_task_id(&"x".repeat(MAX_NAME_LEN + 1)));
+}
+
+// ------------------------------------------------------------ other plugins
+
+/// A valid config whose only task is `plugin` with `body` as its keys
+/// (task-level lines indented by four spaces).
+fn plugin_task(plugin: &str, body: &str) -> String {
+    format!("tasks:\n  - id: p\n    plugin: {plugin}\n{body}")
+}
+
+fn plugin_ok(plugin: &str, body: &str) -> Config {
+    ok(&plugin_task(plugin, body))
+}
+
+fn plugin_err(plugin: &str, body: &str) -> String {
+    err(&plugin_task(plugin, body))
+}
+
+#[test]
+fn tcp_config_and_defaults() {
+    let c = plugin_ok("tcp", "    config: {host: 127.0.0.1, port: 22}\n");
+    let PluginConfig::Tcp(t) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(
+        t,
+        &TcpConfig {
+            host: "127.0.0.1".into(),
+            port: 22,
+            timeout: DEFAULT_PROBE_TIMEOUT,
+            ip_version: IpVersion::Any,
+        }
+    );
+    // The default timeout is capped at the task's.
+    let c = plugin_ok(
+        "tcp",
+        "    interval: 3s\n    config: {host: h, port: 1, ip_version: 6}\n",
+    );
+    let PluginConfig::Tcp(t) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!((t.timeout, t.ip_version), (secs(3), IpVersion::V6));
+    assert_eq!(
+        plugin_err("tcp", "    config: {host: h}\n"),
+        "config/x.yaml: tasks[0].config.port: is missing, expected the TCP port to connect to (1 to 65535)"
+    );
+    assert_eq!(
+        plugin_err("tcp", "    config: {host: h, port: 70000}\n"),
+        "config/x.yaml: tasks[0].config.port: found 70000, expected a TCP port from 1 to 65535"
+    );
+    assert_eq!(
+        plugin_err("tcp", ""),
+        "config/x.yaml: tasks[0].config.host: is missing, expected the host to connect to (a name or an IPv4/IPv6 address) under config"
+    );
+    assert_eq!(
+        plugin_err("tcp", "    config: {host: h, prot: 1}\n"),
+        "config/x.yaml: tasks[0].config.prot: unknown key `prot`; did you mean `port`? expected one of: host, port, timeout, ip_version"
+    );
+    assert_eq!(
+        plugin_err("tcp", "    interval: 5s\n    config: {host: h, port: 1, timeout: 6s}\n"),
+        "config/x.yaml: tasks[0].config: one tcp run can take up to 6s (its timeout = 6s), longer than the task's timeout (default: the interval) 5s; lower the values under config, or raise the task's timeout (and interval)"
+    );
+}
+
+#[test]
+fn http_config_every_key() {
+    let c = plugin_ok(
+        "http",
+        r#"    config:
+      url: https://127.0.0.1:8443/health
+      method: head
+      timeout: 2s
+      accepted_status: [200, 3xx, "401-403"]
+      headers: {X-Api-Key: k}
+      username: admin
+      password: ${PROM_PASSWORD}
+      insecure_skip_verify: true
+"#,
+    );
+    let PluginConfig::Http(h) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(h.url, "https://127.0.0.1:8443/health");
+    assert_eq!(h.method, HttpMethod::Head);
+    assert_eq!(h.timeout, secs(2));
+    assert_eq!(h.accepted_status, [(200, 200), (300, 399), (401, 403)]);
+    assert_eq!(h.headers, [("X-Api-Key".into(), "k".into())]);
+    assert_eq!(h.username.as_deref(), Some("admin"));
+    assert_eq!(h.password.as_ref().unwrap().expose(), "s3cret");
+    assert!(h.insecure_skip_verify);
+    assert_eq!(
+        c.warnings[1],
+        "config/x.yaml: tasks[0].config.insecure_skip_verify is true: the http probe does not check the TLS certificate it is shown; prefer ca_file"
+    );
+    let c = plugin_ok(
+        "http",
+        "    config: {url: \"http://h/\", body_regex: \"ok|up\"}\n",
+    );
+    let PluginConfig::Http(h) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(h.method, HttpMethod::Get);
+    assert_eq!(h.accepted_status, [(200, 399)]);
+    assert_eq!(h.body_regex.as_deref(), Some("ok|up"));
+    assert_eq!(h.timeout, DEFAULT_PROBE_TIMEOUT);
+}
+
+#[test]
+fn http_config_mistakes() {
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"ftp://h/\"}\n"),
+        "config/x.yaml: tasks[0].config.url: found \"ftp://h/\", expected an http:// or https:// URL like http://192.0.2.1/"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://u:p@h/\"}\n"),
+        "config/x.yaml: tasks[0].config.url: the URL holds credentials (user:password@), which would show in logs; use username and password (or password_file) instead"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", accepted_status: [6xx]}\n"),
+        "config/x.yaml: tasks[0].config.accepted_status[0]: found \"6xx\", expected a status code from 100 to 599, a class like 2xx, or a range like 200-299"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", accepted_status: []}\n"),
+        "config/x.yaml: tasks[0].config.accepted_status: found an empty list, expected status codes like [200, 3xx]"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", body_regex: \"(\"}\n"),
+        "config/x.yaml: tasks[0].config.body_regex: found \"(\", expected a regular expression: found open group without closing ')'"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", method: head, body_regex: x}\n"),
+        "config/x.yaml: tasks[0].config.body_regex: is set with method HEAD, which gets no body; use method GET or remove body_regex"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", method: post}\n"),
+        "config/x.yaml: tasks[0].config.method: found \"post\", expected one of get, head"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", password: x}\n"),
+        "config/x.yaml: tasks[0].config.password: is set without username, expected username with it for basic auth"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {url: \"http://h/\", ca_file: /nonexistent/ca.pem}\n"),
+        "config/x.yaml: tasks[0].config.ca_file: cannot read /nonexistent/ca.pem: No such file or directory (os error 2), expected a PEM file of CA certificates"
+    );
+    assert_eq!(
+        plugin_err("http", "    config: {}\n"),
+        "config/x.yaml: tasks[0].config.url: is missing, expected the URL to request (like https://192.0.2.1/)"
+    );
+}
+
+#[test]
+fn dns_config() {
+    let c = plugin_ok(
+        "dns",
+        "    config: {server: \"127.0.0.1:5353\", name: router.example.net., type: aaaa}\n",
+    );
+    let PluginConfig::Dns(d) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(d.server, "127.0.0.1:5353".parse().unwrap());
+    assert_eq!(d.name, "router.example.net");
+    assert_eq!(d.record_type, DnsType::Aaaa);
+    for (server, want) in [
+        ("192.0.2.53", "192.0.2.53:53"),
+        ("\"::1\"", "[::1]:53"),
+        ("\"[::1]\"", "[::1]:53"),
+        ("\"[::1]:5353\"", "[::1]:5353"),
+    ] {
+        let c = plugin_ok(
+            "dns",
+            &format!("    config: {{server: {server}, name: a}}\n"),
+        );
+        let PluginConfig::Dns(d) = &c.tasks[0].plugin else {
+            panic!()
+        };
+        assert_eq!(d.server.to_string(), want);
+        assert_eq!(d.record_type, DnsType::A);
+    }
+    assert_eq!(
+        plugin_err("dns", "    config: {server: dns.google, name: a}\n"),
+        "config/x.yaml: tasks[0].config.server: found \"dns.google\", expected the server's IP address with an optional port, like 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (a name is not resolved)"
+    );
+    assert_eq!(
+        plugin_err("dns", "    config: {server: 127.0.0.1, name: \"a..b\"}\n"),
+        "config/x.yaml: tasks[0].config.name: found \"a..b\", expected a DNS name of labels of 1 to 63 letters, digits, - and _ joined by dots (like router.example.net)"
+    );
+    assert_eq!(
+        plugin_err("dns", "    config: {server: 127.0.0.1, name: a, type: SRV}\n"),
+        "config/x.yaml: tasks[0].config.type: found \"SRV\", expected one of A, AAAA, MX, TXT, NS, CNAME"
+    );
+    assert_eq!(
+        plugin_err("dns", "    config: {name: a}\n"),
+        "config/x.yaml: tasks[0].config.server: is missing, expected the DNS server's IP address (like 192.0.2.53 or 127.0.0.1:5353)"
+    );
+}
+
+#[test]
+fn exec_config() {
+    let c = plugin_ok(
+        "exec",
+        "    config: {command: \"echo x 1\", timeout: 3s, env: {MODEM: /dev/ttyUSB2}}\n",
+    );
+    let PluginConfig::Exec(e) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(e.command, ["/bin/sh", "-c", "echo x 1"]);
+    assert_eq!(e.timeout, secs(3));
+    assert_eq!(e.env, [("MODEM".into(), "/dev/ttyUSB2".into())]);
+    let c = plugin_ok("exec", "    config: {command: [/usr/bin/ups, --json]}\n");
+    let PluginConfig::Exec(e) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(e.command, ["/usr/bin/ups", "--json"]);
+    assert_eq!(
+        plugin_err("exec", "    config: {command: []}\n"),
+        "config/x.yaml: tasks[0].config.command: found no program, expected a list starting with the program, like [/usr/local/bin/modem-signal, --prometheus]"
+    );
+    assert_eq!(
+        plugin_err("exec", "    config: {command: x, env: {1X: a}}\n"),
+        "config/x.yaml: tasks[0].config.env.1X: found variable name \"1X\", expected letters, digits and _, not starting with a digit"
+    );
+    assert_eq!(
+        plugin_err("exec", "    config: {comand: x}\n"),
+        "config/x.yaml: tasks[0].config.comand: unknown key `comand`; did you mean `command`? expected one of: command, timeout, env"
+    );
+}
+
+#[test]
+fn scrape_config() {
+    let c = plugin_ok(
+        "scrape",
+        "    interval: 15s\n    config: {url: \"http://127.0.0.1:9100/metrics\", headers: {X-A: b}}\n",
+    );
+    let PluginConfig::Scrape(s) = &c.tasks[0].plugin else {
+        panic!()
+    };
+    assert_eq!(s.url, "http://127.0.0.1:9100/metrics");
+    assert_eq!(s.timeout, secs(10));
+    assert_eq!(s.headers, [("X-A".into(), "b".into())]);
+    assert_eq!(
+        plugin_err("scrape", "    config: {timeout: 1s}\n"),
+        "config/x.yaml: tasks[0].config.url: is missing, expected the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)"
+    );
+}
+
+#[test]
+fn ping_hosts_and_cidr_ranges() {
+    let c = ok(&with_task(
+        "    config: {host: 10.0.0.1, hosts: [gw.example, 127.0.1.0/30, \"::1/127\", 127.0.2.7/32], histogram: true}\n",
+    ));
+    let p = ping(&c.tasks[0]);
+    assert_eq!(p.host, "10.0.0.1");
+    assert_eq!(
+        p.hosts,
+        [
+            "gw.example",
+            "127.0.1.1",
+            "127.0.1.2",
+            "::",
+            "::1",
+            "127.0.2.7"
+        ]
+    );
+    assert_eq!(p.targets().len(), 7);
+    assert!(p.histogram);
+    let c = ok(&with_task("    config: {hosts: [127.0.1.0/24]}\n"));
+    let p = ping(&c.tasks[0]);
+    assert!(p.host.is_empty());
+    assert_eq!(p.hosts.len(), 254);
+    assert_eq!(p.hosts[0], "127.0.1.1");
+    assert_eq!(p.hosts[253], "127.0.1.254");
+    // 254 hosts at PING_SEND_RATE take 12.65 ms to send a round to.
+    assert_eq!(p.round_spread(), Duration::from_millis(13));
+    assert_eq!(
+        err(&with_task("    config: {hosts: [127.0.0.0/15]}\n")),
+        "config/x.yaml: tasks[0].config.hosts[0]: found \"127.0.0.0/15\", a range of 2^17 addresses, expected at most 65536 hosts per task (a prefix of /16 or longer)"
+    );
+    assert_eq!(
+        err(&with_task("    config: {hosts: [127.0.0.0/33]}\n")),
+        "config/x.yaml: tasks[0].config.hosts[0]: found \"127.0.0.0/33\", expected a prefix length from 0 to 32"
+    );
+    assert_eq!(
+        err(&with_task("    config: {hosts: [x/24]}\n")),
+        "config/x.yaml: tasks[0].config.hosts[0]: found \"x/24\", expected a CIDR range like 127.0.1.0/24 (an address, /, a prefix length)"
+    );
+    assert_eq!(
+        err(&with_task("    config: {host: 127.0.1.2, hosts: [127.0.1.0/30]}\n")),
+        "config/x.yaml: tasks[0].config.hosts[0]: host 127.0.1.2 is already listed at tasks[0].config.host, expected each host once"
+    );
+    assert_eq!(
+        err(&with_task("    config: {hosts: []}\n")),
+        "config/x.yaml: tasks[0].config.hosts: found an empty list, expected at least one host"
+    );
+    assert_eq!(
+        err(&with_task("    config: {hosts: [127.0.0.1], ip_version: 6}\n")),
+        "config/x.yaml: tasks[0].config.ip_version: found \"6\", but host \"127.0.0.1\" is an IPv4 address; remove ip_version or make it match"
+    );
+    assert_eq!(
+        err(&with_task("    interval: 2s\n    config: {hosts: [127.1.0.0/16], timeout: 1s, count: 2}\n")),
+        "config/x.yaml: tasks[0].config: one ping run can take up to 5s277ms ((count - 1) x interval + sending to 65534 hosts + timeout = 1 x 1s + 3s277ms + 1s), longer than the task's timeout (default: the interval) 2s; lower the values under config, or raise the task's timeout (and interval)"
+    );
 }

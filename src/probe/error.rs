@@ -67,6 +67,79 @@ pub enum ProbeError {
         #[source]
         source: io::Error,
     },
+
+    /// The http or scrape plugin's `ca_file` cannot be used.
+    #[error("cannot use ca_file {path}: {reason}; expected a PEM file of CA certificates")]
+    CaFile { path: String, reason: String },
+
+    /// `body_regex` does not compile (the config loader checks it first).
+    #[error("body_regex {regex:?} is not a valid regular expression: {reason}")]
+    BodyRegex { regex: String, reason: String },
+
+    /// The dns plugin cannot open or use its UDP socket.
+    #[error("cannot query dns server {server}: {source}")]
+    DnsSocket {
+        server: std::net::SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The exec plugin's command cannot be started.
+    #[error("cannot run command `{command}`: {source}{hint}")]
+    ExecSpawn {
+        /// The command as configured, shortened.
+        command: String,
+        #[source]
+        source: io::Error,
+        /// What to check, from the kind of error (`""` when nothing useful).
+        hint: &'static str,
+    },
+
+    /// The command ran but failed.
+    #[error("command `{command}` {status}; stderr: {stderr}")]
+    ExecFailed {
+        command: String,
+        /// `exited with status 3`, `was killed by signal 9`.
+        status: String,
+        /// The start of its stderr, or `(empty)`.
+        stderr: String,
+    },
+
+    /// The command did not finish in time and was killed with its children.
+    #[error(
+        "command `{command}` did not finish within {timeout_ms} ms; it and every process it \
+         started were killed (make it faster, or raise the plugin's timeout)"
+    )]
+    ExecTimeout { command: String, timeout_ms: u64 },
+
+    /// The command's stdout is not the Prometheus text format.
+    #[error("command `{command}` printed output that is not the Prometheus text format: {source}")]
+    ExecOutput {
+        command: String,
+        #[source]
+        source: super::textformat::ParseError,
+    },
+
+    /// The scrape request failed before an answer (connection, timeout, TLS).
+    #[error("cannot scrape {url}: {detail}")]
+    Scrape { url: String, detail: String },
+
+    /// The endpoint answered with a status other than 200.
+    #[error("scraping {url} got status {status}, expected 200: {body}")]
+    ScrapeStatus {
+        url: String,
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
+
+    /// The endpoint's body is not the Prometheus text format.
+    #[error("{url} did not return the Prometheus text format: {source}")]
+    ScrapeFormat {
+        url: String,
+        #[source]
+        source: super::textformat::ParseError,
+    },
 }
 
 #[cfg(test)]
@@ -113,5 +186,54 @@ mod tests {
             source: io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
         };
         assert!(e.to_string().starts_with("cannot open an icmpv6 socket: "));
+    }
+
+    #[test]
+    fn plugin_messages_name_the_value_and_the_fix() {
+        let e = ProbeError::ExecTimeout {
+            command: "sleep 60".into(),
+            timeout_ms: 500,
+        };
+        assert_eq!(
+            e.to_string(),
+            "command `sleep 60` did not finish within 500 ms; it and every process it started \
+             were killed (make it faster, or raise the plugin's timeout)"
+        );
+        let e = ProbeError::ExecFailed {
+            command: "/usr/local/bin/ups".into(),
+            status: "exited with status 3".into(),
+            stderr: "no ups found".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "command `/usr/local/bin/ups` exited with status 3; stderr: no ups found"
+        );
+        let e = ProbeError::ExecSpawn {
+            command: "/nope".into(),
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+            hint: " (is the program installed, and its path absolute or on PATH?)",
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot run command `/nope`: No such file or directory (os error 2) (is the program \
+             installed, and its path absolute or on PATH?)"
+        );
+        let e = ProbeError::ScrapeStatus {
+            url: "http://127.0.0.1:9100/metrics".into(),
+            status: 404,
+            body: "not found".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "scraping http://127.0.0.1:9100/metrics got status 404, expected 200: not found"
+        );
+        let e = ProbeError::CaFile {
+            path: "/etc/ca.pem".into(),
+            reason: "no certificate found in it".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot use ca_file /etc/ca.pem: no certificate found in it; expected a PEM file of CA certificates"
+        );
     }
 }

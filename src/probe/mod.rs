@@ -7,9 +7,15 @@
 //! next one skip (counted as `result="skipped"`), so a slow target never
 //! piles up threads.
 
+pub mod dns;
 pub mod error;
+pub mod exec;
+pub mod http;
 pub mod icmp;
 pub mod ping;
+pub mod scrape;
+pub mod tcp;
+pub mod textformat;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +36,38 @@ const RUN_GRACE: Duration = Duration::from_secs(2);
 
 /// The plugins this build knows, with a one-line description and their
 /// config keys, for `list-plugins`.
-pub const PLUGINS: &[(&str, &str, &str)] = &[(
-    "ping",
-    "ICMP echo (IPv4 and IPv6): reachability, round-trip times, loss",
-    "host, count, interval, timeout, size, ttl, ip_version",
-)];
+pub const PLUGINS: &[(&str, &str, &str)] = &[
+    (
+        "ping",
+        "ICMP echo (IPv4 and IPv6): reachability, round-trip times, loss; many hosts per task",
+        "host, hosts (names, addresses, CIDR ranges), count, interval, timeout, size, ttl, ip_version, histogram",
+    ),
+    (
+        "tcp",
+        "TCP connect to host:port: tcp_up, tcp_connect_ms",
+        "host, port, timeout, ip_version",
+    ),
+    (
+        "http",
+        "HTTP(S) GET or HEAD: http_up, http_status_code, http_response_ms, http_tls_cert_expiry_seconds",
+        "url, method, timeout, accepted_status, body_regex, headers, username, password, password_file, ca_file, insecure_skip_verify",
+    ),
+    (
+        "dns",
+        "DNS query over UDP to a given server (A, AAAA, MX, TXT, NS, CNAME): dns_up, dns_lookup_ms, dns_answers",
+        "server, name, type, timeout",
+    ),
+    (
+        "exec",
+        "Run a command and read Prometheus text format from its stdout",
+        "command, timeout, env",
+    ),
+    (
+        "scrape",
+        "Fetch a Prometheus /metrics endpoint and keep what it exposes",
+        "url, timeout, headers, username, password, password_file, ca_file, insecure_skip_verify",
+    ),
+];
 
 /// The labels every series of `task` carries: the agent's (`sentinel`,
 /// `region`, `sentinel.labels`), the task's `labels`, then `device_id` and
@@ -54,10 +87,12 @@ pub fn base_labels(agent: &AgentConfig, task: &TaskConfig) -> Labels {
 pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, ProbeError> {
     let ts = now_ms();
     match plugin {
-        PluginConfig::Ping(cfg) => {
-            let outcome = ping::run(cfg)?;
-            Ok(ping::samples(&outcome, base, ts))
-        }
+        PluginConfig::Ping(cfg) => ping::run_task(cfg, base, ts),
+        PluginConfig::Tcp(cfg) => Ok(tcp::samples(cfg, &tcp::run(cfg)?, base, ts)),
+        PluginConfig::Http(cfg) => Ok(http::samples(cfg, &http::run(cfg)?, base, ts)),
+        PluginConfig::Dns(cfg) => Ok(dns::samples(cfg, &dns::run(cfg)?, base, ts)),
+        PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts),
+        PluginConfig::Scrape(cfg) => scrape::samples(cfg, &scrape::run(cfg)?, base, ts),
     }
 }
 

@@ -216,6 +216,18 @@ fn fresh_ident_and_token() -> (u16, [u8; TOKEN_LEN]) {
     (ident, random_u64().to_be_bytes())
 }
 
+/// 16 random bits (a DNS query id).
+pub(crate) fn random_u16() -> u16 {
+    random_u64() as u16
+}
+
+/// Runs every host of a ping task and returns their samples (interim:
+/// the single host).
+pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ProbeError> {
+    let outcome = run(cfg)?;
+    Ok(samples(&outcome, base, ts_ms))
+}
+
 /// 64 random-enough bits from std alone: `RandomState` is seeded from the
 /// OS per thread and perturbed per instance; the clock adds the rest.
 fn random_u64() -> u64 {

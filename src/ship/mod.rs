@@ -48,6 +48,8 @@ const REACH_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 /// to `retry.max_backoff`): a person has to fix something, so hammering
 /// helps nobody.
 const LONG_BACKOFF_MIN: Duration = Duration::from_secs(30);
+/// Log refused samples at most this often (the counter has them all).
+const REJECTION_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Repeat an ongoing problem in the log at most this often.
 const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
 
@@ -110,6 +112,8 @@ struct Delivered {
     requests: u64,
     samples: u64,
     dropped: Vec<(DropReason, u64)>,
+    /// Requests refused for good (after splitting).
+    rejected_requests: u64,
     /// A rejection body to log (first one only).
     rejection: Option<(u16, String)>,
 }
@@ -130,6 +134,10 @@ pub struct Shipper {
     telemetry: Arc<Telemetry>,
     batch_size: u64,
     flush_interval: Duration,
+    /// `max_sample_age` of the backend: older samples are skipped.
+    max_sample_age: Option<Duration>,
+    /// When a rejection was last logged (they are rate-limited).
+    last_rejection_log: Option<Instant>,
     /// For 429/5xx, timeouts and unreachable backends.
     backoff: Backoff,
     /// For answers a person must fix (401/403/404/405).
@@ -165,6 +173,8 @@ impl Shipper {
             telemetry,
             batch_size: sender.batch_size as u64,
             flush_interval: sender.flush_interval,
+            max_sample_age: backend.max_sample_age,
+            last_rejection_log: None,
             backoff: Backoff::new(sender.retry.min_backoff, max),
             long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
             busy: false,
@@ -230,8 +240,9 @@ impl Shipper {
         let client = self.client.clone();
         let records = batch.records.clone();
         let samples = batch.samples;
+        let max_age = self.max_sample_age;
         let started = Instant::now();
-        let task = actix_rt::task::spawn_blocking(move || deliver(&client, &records, samples));
+        let task = actix_rt::task::spawn_blocking(move || deliver(&client, &records, max_age));
         task.into_actor(self).then(move |res, act, ctx| {
             let elapsed = started.elapsed();
             act.telemetry.set(
@@ -304,22 +315,38 @@ impl Shipper {
             l.clone(),
             done.samples as f64,
         );
+        for (reason, n) in &done.dropped {
+            if *reason == DropReason::TooOld {
+                log::debug!(backend = self.id.as_str(), samples = *n; "Samples older than max_sample_age skipped.");
+            }
+        }
         if let Some((status, body)) = &done.rejection {
-            self.summary.failed_count += 1;
-            let rejected: u64 = done.dropped.iter().map(|(_, n)| n).sum();
+            self.summary.failed_count += done.rejected_requests;
+            let rejected: u64 = done
+                .dropped
+                .iter()
+                .filter(|(r, _)| matches!(r, DropReason::Rejected | DropReason::TooLarge))
+                .map(|(_, n)| n)
+                .sum();
             self.telemetry.inc(
                 "sentinel_send_failures_total",
                 "Failed remote-write requests, by reason.",
                 l.clone().with("reason", "rejected"),
-                1.0,
+                done.rejected_requests as f64,
             );
-            log::warn!(
-                backend = self.id.as_str(),
-                status = *status,
-                samples = rejected,
-                error = body.as_str();
-                "Backend rejected a batch as invalid; it was dropped and counted."
-            );
+            let due = self
+                .last_rejection_log
+                .is_none_or(|t| t.elapsed() >= REJECTION_LOG_EVERY);
+            if due {
+                self.last_rejection_log = Some(Instant::now());
+                log::warn!(
+                    backend = self.id.as_str(),
+                    status = *status,
+                    samples = rejected,
+                    error = body.as_str();
+                    "Backend refused samples as invalid; only those were dropped and counted."
+                );
+            }
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
         self.backoff.reset();
@@ -543,35 +570,87 @@ impl Shipper {
     }
 }
 
-/// Posts the records, splitting on 413; blocking.
-fn deliver(client: &Client, records: &[sled::IVec], samples: u64) -> Result<Delivered, Keep> {
+/// Posts the records (blocking), after skipping what is older than
+/// `max_age`; a 413 or a 400/422 splits the batch in halves at series
+/// boundaries, so that only what the backend really refuses is dropped.
+fn deliver(
+    client: &Client,
+    records: &[sled::IVec],
+    max_age: Option<Duration>,
+) -> Result<Delivered, Keep> {
+    let cutoff = max_age.map(|a| crate::sample::now_ms() - a.as_millis() as i64);
+    let mut out = Delivered::default();
     let mut payloads = Vec::with_capacity(records.len());
+    let mut samples = 0u64;
     let mut corrupt = 0u64;
+    let mut too_old = 0u64;
     for r in records {
-        match wal::record::payload(r) {
-            Ok(p) => payloads.push(p),
+        let header = match wal::record::header(r) {
+            Ok(h) => h,
             Err(e) => {
-                let n = wal::record::header(r)
-                    .map(|h| h.samples as u64)
-                    .unwrap_or(0);
-                corrupt += n;
+                log::error!(error:% = e; "Damaged WAL record skipped.");
+                continue;
+            }
+        };
+        if cutoff.is_some_and(|c| header.max_ts_ms < c) {
+            too_old += header.samples as u64;
+            continue;
+        }
+        match wal::record::payload(r) {
+            Ok(p) => {
+                if let Some(c) = cutoff.filter(|c| header.min_ts_ms < *c) {
+                    let (kept, n_kept, n_old) = drop_older_than(&p, c);
+                    too_old += n_old;
+                    samples += n_kept;
+                    payloads.push(kept);
+                } else {
+                    samples += header.samples as u64;
+                    payloads.push(p);
+                }
+            }
+            Err(e) => {
+                corrupt += header.samples as u64;
                 log::error!(error:% = e; "Damaged WAL record skipped.");
             }
         }
     }
-    let mut out = Delivered::default();
     if corrupt > 0 {
         out.dropped.push((DropReason::Corrupt, corrupt));
     }
+    if too_old > 0 {
+        out.dropped.push((DropReason::TooOld, too_old));
+    }
+    payloads.retain(|p| !p.is_empty());
     if payloads.is_empty() {
         return Ok(out);
     }
     let slices: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
-    send(client, &slices, samples - corrupt, &mut out)?;
+    send(client, &slices, samples, &mut out)?;
     Ok(out)
 }
 
-/// Sends one body made of `payloads`; on 413 splits at series boundaries.
+/// Keeps the samples of `payload` stamped at or after `cutoff_ms`; returns
+/// the new payload and the samples kept and removed.
+fn drop_older_than(payload: &[u8], cutoff_ms: i64) -> (Vec<u8>, u64, u64) {
+    use prost::Message as _;
+    let Ok(mut req) = proto::WriteRequest::decode(payload) else {
+        return (payload.to_vec(), 0, 0);
+    };
+    let mut removed = 0u64;
+    let mut kept = 0u64;
+    for ts in &mut req.timeseries {
+        let before = ts.samples.len();
+        ts.samples.retain(|s| s.timestamp >= cutoff_ms);
+        removed += (before - ts.samples.len()) as u64;
+        kept += ts.samples.len() as u64;
+    }
+    req.timeseries.retain(|ts| !ts.samples.is_empty());
+    (req.encode_to_vec(), kept, removed)
+}
+
+/// Sends one body made of `payloads` holding `samples` samples. A 413 or
+/// 400/422 splits it in halves and sends each, down to one series; what a
+/// backend refuses even then is dropped and counted.
 fn send(
     client: &Client,
     payloads: &[&[u8]],
@@ -586,43 +665,40 @@ fn send(
             Keep::Transport(e)
         }
     })?;
-    match remote_write::classify(resp.status) {
+    let verdict = remote_write::classify(resp.status);
+    let reason = match verdict {
         Verdict::Delivered => {
             out.requests += 1;
             out.samples += samples;
-            Ok(())
+            return Ok(());
         }
-        Verdict::Rejected => {
-            out.dropped.push((DropReason::Rejected, samples));
-            if out.rejection.is_none() {
-                out.rejection = Some((resp.status, resp.body));
-            }
-            Ok(())
+        Verdict::Rejected => DropReason::Rejected,
+        Verdict::TooLarge => DropReason::TooLarge,
+        verdict => {
+            return Err(Keep::Status {
+                verdict,
+                status: resp.status,
+                body: resp.body,
+                retry_after: resp.retry_after,
+            })
         }
-        Verdict::TooLarge => {
-            let entries: Vec<&[u8]> = payloads
-                .iter()
-                .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
-                .collect();
-            if entries.len() <= 1 {
-                out.dropped.push((DropReason::TooLarge, samples));
-                if out.rejection.is_none() {
-                    out.rejection = Some((resp.status, resp.body));
-                }
-                return Ok(());
-            }
-            let (a, b) = entries.split_at(entries.len() / 2);
-            let na = count_samples(a);
-            send(client, a, na, out)?;
-            send(client, b, samples.saturating_sub(na), out)
+    };
+    let entries: Vec<&[u8]> = payloads
+        .iter()
+        .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
+        .collect();
+    if entries.len() <= 1 {
+        out.dropped.push((reason, samples));
+        out.rejected_requests += 1;
+        if out.rejection.is_none() {
+            out.rejection = Some((resp.status, resp.body));
         }
-        verdict => Err(Keep::Status {
-            verdict,
-            status: resp.status,
-            body: resp.body,
-            retry_after: resp.retry_after,
-        }),
+        return Ok(());
     }
+    let (a, b) = entries.split_at(entries.len() / 2);
+    let na = count_samples(a);
+    send(client, a, na, out)?;
+    send(client, b, samples.saturating_sub(na), out)
 }
 
 /// Samples in length-delimited `TimeSeries` entries (only on the 413
@@ -697,6 +773,136 @@ fn reachable(addr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::{Labels, Sample};
+    use prost::Message as _;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// A loopback mock that answers 400 to any request holding a sample
+    /// whose value is in `bad`, 413 to any holding more than `max_series`
+    /// series, 204 otherwise; it records the good samples it took.
+    /// Real servers do not give such answers on demand, hence the mock.
+    fn mock(
+        bad: Vec<f64>,
+        max_series: usize,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<f64>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let st = stored.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    let mut got = false;
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        got = true;
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        line.clear();
+                    }
+                    if !got {
+                        break;
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+                    let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
+                    let values: Vec<f64> = req
+                        .timeseries
+                        .iter()
+                        .flat_map(|t| t.samples.iter().map(|s| s.value))
+                        .collect();
+                    let status = if req.timeseries.len() > max_series {
+                        "413 Payload Too Large"
+                    } else if values.iter().any(|v| bad.contains(v)) {
+                        "400 Bad Request"
+                    } else {
+                        st.lock().unwrap().extend(values);
+                        "204 No Content"
+                    };
+                    let _ = write!(conn, "HTTP/1.1 {status}\r\ncontent-length: 3\r\n\r\nbad");
+                }
+            }
+        });
+        (url, stored)
+    }
+
+    fn records(values: &[f64], now: i64) -> Vec<sled::IVec> {
+        values
+            .iter()
+            .map(|v| {
+                let s = Sample::new("m", Labels::new().with("v", v.to_string()), *v, now);
+                sled::IVec::from(wal::record::encode(&[s]))
+            })
+            .collect()
+    }
+
+    fn client(url: &str) -> Client {
+        Client::new(&BackendConfig {
+            id: BackendId("mock".into()),
+            enabled: true,
+            url: url.into(),
+            username: None,
+            password: None,
+            bearer_token: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            insecure_skip_verify: false,
+            max_sample_age: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rejected_batch_loses_only_the_refused_samples() {
+        let (url, stored) = mock(vec![13.0, 29.0], usize::MAX);
+        let values: Vec<f64> = (1..=40).map(f64::from).collect();
+        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        let mut got = stored.lock().unwrap().clone();
+        got.sort_by(f64::total_cmp);
+        let want: Vec<f64> = values
+            .iter()
+            .copied()
+            .filter(|v| *v != 13.0 && *v != 29.0)
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(done.samples, 38);
+        assert_eq!(
+            done.dropped,
+            vec![(DropReason::Rejected, 1), (DropReason::Rejected, 1)]
+        );
+    }
+
+    #[test]
+    fn too_large_batches_are_split() {
+        let (url, stored) = mock(vec![], 3);
+        let values: Vec<f64> = (1..=10).map(f64::from).collect();
+        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        assert_eq!(stored.lock().unwrap().len(), 10);
+        assert_eq!(done.samples, 10);
+        assert!(done.dropped.is_empty());
+        assert!(done.requests >= 4, "{}", done.requests);
+    }
+
+    #[test]
+    fn samples_past_max_sample_age_are_skipped_and_counted() {
+        let (url, stored) = mock(vec![], usize::MAX);
+        let now = crate::sample::now_ms();
+        let mut recs = records(&[1.0, 2.0], now - 3_600_000);
+        recs.extend(records(&[3.0], now));
+        let done = deliver(&client(&url), &recs, Some(Duration::from_secs(600))).unwrap();
+        assert_eq!(*stored.lock().unwrap(), vec![3.0]);
+        assert_eq!(done.dropped, vec![(DropReason::TooOld, 2)]);
+    }
 
     #[test]
     fn host_port_of_urls() {

@@ -611,6 +611,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             ca_file: None,
             insecure_skip_verify: false,
+            max_sample_age: None,
         }
     }
 

@@ -33,6 +33,10 @@ pub enum DropReason {
     TooLarge,
     /// A record that cannot be decoded (damaged on disk).
     Corrupt,
+    /// Older than the backend's `max_sample_age`: it would refuse them.
+    TooOld,
+    /// The disk was full and the in-memory overflow too.
+    DiskFull,
 }
 
 impl DropReason {
@@ -43,15 +47,19 @@ impl DropReason {
             DropReason::Rejected => "rejected",
             DropReason::TooLarge => "too_large",
             DropReason::Corrupt => "corrupt",
+            DropReason::TooOld => "too_old",
+            DropReason::DiskFull => "disk_full",
         }
     }
 
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::Size,
         DropReason::Age,
         DropReason::Rejected,
         DropReason::TooLarge,
         DropReason::Corrupt,
+        DropReason::TooOld,
+        DropReason::DiskFull,
     ];
 }
 

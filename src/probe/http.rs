@@ -1,0 +1,599 @@
+//! The http plugin: one GET or HEAD of a URL per run, with ureq (blocking;
+//! the probe actor runs it off the event loop). Also the HTTP client setup
+//! the scrape plugin shares (`agent`, `request`).
+//!
+//! Samples, labelled with the task's labels plus `url`:
+//! - `http_up`: 1 when a response came, its status is in
+//!   `accepted_status` (default 2xx and 3xx; redirects are not followed)
+//!   and, with `body_regex`, the body matches;
+//! - `http_status_code` and `http_response_ms` (until the whole body is
+//!   read) when a response came;
+//! - `http_tls_cert_expiry_seconds` for https: seconds from now until the
+//!   server certificate's notAfter, negative once it has expired.
+//!
+//! ureq does not show the peer certificate, so the expiry comes from a
+//! second, separate TLS handshake over a plain `TcpStream` that accepts any
+//! certificate (it only reads the leaf's validity; whether the certificate
+//! is trusted is what the request itself checks, and a failure there makes
+//! `http_up` 0). The notAfter field is read from the DER by `cert_not_after`
+//! below, a few lines instead of an X.509 crate.
+//!
+//! The whole run, request and handshake, stays within the plugin's
+//! `timeout`: the handshake gets what the request left, and is skipped when
+//! nothing is left.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use super::ProbeError;
+use crate::config::{HttpMethod, HttpProbeConfig, Secret};
+use crate::sample::{Labels, Sample};
+
+/// How much of a body is read to match `body_regex`; the rest is skipped.
+pub const MAX_BODY_BYTES: u64 = 1 << 20;
+/// The certificate handshake is skipped when less than this is left of
+/// the run's timeout.
+const MIN_HANDSHAKE_TIME: Duration = Duration::from_millis(10);
+/// `User-Agent` of the http and scrape probes.
+pub const USER_AGENT: &str = concat!("sentinel/", env!("CARGO_PKG_VERSION"));
+
+/// The result of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOutcome {
+    /// The status, when a response came.
+    pub status: Option<u16>,
+    /// Request start to the end of the body, when a response came.
+    pub response_ms: Option<f64>,
+    pub up: bool,
+    /// Seconds until the certificate's notAfter (https only).
+    pub cert_expiry_seconds: Option<f64>,
+    /// Why `up` is 0, or why the certificate could not be read.
+    pub reason: Option<String>,
+}
+
+/// A ureq agent for the probes: `timeout` for the whole request, no
+/// redirects, every status an `Ok`, TLS from `ca_file` or unchecked.
+pub fn agent(
+    timeout: Duration,
+    ca_file: Option<&Path>,
+    insecure_skip_verify: bool,
+) -> Result<ureq::Agent, ProbeError> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(path) = ca_file {
+        tls = tls.root_certs(load_ca_file(path)?);
+    }
+    if insecure_skip_verify {
+        tls = tls.disable_verification(true);
+    }
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .timeout_global(Some(timeout))
+        .user_agent(USER_AGENT)
+        .tls_config(tls.build())
+        .build()
+        .new_agent())
+}
+
+/// Headers for a probe request: basic auth first, then the configured ones.
+pub fn request_headers(
+    username: Option<&str>,
+    password: Option<&Secret>,
+    headers: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(headers.len() + 1);
+    if let Some(user) = username {
+        let pass = password.map_or("", |p| p.expose());
+        out.push((
+            "Authorization".to_string(),
+            format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())),
+        ));
+    }
+    out.extend(headers.iter().cloned());
+    out
+}
+
+/// Reads the PEM CA certificates of `path`.
+fn load_ca_file(path: &Path) -> Result<ureq::tls::RootCerts, ProbeError> {
+    let err = |reason: String| ProbeError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(err("no certificate found in it".into()));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// Requests `cfg.url` once.
+pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
+    let started = Instant::now();
+    let agent = agent(
+        cfg.timeout,
+        cfg.ca_file.as_deref(),
+        cfg.insecure_skip_verify,
+    )?;
+    let regex = match &cfg.body_regex {
+        Some(re) => Some(
+            regex_lite::Regex::new(re).map_err(|e| ProbeError::BodyRegex {
+                regex: re.clone(),
+                reason: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    let headers = request_headers(cfg.username.as_deref(), cfg.password.as_ref(), &cfg.headers);
+    let result = match cfg.method {
+        HttpMethod::Get => {
+            let mut req = agent.get(&cfg.url);
+            for (n, v) in &headers {
+                req = req.header(n, v);
+            }
+            req.call()
+        }
+        HttpMethod::Head => {
+            let mut req = agent.head(&cfg.url);
+            for (n, v) in &headers {
+                req = req.header(n, v);
+            }
+            req.call()
+        }
+    };
+    let mut outcome = HttpOutcome {
+        status: None,
+        response_ms: None,
+        up: false,
+        cert_expiry_seconds: None,
+        reason: None,
+    };
+    match result {
+        Err(e) => outcome.reason = Some(describe_error(&e, cfg.timeout)),
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            let read = response
+                .body_mut()
+                .as_reader()
+                .take(MAX_BODY_BYTES)
+                .read_to_end(&mut body);
+            // Drain what is past the limit so the time covers the whole body.
+            let drained = read.and_then(|_| {
+                std::io::copy(&mut response.body_mut().as_reader(), &mut std::io::sink())
+            });
+            outcome.status = Some(status);
+            outcome.response_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            let accepted = cfg
+                .accepted_status
+                .iter()
+                .any(|(lo, hi)| (*lo..=*hi).contains(&status));
+            outcome.up = accepted;
+            if let Err(e) = drained {
+                outcome.up = false;
+                outcome.reason = Some(format!("reading the body failed: {e}"));
+            } else if !accepted {
+                outcome.reason = Some(format!(
+                    "status {status} is not in accepted_status ({})",
+                    format_ranges(&cfg.accepted_status)
+                ));
+            } else if let Some(re) = &regex {
+                let text = String::from_utf8_lossy(&body);
+                if !re.is_match(&text) {
+                    outcome.up = false;
+                    outcome.reason = Some(format!(
+                        "the body does not match body_regex {:?}",
+                        re.as_str()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some((host, addr)) = https_target(&cfg.url) {
+        let left = cfg.timeout.saturating_sub(started.elapsed());
+        if left >= MIN_HANDSHAKE_TIME {
+            match peer_cert_not_after(&host, addr, left) {
+                Ok(not_after) => outcome.cert_expiry_seconds = Some(not_after - unix_now()),
+                Err(why) => {
+                    log::debug!(error:% = why; "Reading the server certificate failed.");
+                    if outcome.reason.is_none() {
+                        outcome.reason = Some(format!("cannot read the certificate: {why}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// `200-399` or `200, 301-302` for messages.
+fn format_ranges(ranges: &[(u16, u16)]) -> String {
+    ranges
+        .iter()
+        .map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A ureq error as a short reason.
+pub fn describe_error(e: &ureq::Error, timeout: Duration) -> String {
+    match e {
+        ureq::Error::Timeout(phase) => format!(
+            "no complete answer within the timeout of {} ms ({phase})",
+            timeout.as_millis()
+        ),
+        ureq::Error::HostNotFound => "the host name does not resolve".into(),
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// For an https URL, the host (for SNI) and the first address of its
+/// authority; `None` for http or a URL that does not resolve.
+fn https_target(url: &str) -> Option<(String, SocketAddr)> {
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    if uri.scheme_str() != Some("https") {
+        return None;
+    }
+    let auth = uri.authority()?;
+    let host = auth
+        .host()
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let port = auth.port_u16().unwrap_or(443);
+    let addr = (host.as_str(), port).to_socket_addrs().ok()?.next()?;
+    Some((host, addr))
+}
+
+/// Completes a TLS handshake with `addr` within `timeout` and returns the
+/// leaf certificate's notAfter as Unix seconds.
+fn peer_cert_not_after(host: &str, addr: SocketAddr, timeout: Duration) -> Result<f64, String> {
+    let deadline = Instant::now() + timeout;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("the TLS handshake did not finish in time".into());
+        }
+        sock.set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        sock.set_write_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        conn.complete_io(&mut sock).map_err(|e| e.to_string())?;
+    }
+    let leaf = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or("the server sent no certificate")?;
+    cert_not_after(leaf.as_ref())
+        .map(|s| s as f64)
+        .ok_or_else(|| "the certificate's validity cannot be read".into())
+}
+
+/// Accepts every server certificate: this handshake only reads it.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One DER element: tag, contents, and what follows it.
+fn der_next(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = data.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// The notAfter of an X.509 certificate (DER) as Unix seconds:
+/// Certificate → tbsCertificate → [version] serial signature issuer
+/// validity → notAfter (UTCTime or GeneralizedTime).
+pub fn cert_not_after(der: &[u8]) -> Option<i64> {
+    const SEQUENCE: u8 = 0x30;
+    let (tag, cert, _) = der_next(der)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, mut tbs, _) = der_next(cert)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    // The optional explicit [0] version.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der_next(tbs)?.2;
+    }
+    for _ in 0..3 {
+        tbs = der_next(tbs)?.2; // serialNumber, signature, issuer
+    }
+    let (tag, validity, _) = der_next(tbs)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (_, _, rest) = der_next(validity)?; // notBefore
+    let (tag, time, _) = der_next(rest)?;
+    parse_asn1_time(tag, std::str::from_utf8(time).ok()?)
+}
+
+/// UTCTime (`YYMMDDHHMMSSZ`, tag 0x17) or GeneralizedTime
+/// (`YYYYMMDDHHMMSSZ`, tag 0x18) as Unix seconds; X.509 requires UTC and
+/// whole seconds.
+fn parse_asn1_time(tag: u8, s: &str) -> Option<i64> {
+    let digits = s.strip_suffix('Z')?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, rest) = match (tag, digits.len()) {
+        (0x17, 12) => {
+            let yy: i64 = digits[..2].parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &digits[2..])
+        }
+        (0x18, 14) => (digits[..4].parse().ok()?, &digits[4..]),
+        _ => return None,
+    };
+    let field = |i: usize| rest[i..i + 2].parse::<i64>().ok();
+    let (month, day, hour, min, sec) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Standard base64 with padding, for `Authorization: Basic`.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The `http_*` samples of one request, labelled with `base` plus `url`.
+pub fn samples(
+    cfg: &HttpProbeConfig,
+    outcome: &HttpOutcome,
+    base: &Labels,
+    ts_ms: i64,
+) -> Vec<Sample> {
+    let labels = base.clone().with("url", cfg.url.as_str());
+    let mut out = Vec::with_capacity(4);
+    let mut push =
+        |name: &str, value: f64| out.push(Sample::new(name, labels.clone(), value, ts_ms));
+    push("http_up", if outcome.up { 1.0 } else { 0.0 });
+    if let Some(status) = outcome.status {
+        push("http_status_code", f64::from(status));
+    }
+    if let Some(ms) = outcome.response_ms {
+        push("http_response_ms", ms);
+    }
+    if let Some(s) = outcome.cert_expiry_seconds {
+        push("http_tls_cert_expiry_seconds", s.round());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `openssl req -x509 -newkey ec ... -days 3650 -subj /CN=sentinel-test`:
+    /// notAfter=Nov 23 07:52:47 2036 GMT (UTCTime).
+    const CERT_UTCTIME: &str = "-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgIUF+Kwop4lD5/gHGiEL7kfTS5tVW8wCgYIKoZIzj0EAwIwGDEWMBQGA1UEAwwNc2VudGluZWwtdGVzdDAeFw0yNjExMjYwNzUyNDdaFw0zNjExMjMwNzUyNDdaMBgxFjAUBgNVBAMMDXNlbnRpbmVsLXRlc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARLMc6rt4o67dQ2jYoQjFZ2Ysn6RoKiZx4UD0qSP3EYsnsIbSuv+pp7ZfX+KG0M0asILnLlLeOo/3GxO11ZAUQao1MwUTAdBgNVHQ4EFgQUKn9xhs2RfwYzNnADwxqgt+WwfcwwHwYDVR0jBBgwFoAUKn9xhs2RfwYzNnADwxqgt+WwfcwwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiA1WB+dcgIeUObKnzSDervhmCw8YD/0rOtqmqjPGv2S/AIhAObn2Vh4YSzCdZCUVKSSu4M9mXzmsEgvcV58iu3rLZ8x
+-----END CERTIFICATE-----
+";
+    /// An RSA certificate valid for 100 years: notAfter=Nov 2 07:52:47
+    /// 2126 GMT, past 2049 and so a GeneralizedTime.
+    const CERT_GENERALIZED: &str = "-----BEGIN CERTIFICATE-----
+MIIDETCCAfmgAwIBAgIUMGPiY0+YqeO4CFQMH2IynKQNzzQwDQYJKoZIhvcNAQELBQAwFzEVMBMGA1UEAwwMc2VudGluZWwtZ2VuMCAXDTI2MTEyNjA3NTI0N1oYDzIxMjYxMTAyMDc1MjQ3WjAXMRUwEwYDVQQDDAxzZW50aW5lbC1nZW4wggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEKAoIBAQC7dFlEEGCG065AhlZ1Glk1sH4Jm/8q6jHYgGcmC58OMSUgyIHEyniZkMD/d2T3lA+law9r7XPaNkT6uAGgGJLKLUDO2OyFXFXviFmsh+fVOOAVcLNIcALFPnpNvKmr0NlwRdDYwiCnGdbyEB4gBTlufB8EfEcX3VrCB+IT0Z61uqivtbaYDp391VT4Oqbwnxds/0S5o8M+5MeXt5cO3vletPxAmAmFMA1q3zla9sE5S465bwMsElUVmuOHw8CdQ/1FdnXlu6eRvJKuV37ILkexzWoTYJj45RimVnLll9DDWbtdo0I/y7B29DEwQ4/OZKY+Io8G82BWXcZ1Y2R5N1TPAgMBAAGjUzBRMB0GA1UdDgQWBBQ9fow+O3wveGfgGxe6asAEajXbbTAfBgNVHSMEGDAWgBQ9fow+O3wveGfgGxe6asAEajXbbTAPBgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4IBAQC098X+nJjPljUynbspm4knsj7s9Xri1tWWHWNc/sgxHLsRMFJXsXgWm5VtbwX8QV0EncR6MZahz13vwQARSuLruNr3ZFivBAcAVh0XpoA6NjHI8XVlbHpGd91tqtGXWXwkJ+uHfcYOncYmZI2TuaoIixbuzzGQTfLx0VS0Ja/bnc8FGH1vNYkzzW5OT/M9vNh4b01L8E0yaNmFm56k09dP8isRGXh3QoiJ2+FqauzWlNSLiyhFBXM04XE1xgr1mMPVBnjW/nTuaMOkhJYnolHRmYCQ417CyoxaDVqxo41xDfSrYcraaw3YKNX7O0uQW3CXNqRFGBW09Y0jqHO5cj2C
+-----END CERTIFICATE-----
+";
+
+    fn der(pem: &str) -> Vec<u8> {
+        match ureq::tls::parse_pem(pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+        {
+            ureq::tls::PemItem::Certificate(c) => c.der().to_vec(),
+            _ => panic!("not a certificate"),
+        }
+    }
+
+    #[test]
+    fn not_after_of_real_certificates() {
+        // `date -d "Nov 23 07:52:47 2036 GMT" +%s`
+        assert_eq!(cert_not_after(&der(CERT_UTCTIME)), Some(2_111_039_567));
+        assert_eq!(cert_not_after(&der(CERT_GENERALIZED)), Some(4_949_279_567));
+    }
+
+    #[test]
+    fn damaged_certificates_give_none() {
+        let d = der(CERT_UTCTIME);
+        for cut in [0, 1, 2, 10, 60, 100] {
+            assert_eq!(cert_not_after(&d[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(cert_not_after(b"\x04\x02ab"), None);
+    }
+
+    #[test]
+    fn asn1_times() {
+        assert_eq!(parse_asn1_time(0x17, "700101000000Z"), Some(0));
+        assert_eq!(parse_asn1_time(0x17, "491231235959Z"), Some(2_524_607_999));
+        assert_eq!(parse_asn1_time(0x18, "20000229120000Z"), Some(951_825_600));
+        assert_eq!(parse_asn1_time(0x17, "20000229120000Z"), None);
+        assert_eq!(parse_asn1_time(0x17, "701301000000Z"), None);
+        assert_eq!(parse_asn1_time(0x17, "700101000000"), None);
+    }
+
+    #[test]
+    fn basic_auth_header() {
+        let h = request_headers(
+            Some("admin"),
+            Some(&Secret("pa:ss".into())),
+            &[("X-A".into(), "1".into())],
+        );
+        assert_eq!(
+            h,
+            [
+                (
+                    "Authorization".to_string(),
+                    "Basic YWRtaW46cGE6c3M=".to_string()
+                ),
+                ("X-A".to_string(), "1".to_string())
+            ]
+        );
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn ranges_in_messages() {
+        assert_eq!(format_ranges(&[(200, 399)]), "200-399");
+        assert_eq!(format_ranges(&[(200, 200), (301, 302)]), "200, 301-302");
+    }
+
+    #[test]
+    fn samples_without_a_response() {
+        let cfg = HttpProbeConfig {
+            url: "http://127.0.0.1:1/".into(),
+            method: HttpMethod::Get,
+            timeout: Duration::from_secs(1),
+            accepted_status: vec![(200, 399)],
+            body_regex: None,
+            headers: vec![],
+            username: None,
+            password: None,
+            ca_file: None,
+            insecure_skip_verify: false,
+        };
+        let o = HttpOutcome {
+            status: None,
+            response_ms: None,
+            up: false,
+            cert_expiry_seconds: None,
+            reason: Some("connection refused".into()),
+        };
+        let s = samples(&cfg, &o, &Labels::new(), 1);
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].name.as_str(), s[0].value), ("http_up", 0.0));
+        assert_eq!(s[0].labels.get("url"), Some("http://127.0.0.1:1/"));
+    }
+}
