@@ -9,10 +9,10 @@
 //! be stored, with its labels, once. Outages are real: the backend process
 //! is not running, runs without the remote-write receiver, or is frozen.
 //!
-//! Deadlines are generous (a loaded 2-core machine); the only timing
-//! assertion, on the healthy backend's delay in the two-backend tests, is
-//! far looser than what it is meant to catch (a backend waiting for the
-//! other one's outage).
+//! Deadlines are generous (a loaded 2-core machine), and the two timing
+//! assertions are far looser than what they catch: the largest gap in a
+//! 1 s series (missing probe runs), and the healthy backend's delay in the
+//! two-backend tests (a backend waiting out the other one's outage).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +39,8 @@ const PING_METRICS: [&str; 8] = [
 const ALL_PING: &str = r#"{__name__=~"ping_.*"}"#;
 /// How long stored samples may take to show up after the agent stopped.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(45);
-/// How long the agent may take to start probing (build, sled open).
+/// How long the agent may take to get somewhere (open the WAL, probe,
+/// log a first failure).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Exact log messages the tests wait for.
@@ -753,8 +754,9 @@ enum Outage {
 }
 
 /// VictoriaMetrics and Prometheus both enabled; Prometheus goes out for
-/// about six seconds. VictoriaMetrics keeps receiving each sample within
-/// a few seconds of its timestamp, and Prometheus gets all of it once back.
+/// ten seconds (as long as the request timeout). VictoriaMetrics keeps
+/// receiving each sample within a few seconds of its timestamp, and
+/// Prometheus gets all of it once back.
 fn one_backend_out_does_not_hold_up_the_other(outage: Outage) {
     let vm = VictoriaMetrics::start();
     let mut prometheus = Prometheus::start();
@@ -776,7 +778,7 @@ fn one_backend_out_does_not_hold_up_the_other(outage: Outage) {
     // Watch VictoriaMetrics from another thread (a restart of Prometheus
     // blocks until it is ready) during the outage and a little after: when
     // was each probe run's sample first readable?
-    let out_for = Duration::from_secs(6);
+    let out_for = Duration::from_secs(10);
     let selector = format!(r#"ping_packet_loss{{task_id="{TASK_ID}"}}"#);
     let watch_until = Instant::now() + out_for + Duration::from_secs(4);
     let (first_seen, back_at) = std::thread::scope(|scope| {
@@ -803,26 +805,49 @@ fn one_backend_out_does_not_hold_up_the_other(outage: Outage) {
     });
     sleep(Duration::from_secs(3));
     terminate_cleanly(&mut agent, &["victoria_metrics", "prometheus"]);
-
-    // flush_interval (1 s) plus slack for VictoriaMetrics to make a sample
-    // searchable and for a loaded machine; far below the outage itself.
-    let during: Vec<(i64, i64)> = first_seen
-        .iter()
-        .filter(|(ts, _)| **ts >= out_from && **ts < back_at)
-        .map(|(ts, seen)| (*ts, seen - ts))
-        .collect();
-    let max_lag = during.iter().map(|(_, lag)| *lag).max().unwrap_or(i64::MAX);
-    assert!(
-        during.len() >= 3 && max_lag <= 5_000,
-        "while Prometheus was out ({outage:?}) VictoriaMetrics should get each sample within \
-         a few seconds; (timestamp, ms until readable) of the samples taken meanwhile: \
-         {during:?}\n{}",
-        agent.log_tail()
-    );
+    if matches!(outage, Outage::Stopped) {
+        assert!(
+            agent
+                .lines_with_msg(WRITE_FAILED)
+                .iter()
+                .any(|l| l["backend"] == "prometheus"),
+            "the agent should have logged {WRITE_FAILED:?} for the stopped Prometheus\n{}",
+            agent.log_tail()
+        );
+    }
 
     let accepted = agent.accepted_samples(SyncMode::Always).samples;
     let in_vm = wait_for_delivery(&vm, ALL_PING, accepted);
     assert_all_delivered_once(&in_vm, &vm, accepted, &agent);
+
+    // Every probe run taken during the outage, with the delay until
+    // VictoriaMetrics showed it (None: not before the watch ended).
+    // flush_interval (1 s) plus slack for VictoriaMetrics to make a sample
+    // searchable and for a loaded machine; far below the outage itself.
+    let during: Vec<(i64, Option<i64>)> = run_timestamps(&in_vm, &[("task_id", TASK_ID)])
+        .into_iter()
+        .filter(|ts| *ts >= out_from && *ts < back_at)
+        .map(|ts| (ts, first_seen.get(&ts).map(|seen| seen - ts)))
+        .collect();
+    let max_lag = during
+        .iter()
+        .map(|(_, lag)| lag.unwrap_or(i64::MAX))
+        .max()
+        .unwrap_or(i64::MAX);
+    eprintln!(
+        "Prometheus out ({outage:?}) for {} ms: {} probe runs meanwhile; their samples \
+         reached VictoriaMetrics after at most {max_lag} ms",
+        back_at - out_from,
+        during.len()
+    );
+    assert!(
+        during.len() >= 5 && max_lag <= 6_000,
+        "while Prometheus was out ({outage:?}) VictoriaMetrics should get each sample within \
+         a few seconds; (timestamp, ms until readable) of the runs taken meanwhile: \
+         {during:?}\n{}",
+        agent.log_tail()
+    );
+
     let in_prometheus = wait_for_delivery(&prometheus, ALL_PING, accepted);
     assert_series_labels(&in_prometheus, &prometheus, &own_task_labels(), &agent);
     assert_eq!(

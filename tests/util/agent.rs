@@ -23,8 +23,10 @@ use serde_json::{json, Value};
 /// How long a graceful stop may take: probes, WAL flush, a bounded last
 /// attempt per backend.
 const TERMINATE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Log lines quoted in a failure message.
-const LOG_TAIL_LINES: usize = 40;
+/// Last log lines quoted in a failure message.
+const LOG_TAIL_LINES: usize = 25;
+/// Markers, warnings and errors quoted in a failure message.
+const LOG_NOTABLE_LINES: usize = 30;
 
 /// The key of the harness's own marker lines in the agent log.
 const MARKER: &str = "test_harness";
@@ -361,14 +363,29 @@ impl Agent {
         total
     }
 
-    /// The last lines of the log, for failure messages.
+    /// For failure messages: the harness markers, warnings and errors of
+    /// all runs (the routine per-probe lines would bury them), then the
+    /// last lines of the log as they are.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
+        let notable: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| {
+                serde_json::from_str::<Value>(l).map_or(true, |v| {
+                    v.get(MARKER).is_some() || matches!(v["level"].as_str(), Some("warn" | "error"))
+                })
+            })
+            .collect();
+        let notable = &notable[notable.len().saturating_sub(LOG_NOTABLE_LINES)..];
         let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
         format!(
-            "--- agent log ({}), last {} lines:\n{}",
+            "--- agent log ({}): runs, warnings and errors (last {}):\n{}\n\
+             --- agent log, last {} lines:\n{}",
             self.log_path.display(),
+            notable.len(),
+            notable.join("\n"),
             tail.len(),
             tail.join("\n")
         )
