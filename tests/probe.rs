@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use sentinel::config::{IpVersion, PingConfig};
+use sentinel::config::{IpVersion, PingConfig, PluginConfig};
 use sentinel::probe::icmp::{self, Family, SocketKind};
 use sentinel::probe::ping::{self, PingOutcome};
 use sentinel::probe::ProbeError;
@@ -41,6 +41,7 @@ fn cfg(host: String, count: u32, interval_ms: u64, timeout_ms: u64) -> PingConfi
         size: 56,
         ttl: None,
         ip_version: IpVersion::Any,
+        ..PingConfig::default()
     }
 }
 
@@ -361,4 +362,143 @@ fn datagram_socket_path_works() {
     responder.stop();
     assert_all_answered(&outcome, &samples, 25.0 + FAST_RTT_MS);
     assert_delayed_rtt("datagram_socket_path_works", &outcome, &samples);
+}
+
+/// `n` distinct loopback addresses in 127.`second`.0.0/16, from .0.1 on.
+fn loopback_hosts(second: u8, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("127.{second}.{}.{}", i / 250, i % 250 + 1))
+        .collect()
+}
+
+/// A task with a /24 and a name: every host is its own series, all
+/// answered, through the shared socket.
+#[test]
+fn many_hosts_in_one_task_each_their_own_series() {
+    require_root_and_tools();
+    let mut hosts = loopback_hosts(9, 254);
+    hosts.push("::1".into());
+    let c = PingConfig {
+        host: "localhost".into(),
+        hosts,
+        count: 2,
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_secs(1),
+        ..PingConfig::default()
+    };
+    let started = Instant::now();
+    let samples = sentinel::probe::run_once(&PluginConfig::Ping(c.clone()), &base_labels())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(started.elapsed() <= c.max_run_time() + RETURN_MARGIN);
+    let reachable: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == "ping_reachable")
+        .collect();
+    assert_eq!(reachable.len(), 256);
+    let mut seen: Vec<&str> = reachable
+        .iter()
+        .map(|s| s.labels.get("host").unwrap())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 256, "hosts repeat");
+    for s in &reachable {
+        assert_eq!(s.value, 1.0, "{} unreachable", s.labels);
+    }
+    assert!(samples
+        .iter()
+        .filter(|s| s.name == "ping_packets_received")
+        .all(|s| s.value == 2.0));
+}
+
+/// `histogram: true`: the cumulative buckets grow run after run, and a
+/// run with enough replies has percentiles.
+#[test]
+fn histogram_and_percentiles() {
+    require_root_and_tools();
+    let c = PingConfig {
+        host: "127.0.0.1".into(),
+        count: 25,
+        interval: Duration::from_millis(5),
+        timeout: Duration::from_secs(1),
+        histogram: true,
+        ..PingConfig::default()
+    };
+    let base = base_labels().with("task_id", "ping-histogram-test");
+    let plugin = PluginConfig::Ping(c);
+    let count_of = |s: &[Sample]| value(s, "ping_rtt_seconds_count").unwrap();
+    let first = sentinel::probe::run_once(&plugin, &base).unwrap();
+    assert_eq!(count_of(&first), 25.0);
+    let second = sentinel::probe::run_once(&plugin, &base).unwrap();
+    assert_eq!(count_of(&second), 50.0);
+    let inf = second
+        .iter()
+        .find(|s| s.name == "ping_rtt_seconds_bucket" && s.labels.get("le") == Some("+Inf"))
+        .unwrap();
+    assert_eq!(inf.value, 50.0);
+    // Loopback answers within 26 s, and cumulative buckets never shrink.
+    let buckets: Vec<f64> = second
+        .iter()
+        .filter(|s| s.name == "ping_rtt_seconds_bucket")
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(buckets.len(), 21);
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(buckets[19], 50.0);
+    let sum = value(&second, "ping_rtt_seconds_sum").unwrap();
+    assert!(sum > 0.0 && sum < 50.0 * FAST_RTT_MS / 1000.0, "{sum}");
+    let p50 = second
+        .iter()
+        .find(|s| s.name == "ping_rtt_ms" && s.labels.get("quantile") == Some("0.5"))
+        .expect("no p50 with 25 replies");
+    let p99 = second
+        .iter()
+        .find(|s| s.name == "ping_rtt_ms" && s.labels.get("quantile") == Some("0.99"))
+        .unwrap();
+    assert!(p50.value <= p99.value);
+    assert!(p99.value <= value(&second, "ping_rtt_max_ms").unwrap());
+}
+
+/// Hosts of the load task in namespace `a` (its own loopback answers).
+const LOAD_HOSTS: usize = 10_000;
+
+/// The delayed responder measured while the same shared socket (same
+/// namespace) pings 10,000 loopback hosts in a loop: the RTTs keep
+/// within the same tolerance as without load.
+#[test]
+fn rtt_accuracy_holds_under_load() {
+    let pair = NetnsPair::new();
+    let responder = Responder::start(&pair, DELAY, ResponderMode::Plain);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let load = crate::util::netns::spawn_in_netns(&pair.a, move || {
+        let c = PingConfig {
+            hosts: loopback_hosts(1, LOAD_HOSTS),
+            count: 1,
+            timeout: Duration::from_secs(1),
+            ..PingConfig::default()
+        };
+        let (mut runs, mut answered) = (0u32, 0u64);
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            for (_, r) in ping::run_hosts(&c).unwrap() {
+                answered += u64::from(r.unwrap().received);
+            }
+            runs += 1;
+        }
+        (runs, answered)
+    });
+    // Let the load get going first.
+    std::thread::sleep(Duration::from_millis(300));
+    let (outcome, samples) = run_in(&pair.a, cfg(host(pair.b_v4), 40, 50, 1000));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (runs, answered) = load.join().unwrap();
+    responder.stop();
+    eprintln!(
+        "rtt_accuracy_holds_under_load: {runs} load runs, {answered} of {} echoes answered",
+        u64::from(runs) * LOAD_HOSTS as u64
+    );
+    assert!(runs >= 1);
+    assert_eq!(answered, u64::from(runs) * LOAD_HOSTS as u64);
+    assert_all_answered(&outcome, &samples, 25.0 + FAST_RTT_MS);
+    assert_delayed_rtt("rtt_accuracy_holds_under_load", &outcome, &samples);
 }

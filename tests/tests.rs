@@ -8,5 +8,9 @@ mod util;
 mod cli;
 // Ping over loopback and through network namespaces with loss and delay.
 mod probe;
+// The tcp, http, dns, exec and scrape plugins against local servers.
+mod plugins;
 // The agent end to end against real VictoriaMetrics and Prometheus.
 mod pipeline;
+// /metrics, /healthz, check, wal stats, SIGHUP reload.
+mod operate;

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod http;
 pub mod icmp;
 pub mod ping;
+pub mod pinger;
 pub mod scrape;
 pub mod tcp;
 pub mod textformat;
@@ -178,7 +179,7 @@ impl Probe {
                     }
                 };
                 act.count("ok");
-                log::info!(
+                log::debug!(
                     task_id = act.task.id.as_str(),
                     samples = samples.len(),
                     result = summary(&samples).as_str();
@@ -210,7 +211,7 @@ impl Probe {
 fn summary(samples: &[Sample]) -> String {
     samples
         .iter()
-        .map(|s| format!("{}={}", s.name, s.value))
+        .map(|s| format!("{}={}", s.name, (s.value * 1e6).round() / 1e6))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -394,7 +394,7 @@ impl Shipper {
                 retry_after,
             } => {
                 let hint = remote_write::hint(*verdict, &self.url);
-                let msg = format!("HTTP {status} {}; {hint}", body.trim());
+                let msg = format!("HTTP {status}: {hint} (the server said: {})", body.trim());
                 let delay = match verdict {
                     Verdict::Credentials | Verdict::NotFound => self.long_backoff.next_delay(),
                     _ => self.backoff.next_delay_after(*retry_after),
@@ -729,10 +729,10 @@ pub fn check_backend(backend: &BackendConfig) -> Result<String, String> {
         // An empty request is valid; a 400 here means the URL points at
         // something that is not a remote-write receiver.
         verdict => Err(format!(
-            "HTTP {} {}; {}",
+            "HTTP {}: {} (the server said: {})",
             resp.status,
-            resp.body.trim(),
-            remote_write::hint(verdict, &backend.url)
+            remote_write::hint(verdict, &backend.url),
+            resp.body.trim()
         )),
     }
 }

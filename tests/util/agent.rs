@@ -207,6 +207,19 @@ impl Agent {
         }
     }
 
+    /// Replaces the config file (for a reload).
+    pub fn rewrite_config(&self, config_yaml: &str) {
+        std::fs::write(&self.config_path, config_yaml).expect("rewrite the agent config");
+    }
+
+    /// SIGHUP: reload the config, reopen the log file.
+    pub fn hup(&mut self) {
+        let child = self.child.as_ref().expect("the agent is not running");
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+        assert_eq!(rc, 0, "kill(SIGHUP) of the agent failed");
+    }
+
     /// `kill -9`: no chance to flush anything.
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("the agent is not running");

@@ -97,6 +97,8 @@ pub trait RemoteWriteServer {
 /// A VictoriaMetrics single-node server (`/usr/bin/victoria-metrics`).
 pub struct VictoriaMetrics {
     process: ServerProcess,
+    /// Extra flags (TLS, basic auth) for the `check` tests.
+    extra: Vec<String>,
 }
 
 impl VictoriaMetrics {
@@ -113,7 +115,33 @@ impl VictoriaMetrics {
     pub fn not_started() -> VictoriaMetrics {
         VictoriaMetrics {
             process: ServerProcess::new("VictoriaMetrics", "victoria-metrics"),
+            extra: Vec::new(),
         }
+    }
+
+    /// Starts a server with extra flags (`-tls ...`, `-httpAuth.*`); it
+    /// counts as up once plain-http `/health` answers a status in `ready`
+    /// (basic auth may answer 401), or, with `ready` empty (TLS), once its
+    /// port accepts connections.
+    pub fn start_with_flags(extra: &[String], ready: &[u16]) -> VictoriaMetrics {
+        let mut vm = VictoriaMetrics::not_started();
+        vm.extra = extra.to_vec();
+        let p = &vm.process;
+        let mut args = vec![
+            format!("-storageDataPath={}", p.dir.path().join("data").display()),
+            format!("-httpListenAddr=127.0.0.1:{}", p.port),
+        ];
+        args.extend(vm.extra.iter().cloned());
+        let ready = ready.to_vec();
+        let path = if ready.is_empty() { "" } else { "/health" };
+        vm.process
+            .spawn(&args, path, move |status, _| ready.contains(&status));
+        vm
+    }
+
+    /// The server's temp dir (for certificates the test writes).
+    pub fn dir(&self) -> &std::path::Path {
+        self.process.dir.path()
     }
 
     pub fn port(&self) -> u16 {
@@ -249,6 +277,32 @@ impl Prometheus {
     /// default install does: remote write gets 404.
     pub fn start_without_receiver() -> Prometheus {
         Prometheus::start_with(false)
+    }
+
+    /// Starts a server with the receiver that also scrapes `target`
+    /// (`host:port`, path `/metrics`) every second: pull mode.
+    pub fn start_scraping(target: &str) -> Prometheus {
+        let process = ServerProcess::new("Prometheus", "prometheus");
+        std::fs::write(
+            process.dir.path().join("prometheus.yml"),
+            format!(
+                "# Written by the tests: scrapes the agent.\n\
+                 global:\n  scrape_interval: 1s\n\
+                 scrape_configs:\n  - job_name: sentinel\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let mut prometheus = Prometheus {
+            process,
+            receiver: true,
+        };
+        prometheus.restart();
+        prometheus
+    }
+
+    /// Runs an instant query at now and returns its `data.result`.
+    pub fn instant(&self, promql: &str) -> Vec<serde_json::Value> {
+        self.query(promql)
     }
 
     fn start_with(receiver: bool) -> Prometheus {
@@ -461,7 +515,12 @@ impl ServerProcess {
                     self.log_tail()
                 );
             }
-            if let Some((status, body)) = try_http_get(&url, Duration::from_secs(2)) {
+            if ready_path.is_empty() {
+                // No HTTP check (a TLS port): up once it accepts connections.
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+            } else if let Some((status, body)) = try_http_get(&url, Duration::from_secs(2)) {
                 if ready(status, &body) {
                     return;
                 }

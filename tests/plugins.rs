@@ -1,0 +1,911 @@
+//! The tcp, http, dns, exec and scrape plugins against real local servers
+//! that each test starts on loopback and stops on `Drop`: a TCP listener
+//! and a closed port; an HTTP(S) server (rustls, with a CA and a server
+//! certificate made by the `openssl` CLI with a known expiry) that answers
+//! 200, 500, slowly, and serves a static metrics file; `dnsmasq` with known
+//! records; shell commands; the agent's own `/metrics`.
+//!
+//! Everything goes through `probe::run_once`, the agent's own entry point.
+//! Only loopback is contacted; the DNS tests ask only the dnsmasq they
+//! start. Missing tools (`openssl`, `dnsmasq`) fail the test with the
+//! package to install.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sentinel::config::{
+    DnsConfig, DnsType, ExecConfig, HttpMethod, HttpProbeConfig, IpVersion, PluginConfig,
+    ScrapeConfig, Secret, TcpConfig,
+};
+use sentinel::probe::{run_once, ProbeError};
+use sentinel::sample::{Labels, Sample};
+
+use crate::util::agent::Agent;
+use crate::util::servers::free_port;
+
+/// Days the test server certificate is valid for.
+const CERT_DAYS: u64 = 30;
+/// How long `/slow` waits before answering.
+const SLOW_ANSWER: Duration = Duration::from_secs(3);
+/// The body of `/ok`.
+const OK_BODY: &str = "hello from sentinel's test server, status: green";
+
+fn base() -> Labels {
+    Labels::new()
+        .with("device_id", "dev-1")
+        .with("task_id", "plugin-test")
+}
+
+fn value(samples: &[Sample], name: &str) -> Option<f64> {
+    samples.iter().find(|s| s.name == name).map(|s| s.value)
+}
+
+fn run(plugin: PluginConfig) -> Vec<Sample> {
+    run_once(&plugin, &base()).unwrap_or_else(|e| panic!("{}: {e}", plugin.name()))
+}
+
+fn run_err(plugin: PluginConfig) -> ProbeError {
+    match run_once(&plugin, &base()) {
+        Ok(s) => panic!("{} succeeded: {s:?}", plugin.name()),
+        Err(e) => e,
+    }
+}
+
+/// Fails the test unless `tool` runs; names the Debian package.
+fn require_tool(tool: &str, args: &[&str], package: &str) {
+    let ok = Command::new(tool)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        ok,
+        "`{tool}` is not installed: these tests need it; install it with `apt-get install {package}`"
+    );
+}
+
+// ---------------------------------------------------------------- tcp
+
+fn tcp(port: u16) -> PluginConfig {
+    PluginConfig::Tcp(TcpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        timeout: Duration::from_secs(2),
+        ip_version: IpVersion::Any,
+    })
+}
+
+#[test]
+fn tcp_listener_is_up() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let s = run(tcp(port));
+    assert_eq!(value(&s, "tcp_up"), Some(1.0));
+    let ms = value(&s, "tcp_connect_ms").unwrap();
+    assert!((0.0..100.0).contains(&ms), "{ms}");
+    for sample in &s {
+        assert_eq!(sample.labels.get("port"), Some(port.to_string().as_str()));
+        assert_eq!(sample.labels.get("host"), Some("127.0.0.1"));
+        assert_eq!(sample.labels.get("task_id"), Some("plugin-test"));
+    }
+    // The probe connected and closed: the listener saw one connection.
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_ok());
+}
+
+#[test]
+fn tcp_closed_port_is_down() {
+    let port = free_port();
+    let s = run(tcp(port));
+    assert_eq!(value(&s, "tcp_up"), Some(0.0));
+    assert_eq!(value(&s, "tcp_connect_ms"), None);
+    assert_eq!(s.len(), 1);
+}
+
+#[test]
+fn tcp_ipv6_loopback() {
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let s = run(PluginConfig::Tcp(TcpConfig {
+        host: "::1".into(),
+        port: listener.local_addr().unwrap().port(),
+        timeout: Duration::from_secs(2),
+        ip_version: IpVersion::V6,
+    }));
+    assert_eq!(value(&s, "tcp_up"), Some(1.0));
+}
+
+// ---------------------------------------------------------------- http
+
+/// A CA and a server certificate for 127.0.0.1/localhost signed by it,
+/// valid `CERT_DAYS` from now, made with the `openssl` CLI.
+struct Certs {
+    dir: tempfile::TempDir,
+    /// When `openssl` was run: the server certificate expires
+    /// `CERT_DAYS` after it.
+    made_at: u64,
+}
+
+impl Certs {
+    fn make() -> Certs {
+        require_tool("openssl", &["version"], "openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let made_at = unix_now();
+        let d = dir.path();
+        let sh = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=sentinel test CA",
+        ]);
+        sh(&ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        sh(&csr);
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let days = CERT_DAYS.to_string();
+        sh(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "42",
+            "-days",
+            &days,
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.pem",
+        ]);
+        Certs { dir, made_at }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(self.path("server.pem"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(self.path("server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        )
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A small HTTP/1.1 server on loopback, plain or TLS, one thread per
+/// connection. Routes: `/ok` (200, `OK_BODY`), `/fail` (500), `/slow`
+/// (200 after `SLOW_ANSWER`), `/moved` (302), `/auth` (200 with the right
+/// basic auth and header, else 401), `/metrics` (the static file given).
+/// Stopped and joined on drop.
+struct TestServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    fn start(tls: Option<Arc<rustls::ServerConfig>>, metrics_file: Option<PathBuf>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let tls = tls.clone();
+                let metrics = metrics_file.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                    match tls {
+                        Some(cfg) => {
+                            let Ok(sc) = rustls::ServerConnection::new(cfg) else {
+                                return;
+                            };
+                            let mut stream = rustls::StreamOwned::new(sc, conn);
+                            serve(&mut stream, metrics.as_deref());
+                        }
+                        None => {
+                            let mut conn = conn;
+                            serve(&mut conn, metrics.as_deref());
+                        }
+                    }
+                });
+            }
+        });
+        TestServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}{path}", self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request and answers it.
+fn serve<S: Read + Write>(stream: &mut S, metrics: Option<&Path>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+        if head.len() > 16 << 10 {
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("");
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let (status, body): (&str, String) = match path {
+        "/ok" => ("200 OK", OK_BODY.into()),
+        "/fail" => ("500 Internal Server Error", "boom".into()),
+        "/slow" => {
+            std::thread::sleep(SLOW_ANSWER);
+            ("200 OK", "late".into())
+        }
+        "/moved" => ("302 Found", String::new()),
+        "/auth" => {
+            // admin:secret
+            let authed = header("authorization").as_deref() == Some("Basic YWRtaW46c2VjcmV0")
+                && header("x-site").as_deref() == Some("17");
+            if authed {
+                ("200 OK", "welcome".into())
+            } else {
+                ("401 Unauthorized", "who are you".into())
+            }
+        }
+        "/metrics" => match metrics.map(std::fs::read_to_string) {
+            Some(Ok(text)) => ("200 OK", text),
+            _ => ("404 Not Found", "no metrics here".into()),
+        },
+        _ => ("404 Not Found", "not found".into()),
+    };
+    let body = if method == "HEAD" {
+        String::new()
+    } else {
+        body
+    };
+    let extra = if path == "/moved" {
+        "Location: /ok\r\n"
+    } else {
+        ""
+    };
+    let len = if method == "HEAD" && path == "/ok" {
+        OK_BODY.len()
+    } else {
+        body.len()
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {len}\r\nContent-Type: text/plain\r\n{extra}Connection: close\r\n\r\n{body}"
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+}
+
+fn http(url: String) -> HttpProbeConfig {
+    HttpProbeConfig {
+        url,
+        method: HttpMethod::Get,
+        timeout: Duration::from_secs(2),
+        accepted_status: vec![(200, 399)],
+        body_regex: None,
+        headers: vec![],
+        username: None,
+        password: None,
+        ca_file: None,
+        insecure_skip_verify: false,
+    }
+}
+
+#[test]
+fn http_ok_status_time_and_body_regex() {
+    let server = TestServer::start(None, None);
+    let mut cfg = http(server.url("http", "/ok"));
+    cfg.body_regex = Some("status: (green|yellow)".into());
+    let s = run(PluginConfig::Http(cfg.clone()));
+    assert_eq!(value(&s, "http_up"), Some(1.0));
+    assert_eq!(value(&s, "http_status_code"), Some(200.0));
+    let ms = value(&s, "http_response_ms").unwrap();
+    assert!((0.0..1000.0).contains(&ms), "{ms}");
+    assert_eq!(value(&s, "http_tls_cert_expiry_seconds"), None);
+    assert_eq!(s[0].labels.get("url"), Some(cfg.url.as_str()));
+
+    cfg.body_regex = Some("status: red".into());
+    let s = run(PluginConfig::Http(cfg.clone()));
+    assert_eq!(value(&s, "http_up"), Some(0.0));
+    assert_eq!(value(&s, "http_status_code"), Some(200.0));
+
+    cfg.body_regex = None;
+    cfg.method = HttpMethod::Head;
+    let s = run(PluginConfig::Http(cfg));
+    assert_eq!(value(&s, "http_up"), Some(1.0));
+}
+
+#[test]
+fn http_500_redirect_and_accepted_status() {
+    let server = TestServer::start(None, None);
+    let s = run(PluginConfig::Http(http(server.url("http", "/fail"))));
+    assert_eq!(value(&s, "http_up"), Some(0.0));
+    assert_eq!(value(&s, "http_status_code"), Some(500.0));
+    assert!(value(&s, "http_response_ms").is_some());
+
+    // 3xx is up by default and not followed.
+    let s = run(PluginConfig::Http(http(server.url("http", "/moved"))));
+    assert_eq!(value(&s, "http_up"), Some(1.0));
+    assert_eq!(value(&s, "http_status_code"), Some(302.0));
+
+    // A list that accepts only 500 (a health check that expects failure).
+    let mut cfg = http(server.url("http", "/fail"));
+    cfg.accepted_status = vec![(500, 500)];
+    assert_eq!(value(&run(PluginConfig::Http(cfg)), "http_up"), Some(1.0));
+}
+
+#[test]
+fn http_slow_answer_past_the_timeout_is_down() {
+    let server = TestServer::start(None, None);
+    let mut cfg = http(server.url("http", "/slow"));
+    cfg.timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let s = run(PluginConfig::Http(cfg));
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert_eq!(value(&s, "http_up"), Some(0.0));
+    assert_eq!(value(&s, "http_status_code"), None);
+    assert_eq!(value(&s, "http_response_ms"), None);
+}
+
+#[test]
+fn http_basic_auth_and_headers() {
+    let server = TestServer::start(None, None);
+    let mut cfg = http(server.url("http", "/auth"));
+    assert_eq!(
+        value(&run(PluginConfig::Http(cfg.clone())), "http_status_code"),
+        Some(401.0)
+    );
+    cfg.username = Some("admin".into());
+    cfg.password = Some(Secret("secret".into()));
+    cfg.headers = vec![("X-Site".into(), "17".into())];
+    let s = run(PluginConfig::Http(cfg));
+    assert_eq!(value(&s, "http_status_code"), Some(200.0));
+    assert_eq!(value(&s, "http_up"), Some(1.0));
+}
+
+#[test]
+fn http_closed_port_is_down() {
+    let s = run(PluginConfig::Http(http(format!(
+        "http://127.0.0.1:{}/",
+        free_port()
+    ))));
+    assert_eq!(value(&s, "http_up"), Some(0.0));
+    assert_eq!(s.len(), 1);
+}
+
+/// Expiry within a minute of `CERT_DAYS` after the certificate was made.
+fn assert_expiry(s: &[Sample], certs: &Certs) {
+    let got = value(s, "http_tls_cert_expiry_seconds").expect("no expiry sample");
+    let want = (certs.made_at + CERT_DAYS * 86_400) as f64 - unix_now() as f64;
+    assert!(
+        (got - want).abs() <= 60.0,
+        "expiry {got} s, expected {want} s (+- 60 s)"
+    );
+}
+
+#[test]
+fn https_with_ca_file_reports_the_certificate_expiry() {
+    let certs = Certs::make();
+    let server = TestServer::start(Some(certs.server_config()), None);
+    let mut cfg = http(server.url("https", "/ok"));
+    cfg.ca_file = Some(certs.path("ca.pem"));
+    let s = run(PluginConfig::Http(cfg));
+    assert_eq!(value(&s, "http_up"), Some(1.0), "{s:?}");
+    assert_eq!(value(&s, "http_status_code"), Some(200.0));
+    assert_expiry(&s, &certs);
+}
+
+#[test]
+fn https_with_an_unknown_ca_is_down_but_still_reports_expiry() {
+    let certs = Certs::make();
+    let server = TestServer::start(Some(certs.server_config()), None);
+    let cfg = http(server.url("https", "/ok"));
+    let s = run(PluginConfig::Http(cfg.clone()));
+    assert_eq!(value(&s, "http_up"), Some(0.0), "{s:?}");
+    assert_eq!(value(&s, "http_status_code"), None);
+    assert_expiry(&s, &certs);
+
+    let mut insecure = cfg;
+    insecure.insecure_skip_verify = true;
+    let s = run(PluginConfig::Http(insecure));
+    assert_eq!(value(&s, "http_up"), Some(1.0), "{s:?}");
+    assert_expiry(&s, &certs);
+}
+
+#[test]
+fn https_bad_ca_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("ca.pem");
+    std::fs::write(&bad, "not a certificate\n").unwrap();
+    let mut cfg = http("https://127.0.0.1:1/".into());
+    cfg.ca_file = Some(bad.clone());
+    let e = run_err(PluginConfig::Http(cfg));
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot use ca_file {}: no certificate found in it; expected a PEM file of CA certificates",
+            bad.display()
+        )
+    );
+}
+
+// ---------------------------------------------------------------- scrape
+
+fn scrape(url: String) -> PluginConfig {
+    PluginConfig::Scrape(ScrapeConfig {
+        url,
+        timeout: Duration::from_secs(2),
+        headers: vec![],
+        username: None,
+        password: None,
+        ca_file: None,
+        insecure_skip_verify: false,
+    })
+}
+
+#[test]
+fn scrape_of_a_static_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.txt");
+    std::fs::write(
+        &file,
+        "# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.42\n\
+         node_network_up{device=\"wwan0\",task_id=\"spoof\"} 1\n",
+    )
+    .unwrap();
+    let server = TestServer::start(None, Some(file));
+    let s = run(scrape(server.url("http", "/metrics")));
+    assert_eq!(value(&s, "node_load1"), Some(0.42));
+    let up = s.iter().find(|s| s.name == "node_network_up").unwrap();
+    assert_eq!(up.labels.get("device"), Some("wwan0"));
+    assert_eq!(up.labels.get("task_id"), Some("plugin-test"));
+    assert_eq!(up.labels.get("exported_task_id"), Some("spoof"));
+    assert_eq!(up.labels.get("device_id"), Some("dev-1"));
+    assert_eq!(value(&s, "scrape_samples_scraped"), Some(2.0));
+    assert!(value(&s, "scrape_duration_seconds").unwrap() < 1.0);
+}
+
+#[test]
+fn scrape_failures_are_errors_naming_the_url() {
+    let server = TestServer::start(None, None);
+    let url = server.url("http", "/metrics");
+    let e = run_err(scrape(url.clone()));
+    assert_eq!(
+        e.to_string(),
+        format!("scraping {url} got status 404, expected 200: no metrics here")
+    );
+    let url = server.url("http", "/ok");
+    let e = run_err(scrape(url.clone()));
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{url} did not return the Prometheus text format: line 1: "
+        )),
+        "{e}"
+    );
+    let url = format!("http://127.0.0.1:{}/metrics", free_port());
+    let e = run_err(scrape(url.clone()));
+    assert!(
+        e.to_string().starts_with(&format!("cannot scrape {url}: ")),
+        "{e}"
+    );
+}
+
+/// The agent serves its own metrics on `http.listen`; another agent (or
+/// this one) can scrape them.
+#[test]
+fn scrape_of_the_agents_own_metrics() {
+    let port = free_port();
+    let tcp_port = TcpListener::bind("127.0.0.1:0").unwrap();
+    let yaml = format!(
+        "sentinel: {{name: scrape-me}}\nhttp: {{listen: \"127.0.0.1:{port}\"}}\n\
+         tasks:\n  - id: tcp-self\n    plugin: tcp\n    interval: 1s\n    \
+         config: {{host: 127.0.0.1, port: {}}}\n",
+        tcp_port.local_addr().unwrap().port()
+    );
+    let _agent = Agent::start(&yaml);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let samples = loop {
+        match run_once(&scrape(url.clone()), &base()) {
+            Ok(s) if s.iter().any(|s| s.name == "tcp_up") => break s,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            other => panic!("no tcp_up on {url} after 20 s: {other:?}"),
+        }
+    };
+    let up = samples.iter().find(|s| s.name == "tcp_up").unwrap();
+    assert_eq!(up.value, 1.0);
+    // The agent's task_id is kept as exported_task_id; ours wins.
+    assert_eq!(up.labels.get("exported_task_id"), Some("tcp-self"));
+    assert_eq!(up.labels.get("task_id"), Some("plugin-test"));
+    assert!(samples.iter().any(|s| s.name.starts_with("sentinel_")));
+}
+
+// ---------------------------------------------------------------- exec
+
+fn exec(script: &str, timeout: Duration) -> PluginConfig {
+    PluginConfig::Exec(ExecConfig {
+        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        timeout,
+        env: vec![("MODEM".into(), "wwan0".into())],
+    })
+}
+
+#[test]
+fn exec_good_output() {
+    let s = run(exec(
+        "printf '# HELP modem_rssi_dbm Signal.\\n# TYPE modem_rssi_dbm gauge\\n\
+         modem_rssi_dbm{iface=\"%s\"} -67\\nups_on_battery 0\\n' \"$MODEM\"",
+        Duration::from_secs(5),
+    ));
+    assert_eq!(s.len(), 2);
+    assert_eq!(value(&s, "modem_rssi_dbm"), Some(-67.0));
+    assert_eq!(s[0].labels.get("iface"), Some("wwan0"));
+    assert_eq!(s[0].labels.get("task_id"), Some("plugin-test"));
+    assert_eq!(value(&s, "ups_on_battery"), Some(0.0));
+}
+
+#[test]
+fn exec_bad_output_is_a_clear_error() {
+    let e = run_err(exec("echo 'signal: -67 dBm'", Duration::from_secs(5)));
+    assert!(matches!(e, ProbeError::ExecOutput { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "command `echo 'signal: -67 dBm'` printed output that is not the Prometheus text format: line 1: \"dBm\" after the value is not a timestamp (milliseconds): \"signal: -67 dBm\""
+    );
+}
+
+#[test]
+fn exec_non_zero_exit_is_an_error_with_stderr() {
+    let e = run_err(exec(
+        "echo 'x 1'; echo 'modem not found' >&2; exit 4",
+        Duration::from_secs(5),
+    ));
+    assert_eq!(
+        e.to_string(),
+        "command `echo 'x 1'; echo 'modem not found' >&2; exit 4` exited with status 4; stderr: modem not found"
+    );
+}
+
+/// A command that hangs, with a child of its own in the background: both
+/// are killed when the timeout passes, and the run returns right then.
+#[test]
+fn exec_hang_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("child.pid");
+    let script = format!("sleep 60 & echo $! > {}; sleep 60", pidfile.display());
+    let started = Instant::now();
+    let e = run_err(exec(&script, Duration::from_millis(500)));
+    let took = started.elapsed();
+    assert!(matches!(e, ProbeError::ExecTimeout { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("did not finish within 500 ms"),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Gone, or a zombie waiting for init: either way no longer running.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()));
+        match state {
+            None | Some(Some('Z')) => break,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("background child {pid} still running: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn exec_missing_program_says_so() {
+    let e = run_err(PluginConfig::Exec(ExecConfig {
+        command: vec!["/nonexistent/modem-signal".into()],
+        timeout: Duration::from_secs(1),
+        env: vec![],
+    }));
+    assert!(
+        e.to_string()
+            .ends_with("(is the program installed, and its path absolute or on PATH?)"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------- dns
+
+/// dnsmasq on a loopback port with a few records under `sentinel.test`,
+/// answering only from them (`--no-resolv`, `--local`); killed on drop.
+struct Dnsmasq {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Dnsmasq {
+    fn start() -> Dnsmasq {
+        require_tool("dnsmasq", &["--version"], "dnsmasq-base");
+        let dir = tempfile::tempdir().unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--user=root",
+                "--local=/sentinel.test/",
+                "--host-record=a.sentinel.test,192.0.2.10,2001:db8::10",
+                "--host-record=v4only.sentinel.test,192.0.2.11",
+                "--mx-host=sentinel.test,mail.sentinel.test,10",
+                "--txt-record=sentinel.test,v=sentinel1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!(
+                "--log-facility={}",
+                dir.path().join("log").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start dnsmasq");
+        let mut d = Dnsmasq {
+            child,
+            addr,
+            _dir: dir,
+        };
+        d.wait_ready();
+        d
+    }
+
+    /// Waits until dnsmasq answers a query (it binds after parsing).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
+                panic!("dnsmasq exited with {status}: {err}");
+            }
+            let o = sentinel::probe::dns::run(&dns_cfg(self.addr, "a.sentinel.test", DnsType::A))
+                .unwrap();
+            if o.response.is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("dnsmasq on {} did not answer within 10 s", self.addr);
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dns_cfg(server: SocketAddr, name: &str, t: DnsType) -> DnsConfig {
+    DnsConfig {
+        server,
+        name: name.into(),
+        record_type: t,
+        timeout: Duration::from_millis(500),
+    }
+}
+
+#[test]
+fn dns_known_answers_of_every_type() {
+    let d = Dnsmasq::start();
+    for (name, t, answers) in [
+        ("a.sentinel.test", DnsType::A, 1.0),
+        ("a.sentinel.test", DnsType::Aaaa, 1.0),
+        ("sentinel.test", DnsType::Mx, 1.0),
+        ("sentinel.test", DnsType::Txt, 1.0),
+    ] {
+        let cfg = dns_cfg(d.addr, name, t);
+        let s = run(PluginConfig::Dns(cfg.clone()));
+        assert_eq!(value(&s, "dns_up"), Some(1.0), "{name} {t:?}: {s:?}");
+        assert_eq!(value(&s, "dns_answers"), Some(answers), "{name} {t:?}");
+        let ms = value(&s, "dns_lookup_ms").unwrap();
+        assert!((0.0..500.0).contains(&ms), "{ms}");
+        assert_eq!(s[0].labels.get("name"), Some(name));
+        assert_eq!(s[0].labels.get("type"), Some(t.as_str()));
+        assert_eq!(s[0].labels.get("server"), Some(d.addr.to_string().as_str()));
+    }
+    // The decoded records are the configured ones.
+    let o = sentinel::probe::dns::run(&dns_cfg(d.addr, "a.sentinel.test", DnsType::Aaaa)).unwrap();
+    let data: Vec<String> = o
+        .response
+        .unwrap()
+        .answers
+        .iter()
+        .map(|a| a.data.to_string())
+        .collect();
+    assert_eq!(data, ["2001:db8::10"]);
+    let o = sentinel::probe::dns::run(&dns_cfg(d.addr, "sentinel.test", DnsType::Mx)).unwrap();
+    assert_eq!(
+        o.response.unwrap().answers[0].data.to_string(),
+        "10 mail.sentinel.test"
+    );
+}
+
+#[test]
+fn dns_nxdomain_and_no_answer() {
+    let d = Dnsmasq::start();
+    let o = sentinel::probe::dns::run(&dns_cfg(d.addr, "nope.sentinel.test", DnsType::A)).unwrap();
+    assert_eq!(o.response.as_ref().unwrap().rcode, 3);
+    assert_eq!(o.reason.as_deref(), Some("the server answered NXDOMAIN"));
+    let s = run(PluginConfig::Dns(dns_cfg(
+        d.addr,
+        "nope.sentinel.test",
+        DnsType::A,
+    )));
+    assert_eq!(value(&s, "dns_up"), Some(0.0));
+    assert_eq!(value(&s, "dns_answers"), Some(0.0));
+    assert!(value(&s, "dns_lookup_ms").is_some());
+
+    // The name exists, but has no AAAA record: NOERROR, empty answer.
+    let o =
+        sentinel::probe::dns::run(&dns_cfg(d.addr, "v4only.sentinel.test", DnsType::Aaaa)).unwrap();
+    assert_eq!(o.response.as_ref().unwrap().rcode, 0);
+    assert_eq!(o.answers, 0);
+    assert!(!o.up);
+    assert_eq!(o.reason.as_deref(), Some("the answer holds no AAAA record"));
+}
+
+/// A server that never answers: the run ends at the timeout, dns_up 0,
+/// no lookup time.
+#[test]
+fn dns_silent_server_times_out() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = dns_cfg(silent.local_addr().unwrap(), "a.sentinel.test", DnsType::A);
+    let started = Instant::now();
+    let s = run(PluginConfig::Dns(cfg));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    assert_eq!(value(&s, "dns_up"), Some(0.0));
+    assert_eq!(value(&s, "dns_lookup_ms"), None);
+    assert_eq!(s.len(), 1);
+}
+
+/// Nothing listens: the kernel's port-unreachable ends the wait early.
+#[test]
+fn dns_closed_port_is_down_at_once() {
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dns_cfg(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "a.sentinel.test",
+        DnsType::A,
+    );
+    let started = Instant::now();
+    let o = sentinel::probe::dns::run(&cfg).unwrap();
+    assert!(started.elapsed() < Duration::from_millis(400));
+    assert!(!o.up);
+    assert!(
+        o.reason.as_deref().unwrap().contains("refused"),
+        "{:?}",
+        o.reason
+    );
+}
