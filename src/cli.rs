@@ -93,6 +93,118 @@ pub enum Trigger {
     /// ICMP echo: reachability, round-trip times and loss. Exits 1 when
     /// no echo was answered, like ping(8).
     Ping(PingArgs),
+    /// TCP connect to HOST:PORT. Exits 1 when the port does not accept.
+    Tcp(TcpArgs),
+    /// HTTP(S) request: status, response time, certificate expiry. Exits 1
+    /// when http_up is 0.
+    Http(HttpArgs),
+    /// DNS query over UDP to a given server. Exits 1 when dns_up is 0.
+    Dns(DnsArgs),
+    /// Run a command and parse its stdout as Prometheus text format. Exits
+    /// 1 when it fails, hangs or prints something else.
+    Exec(ExecArgs),
+    /// Fetch a Prometheus /metrics endpoint and parse it. Exits 1 on failure.
+    Scrape(ScrapeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TcpArgs {
+    /// Host name or IPv4/IPv6 address.
+    pub host: String,
+    /// TCP port.
+    #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Connect timeout (e.g. 5s, 500ms).
+    #[arg(short = 't', long = "timeout", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    /// The http:// or https:// URL.
+    pub url: String,
+    /// Send HEAD instead of GET.
+    #[arg(long)]
+    pub head: bool,
+    /// Timeout of the whole request (e.g. 10s).
+    #[arg(short = 't', long = "timeout", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Status codes counted as up, like 200,3xx,401-403.
+    #[arg(long = "accept", default_value = "2xx,3xx", value_parser = crate::probe::http::parse_status_arg)]
+    pub accepted_status: std::vec::Vec<(u16, u16)>,
+    /// A regular expression the body must match.
+    #[arg(long = "body-regex", value_name = "REGEX")]
+    pub body_regex: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_parser = crate::probe::http::parse_header_arg)]
+    pub headers: Vec<(String, String)>,
+    /// Basic auth user; the password comes from $SENTINEL_HTTP_PASSWORD.
+    #[arg(short = 'u', long = "user")]
+    pub username: Option<String>,
+    /// A PEM file of CA certificates to trust.
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not check the server's certificate.
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DnsArgs {
+    /// The name to look up.
+    pub name: String,
+    /// The server to ask: an IP address with an optional port.
+    #[arg(short = 's', long = "server")]
+    pub server: String,
+    /// Record type: A, AAAA, MX, TXT, NS or CNAME.
+    #[arg(short = 'T', long = "type", default_value = "A")]
+    pub record_type: String,
+    /// How long to wait for the answer.
+    #[arg(short = 't', long = "timeout", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Kill the command and its children after this long.
+    #[arg(short = 't', long = "timeout", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The program and its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScrapeArgs {
+    /// The /metrics URL.
+    pub url: String,
+    /// Timeout of the request.
+    #[arg(short = 't', long = "timeout", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_parser = crate::probe::http::parse_header_arg)]
+    pub headers: Vec<(String, String)>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -362,6 +474,200 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Trigger::Tcp(a) => {
+            use crate::probe::tcp;
+            let cfg = config::TcpConfig {
+                host: a.host.clone(),
+                port: a.port,
+                timeout: a.timeout,
+                ip_version: if a.ipv4 {
+                    IpVersion::V4
+                } else if a.ipv6 {
+                    IpVersion::V6
+                } else {
+                    IpVersion::Any
+                },
+            };
+            let outcome = tcp::run(&cfg)?;
+            let samples = tcp::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
+            let up = outcome.connect_ms.is_some();
+            if a.json {
+                print_json(&PluginConfig::Tcp(cfg), &samples);
+            } else {
+                match &outcome.reason {
+                    None => println!("tcp {}: open", outcome.target),
+                    Some(why) => println!("tcp {}: down: {why}", outcome.target),
+                }
+                print_table(&samples);
+            }
+            Ok(if up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Trigger::Http(a) => {
+            use crate::probe::http;
+            let password = std::env::var("SENTINEL_HTTP_PASSWORD").ok();
+            if a.username.is_some() != password.is_some() {
+                return Err(UsageError(
+                    "--user needs the password in $SENTINEL_HTTP_PASSWORD, and the variable needs --user".into(),
+                )
+                .into());
+            }
+            if let Some(re) = &a.body_regex {
+                regex_lite::Regex::new(re)
+                    .map_err(|e| UsageError(format!("--body-regex {re:?}: {e}")))?;
+            }
+            let cfg = config::HttpProbeConfig {
+                url: a.url.clone(),
+                method: if a.head {
+                    config::HttpMethod::Head
+                } else {
+                    config::HttpMethod::Get
+                },
+                timeout: a.timeout,
+                accepted_status: a.accepted_status.clone(),
+                body_regex: a.body_regex.clone(),
+                headers: a.headers.clone(),
+                username: a.username.clone(),
+                password: password.map(config::Secret),
+                ca_file: a.ca_file.clone(),
+                insecure_skip_verify: a.insecure,
+            };
+            let outcome = http::run(&cfg)?;
+            let samples = http::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
+            if a.json {
+                print_json(&PluginConfig::Http(cfg), &samples);
+            } else {
+                match (&outcome.status, &outcome.reason) {
+                    (Some(st), None) => println!("http {}: {st}, up", a.url),
+                    (Some(st), Some(why)) => println!("http {}: {st}, {why}", a.url),
+                    (None, why) => {
+                        println!("http {}: down: {}", a.url, why.as_deref().unwrap_or(""))
+                    }
+                }
+                print_table(&samples);
+            }
+            Ok(if outcome.up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Trigger::Dns(a) => {
+            use crate::probe::dns;
+            let record_type = config::DnsType::parse(&a.record_type).ok_or_else(|| {
+                UsageError(format!(
+                    "--type {:?}: expected one of A, AAAA, MX, TXT, NS, CNAME",
+                    a.record_type
+                ))
+            })?;
+            let server = a
+                .server
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .or_else(|| {
+                    let ip = a.server.trim_matches(|c| c == '[' || c == ']');
+                    ip.parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| std::net::SocketAddr::new(ip, config::DEFAULT_DNS_PORT))
+                })
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "--server {:?}: expected an IP address with an optional port, like 192.0.2.53 or 127.0.0.1:5353",
+                        a.server
+                    ))
+                })?;
+            let cfg = config::DnsConfig {
+                server,
+                name: a.name.trim_end_matches('.').to_string(),
+                record_type,
+                timeout: a.timeout,
+            };
+            let outcome = dns::run(&cfg)?;
+            let samples = dns::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
+            if a.json {
+                print_json(&PluginConfig::Dns(cfg), &samples);
+            } else {
+                match &outcome.response {
+                    Some(r) => {
+                        println!(
+                            "dns {} {} @{}: {}, {} answer(s)",
+                            cfg.name,
+                            record_type.as_str(),
+                            server,
+                            dns::rcode_name(r.rcode),
+                            r.answers.len()
+                        );
+                        for rec in &r.answers {
+                            println!(
+                                "  {} {} {} {}",
+                                rec.name,
+                                rec.ttl,
+                                dns::type_name(rec.rtype),
+                                rec.data
+                            );
+                        }
+                    }
+                    None => println!(
+                        "dns {} @{}: {}",
+                        cfg.name,
+                        server,
+                        outcome.reason.as_deref().unwrap_or("no answer")
+                    ),
+                }
+                print_table(&samples);
+            }
+            Ok(if outcome.up {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Trigger::Exec(a) => {
+            use crate::probe::exec;
+            let cfg = config::ExecConfig {
+                command: a.command.clone(),
+                timeout: a.timeout,
+                env: Vec::new(),
+            };
+            let output = exec::run(&cfg)?;
+            let samples = exec::samples(&cfg, &output, &Labels::new(), crate::sample::now_ms())?;
+            if a.json {
+                print_json(&PluginConfig::Exec(cfg), &samples);
+            } else {
+                println!(
+                    "exec `{}`: {} sample(s) in {} ms",
+                    exec::shown(&cfg.command),
+                    samples.len(),
+                    output.duration.as_millis()
+                );
+                print_table(&samples);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Trigger::Scrape(a) => {
+            use crate::probe::scrape;
+            let cfg = config::ScrapeConfig {
+                url: a.url.clone(),
+                timeout: a.timeout,
+                headers: a.headers.clone(),
+                username: None,
+                password: None,
+                ca_file: None,
+                insecure_skip_verify: false,
+            };
+            let output = scrape::run(&cfg)?;
+            let samples = scrape::samples(&cfg, &output, &Labels::new(), crate::sample::now_ms())?;
+            if a.json {
+                print_json(&PluginConfig::Scrape(cfg), &samples);
+            } else {
+                println!("scrape {}: {} sample(s)", a.url, samples.len());
+                print_table(&samples);
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -12,6 +12,16 @@ use sentinel::config::ConfigError;
 fn main() -> ExitCode {
     // clap exits 2 on usage errors and 0 for --help/--version by itself.
     let cli = Cli::parse();
+    if !matches!(cli.command, sentinel::cli::Command::Start(_)) {
+        // One-shot commands end quietly when their reader goes away
+        // (`sentinel trigger ping ... | head`), like any Unix tool. The
+        // agent keeps Rust's default (EPIPE as an error) so that a closed
+        // stdout never kills it.
+        // SAFETY: resetting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -86,6 +86,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 wal: sup.wal.clone(),
                 arbiter: actix_rt::Arbiter::current(),
                 agent: sup.config.agent.name.clone(),
+                region: sup.config.agent.region.clone(),
             };
             match crate::telemetry::server::start(&sup.config.http.listen, endpoints) {
                 Ok(()) => log::info!(
@@ -239,6 +240,8 @@ impl Supervisor {
             if self.probes.contains_key(&id) {
                 continue;
             }
+            self.telemetry
+                .register_task(&id, &task.device_id, task.plugin.name(), task.interval);
             let probe = Probe::new(
                 task.clone(),
                 &self.config.agent,

@@ -90,7 +90,10 @@ fn prometheus_scrapes_the_agent_and_vm_gets_its_own_series_through_an_outage() {
         let (s, b) = http_get(&format!("http://{listen}/healthz"));
         b.contains("OUTAGE").then_some((s, b))
     });
-    assert_eq!(status, 200, "healthz answers 200 while the agent runs: {body}");
+    assert_eq!(
+        status, 200,
+        "healthz answers 200 while the agent runs: {body}"
+    );
     assert!(body.contains("backend victoria_metrics: OUTAGE"), "{body}");
     sleep(Duration::from_secs(3));
     let outage_end = now_ms();
@@ -102,7 +105,8 @@ fn prometheus_scrapes_the_agent_and_vm_gets_its_own_series_through_an_outage() {
     // The fleet view: sentinel_backend_up was 0 during the outage, and
     // those values reached VictoriaMetrics afterwards.
     let down = wait_for("sentinel_backend_up=0 from the outage in VM", WAIT, || {
-        let series = vm.raw_samples(r#"sentinel_backend_up{backend="victoria_metrics",sentinel="op-test"}"#);
+        let series =
+            vm.raw_samples(r#"sentinel_backend_up{backend="victoria_metrics",sentinel="op-test"}"#);
         let zeros: Vec<i64> = series
             .iter()
             .flat_map(|s| s.timestamps.iter().zip(&s.values))
@@ -114,7 +118,9 @@ fn prometheus_scrapes_the_agent_and_vm_gets_its_own_series_through_an_outage() {
     assert!(!down.is_empty());
     let failures = vm.raw_samples(r#"sentinel_send_failures_total{backend="victoria_metrics"}"#);
     assert!(
-        failures.iter().any(|s| s.label("reason") == Some("unreachable")),
+        failures
+            .iter()
+            .any(|s| s.label("reason") == Some("unreachable")),
         "send failures recorded during the outage: {failures:?}"
     );
     agent.terminate();
@@ -143,7 +149,10 @@ fn check(config_yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
 
 fn line_for<'a>(out: &'a str, backend: &str) -> &'a str {
     out.lines()
-        .find(|l| l.trim_start().starts_with(&format!("backend {backend}: ")) && (l.contains("OK") || l.contains("FAILED")))
+        .find(|l| {
+            l.trim_start().starts_with(&format!("backend {backend}: "))
+                && (l.contains("OK") || l.contains("FAILED"))
+        })
         .unwrap_or_else(|| panic!("no result line for backend {backend} in:\n{out}"))
 }
 
@@ -160,15 +169,33 @@ fn check_explains_every_backend_failure() {
     );
     // A self-signed certificate for an https VictoriaMetrics.
     let tls_dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (tls_dir.path().join("cert.pem"), tls_dir.path().join("key.pem"));
+    let (cert, key) = (
+        tls_dir.path().join("cert.pem"),
+        tls_dir.path().join("key.pem"),
+    );
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl is needed for the TLS case: apt-get install openssl");
-    assert!(ok.status.success(), "openssl: {}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let tls = VictoriaMetrics::start_with_flags(
         &[
             "-tls".to_string(),
@@ -193,18 +220,37 @@ fn check_explains_every_backend_failure() {
     assert_eq!(code, 1, "any failing backend makes check exit 1:\n{out}");
     assert!(line_for(&out, "good").contains("OK"), "{out}");
     let l = line_for(&out, "prom_no_receiver");
-    assert!(l.contains("FAILED") && l.contains("404") && l.contains("--web.enable-remote-write-receiver"), "{l}");
+    assert!(
+        l.contains("FAILED")
+            && l.contains("404")
+            && l.contains("--web.enable-remote-write-receiver"),
+        "{l}"
+    );
     let l = line_for(&out, "wrong_auth");
     assert!(l.contains("401") && l.contains("credentials"), "{l}");
-    assert!(!out.contains("not-the-password-xyz"), "check printed the password:\n{out}");
+    assert!(
+        !out.contains("not-the-password-xyz"),
+        "check printed the password:\n{out}"
+    );
     let l = line_for(&out, "closed");
-    assert!(l.contains("connection refused") && l.contains(&format!("127.0.0.1:{closed}")), "{l}");
+    assert!(
+        l.contains("connection refused") && l.contains(&format!("127.0.0.1:{closed}")),
+        "{l}"
+    );
     let l = line_for(&out, "self_signed");
-    assert!(l.contains("FAILED") && (l.contains("TLS") || l.contains("certificate")), "{l}");
+    assert!(
+        l.contains("FAILED") && (l.contains("TLS") || l.contains("certificate")),
+        "{l}"
+    );
     assert!(l.contains("ca_file"), "the TLS failure names the fix: {l}");
 
     // All good: exit 0; --offline never contacts anything.
-    let good = config("127.0.0.1:1", &vm_backend("good", &vm.write_url()), &ping_task("t"), "");
+    let good = config(
+        "127.0.0.1:1",
+        &vm_backend("good", &vm.write_url()),
+        &ping_task("t"),
+        "",
+    );
     let (code, out) = check(&good, &[]);
     assert_eq!(code, 0, "{out}");
 }
@@ -244,8 +290,13 @@ fn wal_stats_running_and_stopped_match_what_arrives() {
     let pending = running["backends"]["victoria_metrics"]["pending_samples"]
         .as_u64()
         .unwrap();
-    assert!(pending >= 8 * 3, "a backlog while the backend is down: {running}");
-    assert!(running["backends"]["victoria_metrics"]["oldest_ts_ms"].as_i64().is_some());
+    assert!(
+        pending >= 8 * 3,
+        "a backlog while the backend is down: {running}"
+    );
+    assert!(running["backends"]["victoria_metrics"]["oldest_ts_ms"]
+        .as_i64()
+        .is_some());
 
     agent.terminate();
     let stopped = stats(&agent);
@@ -253,13 +304,18 @@ fn wal_stats_running_and_stopped_match_what_arrives() {
         .as_u64()
         .unwrap();
     let accepted = agent.accepted_samples(SyncMode::Always).samples;
-    assert_eq!(backlog, accepted, "stopped: the backlog is all that was accepted: {stopped}");
+    assert_eq!(
+        backlog, accepted,
+        "stopped: the backlog is all that was accepted: {stopped}"
+    );
     assert!(stopped["disk_bytes"].as_u64().unwrap() > 0);
 
     // The backlog is exactly what the backend then receives.
     vm.restart();
     agent.restart();
-    agent.wait_for_log("the backlog delivered", WAIT, |l| l["msg"] == "Batch delivered.");
+    agent.wait_for_log("the backlog delivered", WAIT, |l| {
+        l["msg"] == "Batch delivered."
+    });
     sleep(Duration::from_secs(2));
     agent.terminate();
     let total = agent.accepted_samples(SyncMode::Always).samples;
@@ -302,12 +358,17 @@ fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config()
     agent.hup();
     agent.wait_for_log("the reload", WAIT, |l| l["msg"] == "Config reloaded.");
     wait_for("the added task's series", WAIT, || {
-        (!prom.instant(r#"ping_reachable{task_id="added"}"#).is_empty()).then_some(())
+        (!prom
+            .instant(r#"ping_reachable{task_id="added"}"#)
+            .is_empty())
+        .then_some(())
     });
     // Stale markers: an instant query no longer sees the removed series,
     // long before Prometheus's 5 minute lookback would drop it.
     wait_for("the removed task's series to go stale", WAIT, || {
-        prom.instant(r#"ping_reachable{task_id="drop"}"#).is_empty().then_some(())
+        prom.instant(r#"ping_reachable{task_id="drop"}"#)
+            .is_empty()
+            .then_some(())
     });
     assert!(!prom.instant(r#"ping_reachable{task_id="keep"}"#).is_empty());
 
@@ -317,11 +378,20 @@ fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config()
     let refused = agent.wait_for_log("the refusal", WAIT, |l| {
         l["msg"] == "Config reload failed; keeping the running config."
     });
-    assert!(refused["error"].as_str().unwrap_or("").contains("config.yaml"), "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("config.yaml"),
+        "{refused}"
+    );
     let appended = agent.lines_with_msg("Samples appended.").len();
     sleep(Duration::from_secs(3));
     assert!(agent.is_running());
-    assert!(agent.lines_with_msg("Samples appended.").len() > appended, "still probing");
+    assert!(
+        agent.lines_with_msg("Samples appended.").len() > appended,
+        "still probing"
+    );
     agent.terminate();
 
     // Nothing lost or duplicated: every accepted sample of the kept task
@@ -348,13 +418,18 @@ fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config()
 fn sighup_reopens_the_log_file_for_logrotate() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("sentinel.log");
-    let extra = format!(
-        "logging:\n  output: file\n  file_path: {}\n",
-        log.display()
-    );
+    let extra = format!("logging:\n  output: file\n  file_path: {}\n", log.display());
     let closed = format!("http://127.0.0.1:{}/api/v1/write", free_port());
-    let cfg = config("127.0.0.1:1", &vm_backend("nowhere", &closed), &ping_task("rot"), &extra)
-        .replace("http:\n  listen: \"127.0.0.1:1\"\n", "http:\n  enabled: false\n");
+    let cfg = config(
+        "127.0.0.1:1",
+        &vm_backend("nowhere", &closed),
+        &ping_task("rot"),
+        &extra,
+    )
+    .replace(
+        "http:\n  listen: \"127.0.0.1:1\"\n",
+        "http:\n  enabled: false\n",
+    );
     let mut agent = Agent::start(&cfg);
     wait_for("the log file", WAIT, || {
         std::fs::read_to_string(&log)

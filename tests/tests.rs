@@ -14,3 +14,5 @@ mod plugins;
 mod pipeline;
 // /metrics, /healthz, check, wal stats, SIGHUP reload.
 mod operate;
+// The local status page in a real browser.
+mod status_page;

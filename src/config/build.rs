@@ -883,7 +883,7 @@ impl Loader<'_> {
             return Err(self.ctx.err(
                 &id_node.path,
                 format!(
-                    "found {id:?}, expected a task id of 1 to {MAX_NAME_LEN} letters, digits and _ . : - (like ping-gateway)"
+                    "found {id:?}, expected a task id of 1 to {MAX_NAME_LEN} bytes without control characters or surrounding spaces (like ping-gateway)"
                 ),
             ));
         }
@@ -1781,14 +1781,14 @@ pub fn is_backend_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// `[A-Za-z0-9_.:-]+`, at most `MAX_NAME_LEN`: task ids are the `task_id`
-/// label and appear in logs and on the command line.
+/// A task id is the `task_id` label value and appears in logs and on the
+/// status page (escaped there): any text of 1 to `MAX_NAME_LEN` bytes
+/// without control characters or surrounding spaces.
 pub fn is_task_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_NAME_LEN
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+        && id.trim() == id
+        && !id.chars().any(char::is_control)
 }
 
 /// An HTTP token character (RFC 9110 `tchar`).

@@ -626,11 +626,11 @@ fn duplicate_task_ids_name_both() {
 fn task_id_must_be_set_and_plain() {
     assert_eq!(
         err("tasks:\n  - id: \"\"\n    plugin: ping\n"),
-        "config/x.yaml: tasks[0].id: found \"\", expected a task id of 1 to 128 letters, digits and _ . : - (like ping-gateway)"
+        "config/x.yaml: tasks[0].id: found \"\", expected a task id of 1 to 128 bytes without control characters or surrounding spaces (like ping-gateway)"
     );
     assert_eq!(
-        err("tasks:\n  - id: ping gateway\n    plugin: ping\n"),
-        "config/x.yaml: tasks[0].id: found \"ping gateway\", expected a task id of 1 to 128 letters, digits and _ . : - (like ping-gateway)"
+        err("tasks:\n  - id: \"ping gateway \"\n    plugin: ping\n"),
+        "config/x.yaml: tasks[0].id: found \"ping gateway \", expected a task id of 1 to 128 bytes without control characters or surrounding spaces (like ping-gateway)"
     );
     assert_eq!(
         err("tasks:\n  - plugin: ping\n"),
@@ -1090,7 +1090,9 @@ fn name_rules() {
     assert!(!is_backend_name("grafana-cloud"));
     assert!(!is_backend_name(""));
     assert!(is_task_id("ping-gw.1:a_b"));
-    assert!(!is_task_id("a b"));
+    assert!(is_task_id("ping gateway <b>"));
+    assert!(!is_task_id(" a"));
+    assert!(!is_task_id("a\tb"));
     assert!(!is_task_id(&"x".repeat(MAX_NAME_LEN + 1)));
 }
 

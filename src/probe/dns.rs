@@ -143,6 +143,9 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
         source,
     };
     let socket = UdpSocket::bind(local).map_err(socket_err)?;
+    // Connected: the kernel passes on only the server's datagrams, and an
+    // ICMP port unreachable shows as "connection refused" at once.
+    socket.connect(cfg.server).map_err(socket_err)?;
     let id = super::ping::random_u16();
     let query = encode_query(id, &cfg.name, cfg.record_type.code());
     let started = Instant::now();
@@ -154,7 +157,7 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
         up: false,
         reason: None,
     };
-    if let Err(e) = socket.send_to(&query, cfg.server) {
+    if let Err(e) = socket.send(&query) {
         outcome.reason = Some(format!("sending the query failed: {e}"));
         return Ok(outcome);
     }

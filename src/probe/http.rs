@@ -220,6 +220,45 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
     Ok(outcome)
 }
 
+/// A `Name: value` header from the command line.
+pub fn parse_header_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("found {s:?}, expected `Name: value`")),
+    }
+}
+
+/// `200,3xx,401-403` from the command line, as inclusive ranges.
+pub fn parse_status_arg(s: &str) -> Result<Vec<(u16, u16)>, String> {
+    let code = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+    };
+    s.split(',')
+        .map(|item| {
+            let item = item.trim().to_ascii_lowercase();
+            let r = if let Some(class) = item.strip_suffix("xx") {
+                class
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| (1..=5).contains(c))
+                    .map(|c| (c * 100, c * 100 + 99))
+            } else if let Some((lo, hi)) = item.split_once('-') {
+                code(lo).zip(code(hi)).filter(|(lo, hi)| lo <= hi)
+            } else {
+                code(&item).map(|c| (c, c))
+            };
+            r.ok_or_else(|| {
+                format!(
+                    "found {item:?}, expected status codes, classes or ranges like 200,3xx,401-403"
+                )
+            })
+        })
+        .collect()
+}
+
 /// `200-399` or `200, 301-302` for messages.
 fn format_ranges(ranges: &[(u16, u16)]) -> String {
     ranges
@@ -562,6 +601,20 @@ MIIDETCCAfmgAwIBAgIUMGPiY0+YqeO4CFQMH2IynKQNzzQwDQYJKoZIhvcNAQELBQAwFzEVMBMGA1UE
         );
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn command_line_arguments() {
+        assert_eq!(
+            parse_status_arg("200, 3xx,401-403"),
+            Ok(vec![(200, 200), (300, 399), (401, 403)])
+        );
+        assert!(parse_status_arg("6xx").is_err());
+        assert_eq!(
+            parse_header_arg("X-A: b c"),
+            Ok(("X-A".to_string(), "b c".to_string()))
+        );
+        assert!(parse_header_arg("nocolon").is_err());
     }
 
     #[test]

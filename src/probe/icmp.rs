@@ -47,7 +47,7 @@ const IPPROTO_ICMP: u8 = 1;
 pub const PING_GROUP_RANGE_PATH: &str = "/proc/sys/net/ipv4/ping_group_range";
 
 /// The IP version an ICMP socket speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     V4,
     V6,
@@ -214,6 +214,52 @@ impl IcmpSocket {
             value: ttl,
             source,
         })
+    }
+
+    /// Asks for a receive buffer of `bytes`, beyond `net.core.rmem_max`
+    /// when the process may (`SO_RCVBUFFORCE`, root), else as much as the
+    /// limit allows: a shared socket takes the replies of thousands of
+    /// hosts in bursts. Best effort; the size granted is returned.
+    pub fn grow_recv_buffer(&self, bytes: usize) -> usize {
+        let v = bytes.min(i32::MAX as usize) as libc::c_int;
+        // SAFETY: setsockopt with a valid fd and a c_int option value.
+        let forced = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if forced != 0 {
+            let _ = self.socket.set_recv_buffer_size(bytes);
+        }
+        self.socket.recv_buffer_size().unwrap_or(0)
+    }
+
+    /// On a raw ICMPv4 socket, has the kernel pass on only echo replies
+    /// (`ICMP_FILTER`), not every other ICMP message of the host (our own
+    /// requests on loopback, unreachables ...). Best effort; other sockets
+    /// are left as they are.
+    pub fn only_echo_replies(&self) {
+        if !self.has_ip_header() {
+            return;
+        }
+        /// `ICMP_FILTER` from linux/icmp.h: a bit mask of types to drop.
+        const ICMP_FILTER: libc::c_int = 1;
+        let mask: u32 = !(1u32 << ICMPV4_ECHO_REPLY);
+        // SAFETY: setsockopt with a valid fd and a u32 option value, the
+        // layout of `struct icmp_filter`.
+        unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_RAW,
+                ICMP_FILTER,
+                (&mask as *const u32).cast(),
+                std::mem::size_of::<u32>() as libc::socklen_t,
+            );
+        }
     }
 
     /// Sends one ICMP message to `target`.

@@ -7,14 +7,24 @@
 //! and earlier once every echo is answered. The probe actor calls it off
 //! the event loop; `sentinel trigger ping` calls it directly.
 //!
-//! Matching. Each run opens its own socket and picks a fresh identifier
-//! and a random payload token. A reply counts when it carries our
-//! identifier (the kernel's, for a datagram socket), the sequence number
-//! of an echo already sent and not yet answered, our exact payload, comes
-//! from the target, and arrives within `timeout` of its request. Everything
-//! else (other pingers' replies on a raw socket, duplicates, damaged or
-//! truncated packets, our own requests on loopback) is ignored, so several
-//! runs in different threads never take each other's replies.
+//! Sending and matching go through the shared pinger (`pinger.rs`): one
+//! ICMP socket per family for every task, one receiver thread that files
+//! each reply under its echo by identifier and sequence number, and checks
+//! the payload (a random token per run) and the sender's address. Several
+//! runs at once, in one task or many, never take each other's replies.
+//!
+//! A task may list many hosts (`hosts:`, CIDR ranges expanded by the
+//! config loader); each is its own series. Echo `j` to host `k` is due at
+//! `start + j x interval + k / PING_SEND_RATE`: a round to thousands of
+//! hosts is spread out rather than sent as one burst, and a run takes at
+//! most `PingConfig::max_run_time()`.
+//!
+//! Latency distribution: with `histogram: true` a task keeps a cumulative
+//! `ping_rtt_seconds` histogram per host (`_bucket` with `le` from 50 us
+//! doubling to 26.2144 s and `+Inf`, `_sum`, `_count`), counted since the
+//! agent started, for smokeping-style heatmaps. When a run has at least
+//! `PERCENTILE_MIN_REPLIES` replies, `ping_rtt_ms{quantile="0.5"|"0.9"|
+//! "0.95"|"0.99"}` give that run's percentiles (nearest rank).
 //!
 //! A request the kernel refuses to send (no route, neighbour unreachable)
 //! counts as sent and lost, like an unanswered one: for a monitoring agent
@@ -22,16 +32,16 @@
 //! RTTs are measured on the monotonic clock (`Instant`).
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::icmp::{self, Family, ICMP_HEADER_LEN, IPV4_MAX_HEADER_LEN};
+use super::icmp::Family;
+use super::pinger::{EchoBoard, Lease, Pinger};
 use super::ProbeError;
-use crate::config::{IpVersion, PingConfig};
+use crate::config::{IpVersion, PingConfig, PING_SEND_RATE};
 use crate::sample::{Labels, Sample};
 
 /// How long past `max_run_time()` a run may last when sending fell behind
@@ -39,11 +49,20 @@ use crate::sample::{Labels, Sample};
 /// and the caller's bound holds.
 pub const RUN_MARGIN: Duration = Duration::from_millis(100);
 /// Bytes of the random per-run token at the start of every payload.
-pub const TOKEN_LEN: usize = 8;
-/// Extra room in the receive buffer beyond the largest reply we expect, so
-/// an oversized foreign packet is seen as "not ours" rather than cut to
-/// look like ours.
-const RECV_SLACK: usize = 64;
+pub const TOKEN_LEN: usize = super::pinger::TOKEN_LEN;
+/// Echoes due this soon are sent now rather than after a sleep: sleeping
+/// for microseconds costs more than it spaces out.
+const SEND_SLACK: Duration = Duration::from_millis(1);
+/// Replies a run needs before its `ping_rtt_ms` percentiles are emitted.
+pub const PERCENTILE_MIN_REPLIES: usize = 20;
+/// The percentiles emitted, with their `quantile` label values.
+pub const QUANTILES: [(f64, &str); 4] =
+    [(0.5, "0.5"), (0.9, "0.9"), (0.95, "0.95"), (0.99, "0.99")];
+/// Upper bound of the first `ping_rtt_seconds` bucket; each next bucket
+/// doubles it, `HISTOGRAM_BUCKETS` in all (the last is 26.2144 s).
+pub const HISTOGRAM_FIRST_BOUND: f64 = 50e-6;
+/// Finite buckets of `ping_rtt_seconds` (then `+Inf`).
+pub const HISTOGRAM_BUCKETS: usize = 20;
 
 /// The result of one run, before it is turned into samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,116 +79,132 @@ pub struct PingOutcome {
     pub rtts_ms: Vec<f64>,
 }
 
-/// Pings `cfg.host` once: `cfg.count` echoes `cfg.interval` apart, then
-/// waits up to `cfg.timeout` for the last replies.
+/// Pings the first host of `cfg` (`host`, or the first of `hosts`):
+/// `cfg.count` echoes `cfg.interval` apart, then waits up to `cfg.timeout`
+/// for the last replies.
 pub fn run(cfg: &PingConfig) -> Result<PingOutcome, ProbeError> {
-    let target = resolve(&cfg.host, cfg.ip_version)?;
-    let socket = icmp::create_socket(Family::of(&target.ip()))?;
-    if let Some(ttl) = cfg.ttl {
-        socket.set_ttl(ttl)?;
-    }
-    let (our_ident, token) = fresh_ident_and_token();
-    let ident = socket.ident(our_ident);
-    let payload = make_payload(&token, cfg.size);
-    let count = cfg.count as usize;
-
-    let start = Instant::now();
-    let hard_deadline = start + cfg.max_run_time() + RUN_MARGIN;
-    // When each request left, `None` until sent or when sending failed.
-    let mut sent_at: Vec<Option<Instant>> = vec![None; count];
-    let mut rtts: Vec<Option<f64>> = vec![None; count];
-    let mut received = 0usize;
-    let mut next = 0usize;
-    // Set once the last request is out: its send time plus `timeout`.
-    let mut deadline = hard_deadline;
-    let mut buf = vec![0u8; IPV4_MAX_HEADER_LEN + ICMP_HEADER_LEN + cfg.size + RECV_SLACK];
-
-    loop {
-        let now = Instant::now();
-        if next < count && now >= start + cfg.interval * next as u32 {
-            let seq = next as u16;
-            let packet = icmp::encode_echo_request(socket.family(), our_ident, seq, &payload);
-            match socket.send_to(&packet, target) {
-                Ok(_) => sent_at[next] = Some(Instant::now()),
-                Err(e) => log::debug!(error:% = e; "Echo request not sent."),
-            }
-            next += 1;
-            if next == count {
-                deadline = (Instant::now() + cfg.timeout).min(hard_deadline);
-            }
-            continue;
-        }
-        if next == count && (received == count || now >= deadline) {
-            break;
-        }
-        let wake = if next < count {
-            start + cfg.interval * next as u32
-        } else {
-            deadline
-        };
-        let Some((len, from)) = recv(&socket, &mut buf, wake.saturating_duration_since(now))
-            .map_err(|source| ProbeError::Receive {
-                target: target.ip(),
-                source,
-            })?
-        else {
-            continue;
-        };
-        let arrived = Instant::now();
-        if from != target.ip() {
-            continue;
-        }
-        let reply =
-            match icmp::parse_reply(socket.family(), socket.has_ip_header(), &buf[..len], ident) {
-                Ok(r) => r,
-                Err(_) => continue,
-            };
-        let seq = usize::from(reply.seq);
-        if seq >= next || reply.payload != payload.as_slice() || rtts[seq].is_some() {
-            continue;
-        }
-        let Some(at) = sent_at[seq] else { continue };
-        let rtt = arrived.duration_since(at);
-        if rtt <= cfg.timeout {
-            rtts[seq] = Some(rtt.as_secs_f64() * 1000.0);
-            received += 1;
-        }
-    }
-
-    Ok(PingOutcome {
-        host: cfg.host.clone(),
-        target: target.ip(),
-        sent: count as u32,
-        received: received as u32,
-        rtts_ms: rtts.into_iter().flatten().collect(),
-    })
+    let first = cfg.targets().first().map(|h| h.to_string());
+    let one = PingConfig {
+        host: first.unwrap_or_default(),
+        hosts: Vec::new(),
+        ..cfg.clone()
+    };
+    run_hosts(&one)?
+        .into_iter()
+        .next()
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| {
+            Err(ProbeError::NoAddress {
+                host: String::new(),
+                wanted: "IP",
+            })
+        })
 }
 
-/// One receive; errors the kernel reports for earlier requests (an ICMP
-/// error queued on the socket) are part of what is measured, not failures.
-fn recv(
-    socket: &icmp::IcmpSocket,
-    buf: &mut [u8],
-    timeout: Duration,
-) -> io::Result<Option<(usize, IpAddr)>> {
-    match socket.recv_from(buf, timeout) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(
-                    libc::EHOSTUNREACH
-                        | libc::ENETUNREACH
-                        | libc::ECONNREFUSED
-                        | libc::EHOSTDOWN
-                        | libc::ENETDOWN
-                        | libc::EMSGSIZE
-                )
-            ) =>
-        {
-            Ok(None)
+/// One host's result: its name as configured, and its outcome or why it
+/// could not be pinged.
+pub type HostResult = (String, Result<PingOutcome, ProbeError>);
+
+/// Pings every host of `cfg` once. The outer error is one that stops the
+/// whole run (no ICMP socket); each host has its own result, an error
+/// when its name does not resolve.
+pub fn run_hosts(cfg: &PingConfig) -> Result<Vec<HostResult>, ProbeError> {
+    let start = Instant::now();
+    let hard_deadline = start + cfg.max_run_time() + RUN_MARGIN;
+    let count = cfg.count as usize;
+    let resolved: Vec<(String, Result<SocketAddr, ProbeError>)> = cfg
+        .targets()
+        .into_iter()
+        .map(|h| (h.to_string(), resolve(h, cfg.ip_version)))
+        .collect();
+    let mut v4: Option<Lease> = None;
+    let mut v6: Option<Lease> = None;
+    for (_, r) in &resolved {
+        if let Ok(addr) = r {
+            let slot = if addr.is_ipv4() { &mut v4 } else { &mut v6 };
+            if slot.is_none() {
+                *slot = Some(Pinger::get(Family::of(&addr.ip()), cfg.ttl)?);
+            }
         }
-        r => r,
     }
+    let live: Vec<SocketAddr> = resolved
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().copied())
+        .collect();
+    let board = EchoBoard::new(live.len() * count, cfg.size);
+    let gap = Duration::from_nanos(1_000_000_000 / PING_SEND_RATE);
+    let mut keys: Vec<(bool, (u16, u16))> = Vec::with_capacity(live.len() * count);
+    let mut last_sent = start;
+    for j in 0..count {
+        for (k, target) in live.iter().enumerate() {
+            let due = start + cfg.interval * j as u32 + gap * k as u32;
+            let now = Instant::now();
+            if due > now + SEND_SLACK {
+                std::thread::sleep(due - now);
+            }
+            let lease = if target.is_ipv4() { &v4 } else { &v6 };
+            let pinger = lease.as_ref().expect("leased above");
+            if let Some(key) = pinger.send(*target, &board, k * count + j, cfg.timeout) {
+                keys.push((target.is_ipv4(), key));
+            }
+            last_sent = Instant::now();
+        }
+    }
+    board.wait((last_sent + cfg.timeout).min(hard_deadline));
+    for (is_v4, lease) in [(true, &v4), (false, &v6)] {
+        if let Some(p) = lease {
+            let mine: Vec<(u16, u16)> = keys
+                .iter()
+                .filter(|(f, _)| *f == is_v4)
+                .map(|(_, k)| *k)
+                .collect();
+            p.forget(&mine);
+        }
+    }
+    let rtts = board.rtts_ms();
+    let mut k = 0;
+    Ok(resolved
+        .into_iter()
+        .map(|(host, r)| {
+            let outcome = r.map(|target| {
+                let mine = &rtts[k * count..(k + 1) * count];
+                k += 1;
+                let rtts_ms: Vec<f64> = mine.iter().flatten().copied().collect();
+                PingOutcome {
+                    host: host.clone(),
+                    target: target.ip(),
+                    sent: count as u32,
+                    received: rtts_ms.len() as u32,
+                    rtts_ms,
+                }
+            });
+            (host, outcome)
+        })
+        .collect())
+}
+
+/// Runs every host of a ping task and returns their samples. A host
+/// whose name does not resolve is skipped with a warning when the task
+/// has several; with one host it is the run's error.
+pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ProbeError> {
+    let results = run_hosts(cfg)?;
+    let single = results.len() == 1;
+    let mut out = Vec::with_capacity(results.len() * 8);
+    for (_, r) in results {
+        match r {
+            Ok(outcome) => {
+                out.extend(samples(&outcome, base, ts_ms));
+                if cfg.histogram {
+                    out.extend(histogram_samples(&outcome, base, ts_ms));
+                }
+            }
+            Err(e) if single => return Err(e),
+            Err(e) => {
+                log::warn!(task_id = base.get("task_id").unwrap_or(""), error:% = e; "Host skipped in this run.");
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `host` as a socket address of the wanted IP version: an IP literal as
@@ -204,33 +239,14 @@ pub fn resolve(host: &str, ip_version: IpVersion) -> Result<SocketAddr, ProbeErr
         })
 }
 
-/// A fresh echo identifier and payload token for one run. Identifiers of
-/// runs in this process differ (a counter over a random base); the random
-/// token tells our replies from another process's that happens to use the
-/// same identifier.
-fn fresh_ident_and_token() -> (u16, [u8; TOKEN_LEN]) {
-    static BASE: OnceLock<u16> = OnceLock::new();
-    static COUNTER: AtomicU16 = AtomicU16::new(0);
-    let base = *BASE.get_or_init(|| random_u64() as u16);
-    let ident = base.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (ident, random_u64().to_be_bytes())
-}
-
 /// 16 random bits (a DNS query id).
 pub(crate) fn random_u16() -> u16 {
     random_u64() as u16
 }
 
-/// Runs every host of a ping task and returns their samples (interim:
-/// the single host).
-pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ProbeError> {
-    let outcome = run(cfg)?;
-    Ok(samples(&outcome, base, ts_ms))
-}
-
 /// 64 random-enough bits from std alone: `RandomState` is seeded from the
 /// OS per thread and perturbed per instance; the clock adds the rest.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     if let Ok(d) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
         h.write_u128(d.as_nanos());
@@ -241,7 +257,7 @@ fn random_u64() -> u64 {
 
 /// `size` payload bytes: the token (cut short if `size` is smaller), then
 /// the byte pattern 0, 1, 2 ... that `ping(8)` also uses.
-fn make_payload(token: &[u8; TOKEN_LEN], size: usize) -> Vec<u8> {
+pub(crate) fn make_payload(token: &[u8; TOKEN_LEN], size: usize) -> Vec<u8> {
     token
         .iter()
         .copied()
@@ -274,7 +290,114 @@ pub fn samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> 
     );
     push("ping_packets_sent", f64::from(outcome.sent));
     push("ping_packets_received", f64::from(outcome.received));
+    if outcome.rtts_ms.len() >= PERCENTILE_MIN_REPLIES {
+        let mut sorted = outcome.rtts_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        for (q, name) in QUANTILES {
+            out.push(Sample::new(
+                "ping_rtt_ms",
+                labels.clone().with("quantile", name),
+                percentile(&sorted, q),
+                ts_ms,
+            ));
+        }
+    }
     out
+}
+
+/// The cumulative RTT histogram of one host of one task.
+#[derive(Debug, Clone, Default)]
+struct RttHistogram {
+    /// Count per finite bucket (not cumulative; summed when emitted).
+    buckets: [u64; HISTOGRAM_BUCKETS],
+    /// Replies above the last finite bound.
+    overflow: u64,
+    sum_seconds: f64,
+}
+
+impl RttHistogram {
+    fn observe(&mut self, seconds: f64) {
+        let mut bound = HISTOGRAM_FIRST_BOUND;
+        for b in &mut self.buckets {
+            if seconds <= bound {
+                *b += 1;
+                self.sum_seconds += seconds;
+                return;
+            }
+            bound *= 2.0;
+        }
+        self.overflow += 1;
+        self.sum_seconds += seconds;
+    }
+}
+
+/// The `le` label of finite bucket `i`: 5e-05 x 2^i, printed the shortest
+/// way that reads back exactly ("0.00005" ... "26.2144").
+fn bucket_bound(i: usize) -> f64 {
+    HISTOGRAM_FIRST_BOUND * f64::from(1u32 << i)
+}
+
+/// Every task's histograms, by (task_id, host): they outlive runs. A
+/// restart of the agent starts them at zero, which Prometheus reads as a
+/// counter reset.
+fn histograms() -> &'static Mutex<HashMap<(String, String), RttHistogram>> {
+    static H: OnceLock<Mutex<HashMap<(String, String), RttHistogram>>> = OnceLock::new();
+    H.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Adds this run's RTTs to the host's histogram and returns it as
+/// `ping_rtt_seconds_bucket`/`_sum`/`_count` samples.
+pub fn histogram_samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> {
+    let key = (
+        base.get("task_id").unwrap_or("").to_string(),
+        outcome.host.clone(),
+    );
+    let h = {
+        let mut all = histograms().lock().unwrap_or_else(|e| e.into_inner());
+        let h = all.entry(key).or_default();
+        for rtt in &outcome.rtts_ms {
+            h.observe(rtt / 1000.0);
+        }
+        h.clone()
+    };
+    let labels = base.clone().with("host", outcome.host.as_str());
+    let mut out = Vec::with_capacity(HISTOGRAM_BUCKETS + 3);
+    let mut cumulative = 0u64;
+    for (i, n) in h.buckets.iter().enumerate() {
+        cumulative += n;
+        out.push(Sample::new(
+            "ping_rtt_seconds_bucket",
+            labels.clone().with("le", bucket_bound(i).to_string()),
+            cumulative as f64,
+            ts_ms,
+        ));
+    }
+    let total = cumulative + h.overflow;
+    out.push(Sample::new(
+        "ping_rtt_seconds_bucket",
+        labels.clone().with("le", "+Inf"),
+        total as f64,
+        ts_ms,
+    ));
+    out.push(Sample::new(
+        "ping_rtt_seconds_sum",
+        labels.clone(),
+        h.sum_seconds,
+        ts_ms,
+    ));
+    out.push(Sample::new(
+        "ping_rtt_seconds_count",
+        labels,
+        total as f64,
+        ts_ms,
+    ));
+    out
+}
+
+/// The nearest-rank percentile `q` of sorted `values`.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
 }
 
 /// Lost share of the requests, percent; 100 when nothing was sent.
@@ -383,6 +506,64 @@ mod tests {
     }
 
     #[test]
+    fn percentiles_only_from_enough_replies() {
+        let few: Vec<f64> = (1..20).map(f64::from).collect();
+        let s = samples(&outcome(19, &few), &base(), 1);
+        assert!(s.iter().all(|s| s.labels.get("quantile").is_none()));
+        let many: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let s = samples(&outcome(100, &many), &base(), 1);
+        let q: Vec<(&str, f64)> = s
+            .iter()
+            .filter_map(|s| s.labels.get("quantile").map(|q| (q, s.value)))
+            .collect();
+        assert_eq!(
+            q,
+            [("0.5", 50.0), ("0.9", 90.0), ("0.95", 95.0), ("0.99", 99.0)]
+        );
+        assert!(s
+            .iter()
+            .filter(|s| s.labels.get("quantile").is_some())
+            .all(|s| s.name == "ping_rtt_ms"));
+        // The mean keeps its series without a quantile label.
+        assert_eq!(value(&s, "ping_rtt_ms"), Some(50.5));
+    }
+
+    #[test]
+    fn histogram_is_cumulative_across_runs() {
+        let base = base().with("task_id", "hist-test");
+        let first = histogram_samples(&outcome(3, &[0.03, 0.2, 1.0]), &base, 1);
+        assert_eq!(first.len(), HISTOGRAM_BUCKETS + 3);
+        let les: Vec<&str> = first.iter().filter_map(|s| s.labels.get("le")).collect();
+        assert_eq!(les[0], "0.00005");
+        assert_eq!(les[1], "0.0001");
+        assert_eq!(les[19], "26.2144");
+        assert_eq!(les[20], "+Inf");
+        let bucket = |s: &[Sample], le: &str| {
+            s.iter()
+                .find(|s| s.labels.get("le") == Some(le))
+                .map(|s| s.value)
+                .unwrap()
+        };
+        // 0.03 ms = 30 us <= 50 us; 0.2 ms <= 0.0002 s; 1 ms <= 0.0016 s.
+        assert_eq!(bucket(&first, "0.00005"), 1.0);
+        assert_eq!(bucket(&first, "0.0002"), 2.0);
+        assert_eq!(bucket(&first, "0.0008"), 2.0);
+        assert_eq!(bucket(&first, "0.0016"), 3.0);
+        assert_eq!(bucket(&first, "+Inf"), 3.0);
+        // A second run adds to the first; 30 s is past the last bound.
+        let second = histogram_samples(&outcome(2, &[0.1, 30_000.0]), &base, 2);
+        assert_eq!(bucket(&second, "0.0001"), 2.0);
+        assert_eq!(bucket(&second, "26.2144"), 4.0);
+        assert_eq!(bucket(&second, "+Inf"), 5.0);
+        assert_eq!(value(&second, "ping_rtt_seconds_count"), Some(5.0));
+        let sum = value(&second, "ping_rtt_seconds_sum").unwrap();
+        assert!((sum - 30.00133).abs() < 1e-9, "{sum}");
+        assert!(second
+            .iter()
+            .all(|s| s.labels.get("host") == Some("router-1.example")));
+    }
+
+    #[test]
     fn loss_is_a_percentage() {
         assert_eq!(loss_percent(200, 140), 30.0);
         assert_eq!(loss_percent(1, 1), 0.0);
@@ -397,14 +578,6 @@ mod tests {
         assert_eq!(make_payload(&token, 3), [9, 9, 9]);
         assert!(make_payload(&token, 0).is_empty());
         assert_eq!(make_payload(&token, 65_507).len(), 65_507);
-    }
-
-    #[test]
-    fn identifiers_and_tokens_differ_between_runs() {
-        let (i1, t1) = fresh_ident_and_token();
-        let (i2, t2) = fresh_ident_and_token();
-        assert_ne!(i1, i2);
-        assert_ne!(t1, t2);
     }
 
     #[test]

@@ -69,8 +69,11 @@ pub fn parse(text: &str, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, Parse
     Ok(out)
 }
 
+/// Label pairs in the order written.
+type LabelPairs = Vec<(String, String)>;
+
 /// One sample line: name, labels in order, value.
-fn parse_line(line: &str) -> Result<(String, Vec<(String, String)>, f64), String> {
+fn parse_line(line: &str) -> Result<(String, LabelPairs, f64), String> {
     let name_end = line
         .find(|c: char| c == '{' || c.is_whitespace())
         .unwrap_or(line.len());
@@ -107,9 +110,8 @@ fn parse_line(line: &str) -> Result<(String, Vec<(String, String)>, f64), String
 }
 
 /// The labels after `{` up to the matching `}`, and what follows it.
-#[allow(clippy::type_complexity)]
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+fn parse_labels(mut s: &str) -> Result<(LabelPairs, &str), String> {
+    let mut labels: LabelPairs = Vec::new();
     loop {
         s = s.trim_start();
         if let Some(rest) = s.strip_prefix('}') {

@@ -23,7 +23,7 @@
 //! No `rand` dependency: a xorshift64* generator seeded from the clock, the
 //! process id and a per-process counter is plenty for jitter.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest `Retry-After` that is honoured; longer ones are cut to this.
@@ -118,12 +118,13 @@ impl Backoff {
 /// A non-zero seed that differs between processes and between backoffs of
 /// one process.
 fn seed() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // 32-bit: some router targets (32-bit mips) have no 64-bit atomics.
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let n = u64::from(COUNTER.fetch_add(1, Ordering::Relaxed));
     // splitmix64 finaliser to spread the bits of the mixed inputs.
     let mut z =
         nanos ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);

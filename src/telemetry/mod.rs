@@ -6,6 +6,7 @@
 //! on `http.listen` as `/metrics` and `/healthz`.
 
 pub mod server;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -44,6 +45,8 @@ struct Families {
     /// task id → latest samples of its last run, shown as they are.
     probes: BTreeMap<String, Vec<Sample>>,
     backends: BTreeMap<String, BackendHealth>,
+    /// task id → its recent past, for the status page.
+    histories: BTreeMap<String, status::TaskHistory>,
 }
 
 /// Shared counters; cheap to clone behind an `Arc`.
@@ -104,17 +107,105 @@ impl Telemetry {
         })
     }
 
-    /// Keeps the latest samples of a task's run for `/metrics`.
-    pub fn set_probe_result(&self, task_id: &str, samples: Vec<Sample>) {
+    /// Makes a task known to the status page before its first run.
+    pub fn register_task(
+        &self,
+        task_id: &str,
+        device_id: &str,
+        plugin: &'static str,
+        interval: std::time::Duration,
+    ) {
         self.with(|f| {
+            let keep = f
+                .histories
+                .get(task_id)
+                .is_some_and(|h| h.device_id == device_id && h.plugin == plugin);
+            if !keep {
+                f.histories.insert(
+                    task_id.to_string(),
+                    status::TaskHistory::new(device_id, plugin, interval),
+                );
+            }
+        })
+    }
+
+    /// Keeps the latest samples of a task's run for `/metrics`, and adds
+    /// the run to the task's history for the status page.
+    pub fn set_probe_result(&self, task_id: &str, samples: Vec<Sample>) {
+        let ts = samples
+            .first()
+            .map(|s| s.timestamp_ms)
+            .unwrap_or_else(crate::sample::now_ms);
+        let run = status::RunSummary::of(&samples);
+        self.with(|f| {
+            if let Some(h) = f.histories.get_mut(task_id) {
+                h.record(ts, run);
+            }
             f.probes.insert(task_id.to_string(), samples);
         })
     }
 
-    /// Forgets a removed task's results.
+    /// Forgets a removed task's results and history.
     pub fn remove_probe(&self, task_id: &str) {
         self.with(|f| {
             f.probes.remove(task_id);
+            f.histories.remove(task_id);
+        })
+    }
+
+    /// Everything the status page shows, at this moment.
+    pub fn status(&self, agent: &str, region: &str) -> status::Status {
+        let now_ms = crate::sample::now_ms();
+        let uptime_seconds = self.uptime_seconds();
+        self.with(|f| {
+            let gauge = |name: &str, backend: &str| {
+                f.map
+                    .get(name)
+                    .and_then(|fam| fam.2.get(&Labels::new().with("backend", backend)).copied())
+                    .unwrap_or(0.0)
+            };
+            let backends = f
+                .backends
+                .iter()
+                .map(|(name, h)| {
+                    let mut dropped = BTreeMap::new();
+                    if let Some(fam) = f.map.get("sentinel_samples_dropped_total") {
+                        for (l, v) in &fam.2 {
+                            if l.get("backend") == Some(name.as_str()) {
+                                let reason = l.get("reason").unwrap_or("").to_string();
+                                *dropped.entry(reason).or_insert(0) += *v as u64;
+                            }
+                        }
+                    }
+                    status::BackendStatus {
+                        name: name.clone(),
+                        ok: h.ok,
+                        since_unix: h.since_unix,
+                        reason: h.reason.clone(),
+                        error: h.error.clone(),
+                        backlog_samples: gauge("sentinel_wal_samples_pending", name) as u64,
+                        oldest_sample_age_seconds: gauge(
+                            "sentinel_wal_oldest_sample_age_seconds",
+                            name,
+                        ),
+                        dropped,
+                    }
+                })
+                .collect();
+            let tasks = f
+                .histories
+                .iter()
+                .map(|(id, h)| status::TaskStatus::from_history(id, h))
+                .collect();
+            status::Status {
+                agent: agent.to_string(),
+                region: region.to_string(),
+                version: env!("CARGO_PKG_VERSION"),
+                uptime_seconds,
+                now_ms,
+                tasks,
+                backends,
+            }
         })
     }
 

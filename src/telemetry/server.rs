@@ -2,7 +2,8 @@
 //! (Prometheus text format: the agent's own metrics and the latest result
 //! of every probe, for pull mode), `/healthz` (200 while the agent runs,
 //! with each backend's state and backlog), and `/api/wal/stats` (JSON, for
-//! `sentinel wal stats` while the agent holds the WAL's lock).
+//! `sentinel wal stats` while the agent holds the WAL's lock), and the
+//! status page for the person on site (`/`, `/api/status`, see `status.rs`).
 //!
 //! tiny_http is blocking: the listener has its own thread and never runs on
 //! the actix event loop. It asks the WAL actor for stats by spawning the
@@ -26,8 +27,10 @@ pub struct Endpoints {
     pub wal: Addr<Wal>,
     /// Where to run the `GetStats` request (the actix system's arbiter).
     pub arbiter: actix_rt::ArbiterHandle,
-    /// Agent name, for the /healthz header line.
+    /// Agent name, for the /healthz header line and the status page.
     pub agent: String,
+    /// Agent region, for the status page.
+    pub region: String,
 }
 
 /// Binds `listen` and serves on a thread of its own.
@@ -72,8 +75,14 @@ fn route(request: &tiny_http::Request, ep: &Endpoints) -> (u16, &'static str, St
         },
         "/" => (
             200,
-            TEXT,
-            "sentinel: see /metrics, /healthz, /api/wal/stats\n".into(),
+            "text/html; charset=utf-8",
+            super::status::render_html(&ep.telemetry.status(&ep.agent, &ep.region)),
+        ),
+        "/api/status" => (
+            200,
+            JSON,
+            serde_json::to_string(&ep.telemetry.status(&ep.agent, &ep.region))
+                .unwrap_or_else(|_| "{}".into()),
         ),
         _ => (404, TEXT, format!("no such page: {path}\n")),
     }

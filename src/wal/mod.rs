@@ -41,11 +41,13 @@
 //! never causes a crash loop. A path the agent may not write is an error.
 
 pub mod record;
+pub mod retention;
 pub mod store;
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -55,11 +57,54 @@ use crate::telemetry::Telemetry;
 
 pub use store::{Batch, DropEvent, DropReason, WalError, WalStats, WalStore};
 
-/// How often the caps (`max_size`, `max_age`) are enforced and the WAL
-/// gauges of `/metrics` refreshed.
+/// How often the caps (`max_size`, `max_age`) are enforced, the wall clock
+/// checked and the WAL gauges of `/metrics` refreshed.
 const RETENTION_SWEEP: Duration = Duration::from_secs(1);
 
-/// Append one probe run's samples.
+/// The most record bytes held in memory while the disk is full (or the
+/// WAL otherwise cannot be written): about 70,000 typical samples. Past
+/// it the oldest are dropped and counted as `reason="disk_full"`.
+pub const OVERFLOW_MAX_BYTES: u64 = 4 << 20;
+
+/// How often a WAL that cannot be written is reopened to see whether the
+/// disk has room again.
+const REOPEN_EVERY: Duration = Duration::from_secs(2);
+
+/// Repeat a drop or disk-full warning at most this often (the counters
+/// have every sample).
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// A difference between wall-clock and monotonic time over one sweep
+/// larger than this is logged as a clock jump (NTP's first sync on a
+/// router without a battery-backed clock, or an operator's `date -s`).
+pub const CLOCK_JUMP_THRESHOLD: Duration = Duration::from_secs(5);
+
+/// Wall-clock and monotonic time. The WAL stamps nothing itself, but its
+/// age cap and its clock-jump check read the wall clock through this, so
+/// a test can jump it without touching the machine's clock.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch (wall clock; may jump).
+    fn now_ms(&self) -> i64;
+    /// The monotonic clock (never jumps).
+    fn instant(&self) -> Instant;
+}
+
+/// The real clocks.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::sample::now_ms()
+    }
+
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// Append one probe run's samples. While the disk is full the samples are
+/// held in memory (bounded by `OVERFLOW_MAX_BYTES`) and the answer is the
+/// last seq written: they are accepted only once they reach the WAL.
 #[derive(Message)]
 #[rtype(result = "Result<Seq, WalError>")]
 pub struct Append {
@@ -103,55 +148,338 @@ pub struct Flush;
 #[rtype(result = "Result<WalStats, WalError>")]
 pub struct GetStats;
 
+/// One encoded record waiting somewhere other than the WAL.
+struct Held {
+    bytes: Vec<u8>,
+    samples: u64,
+}
+
 /// The actor owning the sled database. Runs on its own arbiter so an fsync
 /// blocks only this thread.
 pub struct Wal {
-    store: WalStore,
+    /// `None` while the WAL cannot be written (disk full): sled poisons
+    /// itself on the first failed write, so it is closed and reopened.
+    store: Option<WalStore>,
+    /// What `store` was opened with, to reopen it.
+    opts: store::StoreOptions,
     sync: SyncMode,
     sync_interval: Duration,
     telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
     /// Highest seq appended but not yet fsynced (interval mode).
     unsynced: Option<Seq>,
+    /// The records behind `unsynced`, kept until a sync covers them: if
+    /// the sync fails they may be lost with the poisoned database, and
+    /// are written again after the reopen unless they are there.
+    unsynced_records: Vec<(Seq, Held)>,
+    /// Records that could not be written, oldest first; bounded by
+    /// `OVERFLOW_MAX_BYTES`.
+    overflow: VecDeque<Held>,
+    overflow_bytes: u64,
+    /// The enabled backends, also while `store` is closed.
+    backends: Vec<BackendId>,
+    /// Acks received while `store` was closed, applied after the reopen.
+    pending_acks: BTreeMap<BackendId, (Seq, Vec<(DropReason, u64)>)>,
+    /// `disk_full` drops not yet written to the drop counts on disk.
+    pending_drops: BTreeMap<BackendId, u64>,
+    /// Since when the WAL cannot be written.
+    broken_since: Option<Instant>,
+    last_reopen: Option<Instant>,
+    last_disk_full_warn: Option<Instant>,
+    /// Drops since the last drop warning, by reason (rate-limited).
+    unlogged_drops: BTreeMap<DropReason, u64>,
+    last_drop_warn: Option<Instant>,
+    /// Wall and monotonic time at the last sweep, for the jump check.
+    last_tick: Option<(i64, Instant)>,
 }
 
 impl Wal {
     pub fn new(store: WalStore, cfg: &BufferConfig, telemetry: Arc<Telemetry>) -> Wal {
+        let opts = store::StoreOptions {
+            path: cfg.path.clone(),
+            cache_size: cfg.cache_size,
+            max_size: cfg.max_size,
+            max_age: cfg.max_age,
+        };
         Wal {
-            store,
+            store: Some(store),
+            opts,
             sync: cfg.sync,
             sync_interval: cfg.sync_interval,
             telemetry,
+            clock: Arc::new(SystemClock),
             unsynced: None,
+            unsynced_records: Vec::new(),
+            overflow: VecDeque::new(),
+            overflow_bytes: 0,
+            backends: Vec::new(),
+            pending_acks: BTreeMap::new(),
+            pending_drops: BTreeMap::new(),
+            broken_since: None,
+            last_reopen: None,
+            last_disk_full_warn: None,
+            unlogged_drops: BTreeMap::new(),
+            last_drop_warn: None,
+            last_tick: None,
         }
+    }
+
+    /// Replaces the clocks (tests: a wall clock that jumps).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Wal {
+        self.clock = clock;
+        self
+    }
+
+    fn path_str(&self) -> String {
+        self.opts.path.display().to_string()
     }
 
     fn sync_now(&mut self) -> Result<(), WalError> {
-        if let Some(seq) = self.unsynced.take() {
-            if let Err(e) = self.store.flush() {
-                self.unsynced = Some(seq);
-                return Err(e);
-            }
-            log::debug!(seq = seq.0; "WAL synced.");
+        let Some(seq) = self.unsynced else {
+            return Ok(());
+        };
+        let Some(store) = self.store.as_ref() else {
+            return Err(self.unavailable());
+        };
+        if let Err(e) = store.flush() {
+            self.broke(&e);
+            return Err(e);
         }
+        self.unsynced = None;
+        self.unsynced_records.clear();
+        log::debug!(seq = seq.0; "WAL synced.");
         Ok(())
     }
 
+    fn unavailable(&self) -> WalError {
+        WalError::Unavailable {
+            path: self.path_str(),
+            samples: self.overflow_samples(),
+        }
+    }
+
+    fn overflow_samples(&self) -> u64 {
+        self.overflow.iter().map(|h| h.samples).sum()
+    }
+
+    /// A write failed: sled has poisoned itself, so close it; what it may
+    /// have lost (appended since the last sync) is kept for the reopen.
+    fn broke(&mut self, err: &WalError) {
+        if self.store.take().is_none() {
+            return;
+        }
+        let now = self.clock.instant();
+        self.broken_since = Some(now);
+        self.last_reopen = Some(now);
+        self.unsynced = None;
+        self.telemetry.set(
+            "sentinel_wal_writable",
+            "1 when the WAL can be written, 0 while the disk is full.",
+            Labels::new(),
+            0.0,
+        );
+        log::error!(
+            path = self.path_str().as_str(),
+            error:% = err;
+            "WAL write failed (disk full?); holding new samples in memory and retrying."
+        );
+        self.last_disk_full_warn = Some(now);
+    }
+
+    /// Holds a record in memory, dropping the oldest held ones past the
+    /// bound (counted as `disk_full` for every backend).
+    fn hold(&mut self, held: Held) {
+        self.overflow_bytes += held.bytes.len() as u64;
+        self.overflow.push_back(held);
+        let mut lost = 0;
+        while self.overflow_bytes > OVERFLOW_MAX_BYTES {
+            let Some(old) = self.overflow.pop_front() else {
+                break;
+            };
+            self.overflow_bytes -= old.bytes.len() as u64;
+            lost += old.samples;
+        }
+        if lost > 0 {
+            for b in self.backends.clone() {
+                self.record_drop(&b, DropReason::DiskFull, lost);
+                *self.pending_drops.entry(b).or_default() += lost;
+            }
+        }
+        let now = self.clock.instant();
+        if self
+            .last_disk_full_warn
+            .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+        {
+            self.last_disk_full_warn = Some(now);
+            log::warn!(
+                path = self.path_str().as_str(),
+                samples = self.overflow_samples(),
+                backlog = self.overflow_bytes;
+                "WAL still cannot be written; samples held in memory (the oldest are dropped past the bound)."
+            );
+        }
+    }
+
+    /// Reopens a closed WAL and writes back what was held in memory.
+    fn try_reopen(&mut self) {
+        let now = self.clock.instant();
+        if self
+            .last_reopen
+            .is_some_and(|t| now.duration_since(t) < REOPEN_EVERY)
+        {
+            return;
+        }
+        self.last_reopen = Some(now);
+        let mut store = match open_catching_panics(&self.opts) {
+            Ok(s) => s,
+            Err(e) => {
+                log::debug!(error:% = e; "WAL reopen failed; trying again.");
+                return;
+            }
+        };
+        let restored = match self.restore_into(&mut store) {
+            Ok(n) => n,
+            Err(e) => {
+                log::debug!(error:% = e; "WAL still cannot be written; trying again.");
+                return;
+            }
+        };
+        self.store = Some(store);
+        self.unsynced_records.clear();
+        self.unsynced = None;
+        self.telemetry.set(
+            "sentinel_wal_writable",
+            "1 when the WAL can be written, 0 while the disk is full.",
+            Labels::new(),
+            1.0,
+        );
+        let since = self.broken_since.take().unwrap_or(now);
+        log::info!(
+            path = self.path_str().as_str(),
+            samples = restored,
+            duration_ms = now.duration_since(since).as_millis() as u64;
+            "WAL is writable again; samples held in memory are in it now."
+        );
+    }
+
+    /// Applies what happened while the WAL was closed to a reopened store
+    /// and makes it durable; returns the samples written from memory.
+    fn restore_into(&mut self, store: &mut WalStore) -> Result<u64, WalError> {
+        store.set_backends(&self.backends)?;
+        for (b, (through, dropped)) in &self.pending_acks {
+            store.ack(b, *through, dropped)?;
+        }
+        for (b, n) in &self.pending_drops {
+            store.add_drops(b.as_str(), DropReason::DiskFull, *n)?;
+        }
+        let mut restored = 0;
+        for (seq, held) in &self.unsynced_records {
+            if !store.contains(*seq)? {
+                store.append(&held.bytes)?;
+                restored += held.samples;
+            }
+        }
+        for held in &self.overflow {
+            store.append(&held.bytes)?;
+            restored += held.samples;
+        }
+        store.flush()?;
+        // Everything is in the reopened WAL now.
+        self.pending_acks.clear();
+        self.pending_drops.clear();
+        self.overflow.clear();
+        self.overflow_bytes = 0;
+        Ok(restored)
+    }
+
     fn sweep(&mut self) {
-        match self.store.enforce_caps(crate::sample::now_ms()) {
-            Ok(events) => {
-                for ev in events {
-                    self.record_drop(&ev.backend, ev.reason, ev.samples);
-                    log::warn!(
-                        backend = ev.backend.as_str(),
-                        samples = ev.samples,
-                        reason = ev.reason.as_str();
-                        "WAL cap reached, oldest samples dropped."
+        self.check_clock();
+        if self.store.is_none() {
+            self.try_reopen();
+        }
+        let now_ms = self.clock.now_ms();
+        let now = self.clock.instant();
+        if let Some(store) = self.store.as_mut() {
+            let caps = store.enforce_caps(now_ms).and_then(|mut events| {
+                let before = store.disk_bytes();
+                let (more, compacted) = store.enforce_disk(now)?;
+                if compacted {
+                    log::info!(
+                        path = store.path().display().to_string().as_str(),
+                        disk_bytes = before,
+                        disk_bytes_after = store.disk_bytes(),
+                        record_bytes = store.stats().map(|s| s.record_bytes).unwrap_or(0);
+                        "WAL compacted."
                     );
                 }
+                events.extend(more);
+                Ok(events)
+            });
+            match caps {
+                Ok(events) => {
+                    for ev in events {
+                        self.record_drop(&ev.backend, ev.reason, ev.samples);
+                        *self.unlogged_drops.entry(ev.reason).or_default() += ev.samples;
+                    }
+                }
+                Err(e) => {
+                    log::error!(error:% = e; "WAL retention failed.");
+                    if matches!(e, WalError::Storage { .. }) {
+                        self.broke(&e);
+                    }
+                }
             }
-            Err(e) => log::error!(error:% = e; "WAL retention failed."),
         }
+        self.log_drops(now);
         self.publish_stats();
+    }
+
+    /// Logs the cap drops since the last warning, at most every `WARN_EVERY`.
+    fn log_drops(&mut self, now: Instant) {
+        if self.unlogged_drops.is_empty()
+            || self
+                .last_drop_warn
+                .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
+            return;
+        }
+        self.last_drop_warn = Some(now);
+        for (reason, samples) in std::mem::take(&mut self.unlogged_drops) {
+            log::warn!(
+                samples = samples,
+                reason = reason.as_str(),
+                max_size = self.opts.max_size,
+                max_age_s = self.opts.max_age.as_secs();
+                "WAL cap reached, oldest samples dropped."
+            );
+        }
+    }
+
+    /// Logs a jump of the wall clock against the monotonic clock since the
+    /// last sweep. Intervals run on the monotonic clock, so nothing stalls;
+    /// the log explains odd timestamps and age-cap drops.
+    fn check_clock(&mut self) {
+        let wall = self.clock.now_ms();
+        let mono = self.clock.instant();
+        if let Some((w0, m0)) = self.last_tick {
+            let expected = mono.duration_since(m0).as_millis() as i64;
+            let jump = (wall - w0) - expected;
+            if jump.unsigned_abs() > CLOCK_JUMP_THRESHOLD.as_millis() as u64 {
+                let direction = if jump > 0 { "forward" } else { "backward" };
+                self.telemetry.inc(
+                    "sentinel_wall_clock_jumps_total",
+                    "Jumps of the wall clock against the monotonic clock, by direction.",
+                    Labels::new().with("direction", direction),
+                    1.0,
+                );
+                log::warn!(
+                    duration_ms = jump.unsigned_abs(),
+                    direction = direction;
+                    "Wall clock jumped."
+                );
+            }
+        }
+        self.last_tick = Some((wall, mono));
     }
 
     fn record_drop(&self, backend: &BackendId, reason: DropReason, samples: u64) {
@@ -165,9 +493,21 @@ impl Wal {
         );
     }
 
+    fn stats(&self) -> Result<WalStats, WalError> {
+        let mut stats = match &self.store {
+            Some(store) => store.stats()?,
+            None => WalStats {
+                disk_bytes: store::dir_size(&self.opts.path),
+                ..WalStats::default()
+            },
+        };
+        stats.overflow_samples = self.overflow_samples();
+        Ok(stats)
+    }
+
     /// Refreshes the WAL gauges of `/metrics`.
     fn publish_stats(&self) {
-        let Ok(stats) = self.store.stats() else {
+        let Ok(stats) = self.stats() else {
             return;
         };
         self.telemetry.set(
@@ -176,7 +516,13 @@ impl Wal {
             Labels::new(),
             stats.disk_bytes as f64,
         );
-        let now = crate::sample::now_ms();
+        self.telemetry.set(
+            "sentinel_wal_overflow_samples",
+            "Samples held in memory because the WAL cannot be written.",
+            Labels::new(),
+            stats.overflow_samples as f64,
+        );
+        let now = self.clock.now_ms();
         for (b, bs) in &stats.backends {
             let l = Labels::new().with("backend", b.as_str());
             self.telemetry.set(
@@ -205,8 +551,10 @@ impl Actor for Wal {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if self.sync == SyncMode::Interval {
             ctx.run_interval(self.sync_interval, |wal, _| {
-                if let Err(e) = wal.sync_now() {
-                    log::error!(error:% = e; "WAL sync failed.");
+                if wal.store.is_some() {
+                    if let Err(e) = wal.sync_now() {
+                        log::error!(error:% = e; "WAL sync failed.");
+                    }
                 }
             });
         }
@@ -215,8 +563,22 @@ impl Actor for Wal {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        if let Err(e) = self.sync_now() {
-            log::error!(error:% = e; "WAL sync at stop failed.");
+        if self.store.is_none() {
+            self.last_reopen = None;
+            self.try_reopen();
+        }
+        if self.store.is_some() {
+            if let Err(e) = self.sync_now() {
+                log::error!(error:% = e; "WAL sync at stop failed.");
+            }
+        }
+        let held = self.overflow_samples();
+        if held > 0 {
+            log::error!(
+                path = self.path_str().as_str(),
+                samples = held;
+                "WAL stopped while the disk was full; samples held in memory are lost."
+            );
         }
     }
 }
@@ -225,16 +587,35 @@ impl Handler<Append> for Wal {
     type Result = Result<Seq, WalError>;
 
     /// Encodes the run as one record, appends it and, in `always` mode,
-    /// fsyncs before answering.
+    /// fsyncs before answering. While the WAL cannot be written the
+    /// record is held in memory instead.
     fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
+        let last = self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0));
         if msg.samples.is_empty() {
-            return Ok(self.store.last_seq());
+            return Ok(last);
         }
-        let bytes = record::encode(&msg.samples);
-        let seq = self.store.append(&bytes)?;
+        let held = Held {
+            bytes: record::encode(&msg.samples),
+            samples: msg.samples.len() as u64,
+        };
+        // Held records go first, so a new one waits behind them.
+        let Some(store) = self.store.as_mut().filter(|_| self.overflow.is_empty()) else {
+            self.hold(held);
+            return Ok(last);
+        };
+        let seq = match store.append(&held.bytes) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.broke(&e);
+                self.hold(held);
+                return Ok(last);
+            }
+        };
         self.unsynced = Some(seq);
-        if self.sync == SyncMode::Always {
-            self.sync_now()?;
+        self.unsynced_records.push((seq, held));
+        if self.sync == SyncMode::Always && self.sync_now().is_err() {
+            // broke() kept the record for the reopen; not accepted yet.
+            return Ok(last);
         }
         self.telemetry.inc(
             "sentinel_samples_accepted_total",
@@ -256,7 +637,11 @@ impl Handler<ReadBatch> for Wal {
     type Result = Result<Option<Batch>, WalError>;
 
     fn handle(&mut self, msg: ReadBatch, _: &mut Context<Self>) -> Self::Result {
-        self.store.read_batch(&msg.backend, msg.max_samples)
+        match &self.store {
+            Some(store) => store.read_batch(&msg.backend, msg.max_samples),
+            // Nothing to read until the WAL is back; the shipper waits.
+            None => Ok(None),
+        }
     }
 }
 
@@ -267,7 +652,22 @@ impl Handler<Ack> for Wal {
         for (reason, n) in &msg.dropped {
             self.record_drop(&msg.backend, *reason, *n);
         }
-        self.store.ack(&msg.backend, msg.through, &msg.dropped)?;
+        let result = match self.store.as_mut() {
+            Some(store) => store.ack(&msg.backend, msg.through, &msg.dropped),
+            None => Err(self.unavailable()),
+        };
+        if let Err(e) = result {
+            if matches!(e, WalError::Storage { .. }) {
+                self.broke(&e);
+            }
+            // Kept for the reopen, so the backend is not sent it again.
+            let entry = self
+                .pending_acks
+                .entry(msg.backend.clone())
+                .or_insert((Seq(0), Vec::new()));
+            entry.0 = entry.0.max(msg.through);
+            entry.1.extend(msg.dropped);
+        }
         Ok(())
     }
 }
@@ -276,7 +676,10 @@ impl Handler<SetBackends> for Wal {
     type Result = Result<(), WalError>;
 
     fn handle(&mut self, msg: SetBackends, _: &mut Context<Self>) -> Self::Result {
-        self.store.set_backends(&msg.backends)?;
+        self.backends = msg.backends.clone();
+        if let Some(store) = self.store.as_mut() {
+            store.set_backends(&msg.backends)?;
+        }
         self.publish_stats();
         Ok(())
     }
@@ -286,6 +689,13 @@ impl Handler<Flush> for Wal {
     type Result = Result<(), WalError>;
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        if self.store.is_none() {
+            self.last_reopen = None;
+            self.try_reopen();
+        }
+        if self.store.is_none() {
+            return Err(self.unavailable());
+        }
         self.sync_now()
     }
 }
@@ -294,7 +704,7 @@ impl Handler<GetStats> for Wal {
     type Result = Result<WalStats, WalError>;
 
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
-        self.store.stats()
+        self.stats()
     }
 }
 
@@ -340,13 +750,41 @@ fn permission_hint(path: &Path, e: std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let uid = unsafe { libc::geteuid() };
+        let user = user_name(uid).unwrap_or_else(|| "?".into());
         format!(
-            "{e}: the agent runs as uid {uid}, which may not write to {}; fix the owner \
-             (chown) or set buffer.path to a writable directory",
+            "{e}: the agent runs as user {user} (uid {uid}), which may not write to {}; fix \
+             the owner (chown {user} {}) or set buffer.path to a writable directory",
+            path.display(),
             path.display()
         )
     } else {
         e.to_string()
+    }
+}
+
+/// The login name of `uid`, from the password database.
+fn user_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: `pwd` and `buf` outlive the call; getpwuid_r writes only
+    // into them and sets `result` to `&pwd` or null.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }
 
@@ -435,6 +873,66 @@ mod tests {
             .filter(|n| n.starts_with("wal.corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1, "{aside:?}");
+    }
+
+    /// Writes a WAL with `n` records, flushed, and returns its config.
+    fn written(dir: &Path, n: usize) -> BufferConfig {
+        let cfg = buffer(dir.join("wal"));
+        let mut s = open_or_recover(&cfg).unwrap();
+        for _ in 0..n {
+            s.append(&record::encode(&sample())).unwrap();
+        }
+        s.flush().unwrap();
+        cfg
+    }
+
+    fn aside(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("wal.corrupt-"))
+            .count()
+    }
+
+    /// Every way of damaging the files ends in a WAL that opens and takes
+    /// writes, twice in a row (no crash loop); what sled cannot read is
+    /// moved aside.
+    #[test]
+    fn truncated_and_missing_files_never_stop_the_open() {
+        type Damage = fn(&Path);
+        let cases: [(&str, Damage); 5] = [
+            ("db truncated to half", |p| {
+                let f = p.join("db");
+                let len = std::fs::metadata(&f).unwrap().len();
+                std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
+            }),
+            ("db truncated to 10 bytes", |p| {
+                std::fs::OpenOptions::new().write(true).open(p.join("db")).unwrap().set_len(10).unwrap();
+            }),
+            ("db missing", |p| std::fs::remove_file(p.join("db")).unwrap()),
+            ("conf missing", |p| std::fs::remove_file(p.join("conf")).unwrap()),
+            ("blobs missing", |p| std::fs::remove_dir_all(p.join("blobs")).unwrap()),
+        ];
+        for (what, damage) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = written(dir.path(), 50);
+            damage(&cfg.path);
+            for round in 0..2 {
+                let mut s = open_or_recover(&cfg)
+                    .unwrap_or_else(|e| panic!("{what}, open {round}: {e}"));
+                let seq = s
+                    .append(&record::encode(&sample()))
+                    .unwrap_or_else(|e| panic!("{what}, append {round}: {e}"));
+                // Seqs never repeat, whatever was lost.
+                assert!(seq.0 > 50 + round, "{what}: seq {seq:?} reused");
+                s.flush().unwrap();
+            }
+            eprintln!(
+                "{what}: moved aside {} time(s)",
+                aside(dir.path())
+            );
+            assert!(aside(dir.path()) <= 1, "{what}");
+        }
     }
 
     #[test]

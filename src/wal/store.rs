@@ -12,13 +12,17 @@
 //!
 //! Big-endian keys make sled's byte order the append order, so the oldest
 //! record is `first()` and a backend's next batch is `range(cursor+1..)`.
+//!
+//! The size cap applies to the files (`du`), through a record budget and
+//! compaction: see `retention.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::sample::{BackendId, Seq};
 use crate::wal::record;
+use crate::wal::retention::{self, DiskAction, DiskBudget};
 
 /// Why a drop happened; the label `reason` of `sentinel_samples_dropped_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,6 +88,13 @@ pub enum WalError {
     Corrupt { path: String, reason: String },
     #[error("unknown backend {backend}")]
     UnknownBackend { backend: String },
+    /// A write failed (disk full) and the WAL is closed until it can be
+    /// reopened; new samples wait in memory.
+    #[error(
+        "the WAL at {path} cannot be written now (is the disk full?); {samples} samples are \
+         held in memory until it can: free space on that filesystem"
+    )]
+    Unavailable { path: String, samples: u64 },
 }
 
 /// One batch of records for one backend, oldest first.
@@ -122,8 +133,14 @@ pub struct WalStats {
     pub samples: u64,
     /// Sum of the stored record sizes.
     pub record_bytes: u64,
+    /// What the record bytes may reach now (see `retention.rs`).
+    #[serde(default)]
+    pub record_budget: u64,
     /// What the files take on disk.
     pub disk_bytes: u64,
+    /// Samples held in memory because the disk was full.
+    #[serde(default)]
+    pub overflow_samples: u64,
     pub last_seq: u64,
     pub backends: BTreeMap<String, BackendStats>,
 }
@@ -133,7 +150,7 @@ pub struct WalStats {
 pub struct StoreOptions {
     pub path: PathBuf,
     pub cache_size: u64,
-    /// Size cap on the stored record bytes.
+    /// Size cap on the WAL's files (`du`), see `retention.rs`.
     pub max_size: u64,
     pub max_age: Duration,
 }
@@ -151,6 +168,8 @@ struct Meta {
 /// The log. Not thread-safe by design: one owner (the `Wal` actor).
 pub struct WalStore {
     path: PathBuf,
+    /// What it was opened with, for a compaction's reopen.
+    opts: StoreOptions,
     db: sled::Db,
     records: sled::Tree,
     cursors: sled::Tree,
@@ -164,11 +183,20 @@ pub struct WalStore {
     record_bytes: u64,
     /// backend → last acknowledged seq; the enabled backends only.
     backends: BTreeMap<String, u64>,
-    max_size: u64,
+    /// The share of `max_size` the records may take (`retention.rs`).
+    budget: DiskBudget,
     max_age: Duration,
 }
 
 const META_REMOVED_THROUGH: &[u8] = b"removed_through";
+
+/// A file next to sled's own (outside the database) holding the highest
+/// seq a flush made durable. If the database comes back without it (a
+/// truncated or deleted `db` file), the loss is logged instead of passing
+/// silently, and seqs continue above it (they never repeat). Written
+/// after each successful flush, without its own fsync: after a power cut
+/// it may lag, never lead.
+const SYNCED_SEQ_FILE: &str = "sentinel-synced-seq";
 
 fn be(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
@@ -181,16 +209,41 @@ fn read_u64(v: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// The sled settings of every WAL database (the live one and a
+/// compaction's copy).
+fn sled_config(path: &Path, cache_size: u64) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_size)
+        .mode(sled::Mode::LowSpace)
+        // The actor decides when to fsync (buffer.sync).
+        .flush_every_ms(None)
+}
+
 impl WalStore {
-    /// Opens (or creates) the log at `opts.path`.
+    /// Opens (or creates) the log at `opts.path`, after finishing or
+    /// undoing a compaction that a crash interrupted.
     pub fn open(opts: &StoreOptions) -> Result<WalStore, WalError> {
+        match retention::finish_interrupted(&opts.path) {
+            Ok(Some(did)) => log::warn!(
+                path = opts.path.display().to_string().as_str(),
+                reason = did;
+                "WAL compaction was interrupted; recovered."
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(WalError::Open {
+                    path: opts.path.display().to_string(),
+                    reason: format!("cannot clean up an interrupted compaction: {e}"),
+                })
+            }
+        }
+        WalStore::open_at(opts)
+    }
+
+    fn open_at(opts: &StoreOptions) -> Result<WalStore, WalError> {
         let path_str = opts.path.display().to_string();
-        let db = sled::Config::new()
-            .path(&opts.path)
-            .cache_capacity(opts.cache_size)
-            .mode(sled::Mode::LowSpace)
-            // The actor decides when to fsync (buffer.sync).
-            .flush_every_ms(None)
+        let db = sled_config(&opts.path, opts.cache_size)
             .open()
             .map_err(|e| open_error(&path_str, e))?;
         let tree = |name: &str| {
@@ -205,6 +258,7 @@ impl WalStore {
         let meta = tree("meta")?;
         let mut store = WalStore {
             path: opts.path.clone(),
+            opts: opts.clone(),
             db,
             records,
             cursors,
@@ -214,7 +268,7 @@ impl WalStore {
             index: BTreeMap::new(),
             record_bytes: 0,
             backends: BTreeMap::new(),
-            max_size: opts.max_size,
+            budget: DiskBudget::new(opts.max_size),
             max_age: opts.max_age,
         };
         store.rebuild_index()?;
@@ -270,7 +324,21 @@ impl WalStore {
             let (_, v) = item.map_err(|e| self.storage(e))?;
             max_cursor = max_cursor.max(read_u64(&v));
         }
-        self.next_seq = last.max(removed).max(max_cursor) + 1;
+        let known = last.max(removed).max(max_cursor);
+        if let Some(synced) = read_synced_seq(&self.path).filter(|s| *s > known) {
+            log::error!(
+                path = self.path.display().to_string().as_str(),
+                seq = synced,
+                error = format!(
+                    "records {}..={synced} were made durable but are not in the database \
+                     (a truncated or deleted file); they are lost",
+                    known + 1
+                )
+                .as_str();
+                "WAL lost records."
+            );
+        }
+        self.next_seq = known.max(read_synced_seq(&self.path).unwrap_or(0)) + 1;
         Ok(())
     }
 
@@ -347,7 +415,13 @@ impl WalStore {
 
     /// Makes everything written so far durable (fsync).
     pub fn flush(&self) -> Result<usize, WalError> {
-        self.db.flush().map_err(|e| self.storage(e))
+        let n = self.db.flush().map_err(|e| self.storage(e))?;
+        // Only a detector (see SYNCED_SEQ_FILE): a failed write is harmless.
+        let _ = std::fs::write(
+            self.path.join(SYNCED_SEQ_FILE),
+            (self.next_seq - 1).to_string(),
+        );
+        Ok(n)
     }
 
     /// The last seq handed out (0 when none).
@@ -427,6 +501,19 @@ impl WalStore {
         self.remove_acknowledged()
     }
 
+    /// Whether the record `seq` is stored.
+    pub fn contains(&self, seq: Seq) -> Result<bool, WalError> {
+        self.records
+            .contains_key(be(seq.0))
+            .map_err(|e| self.storage(e))
+    }
+
+    /// Adds `n` to the drop count of `backend` and `reason` (drops that
+    /// happened outside the store, such as `disk_full`).
+    pub fn add_drops(&self, backend: &str, reason: DropReason, n: u64) -> Result<(), WalError> {
+        self.count_drop(backend, reason, n)
+    }
+
     fn count_drop(&self, backend: &str, reason: DropReason, n: u64) -> Result<(), WalError> {
         if n == 0 {
             return Ok(());
@@ -494,8 +581,16 @@ impl WalStore {
         if !old.is_empty() {
             out.extend(self.drop_records(&old, DropReason::Age)?);
         }
-        if self.record_bytes > self.max_size {
-            let mut excess = self.record_bytes - self.max_size;
+        out.extend(self.fit_budget()?);
+        Ok(out)
+    }
+
+    /// Drops the oldest records until the record bytes fit the budget.
+    fn fit_budget(&mut self) -> Result<Vec<DropEvent>, WalError> {
+        let mut out = Vec::new();
+        let budget = self.budget.records();
+        if self.record_bytes > budget {
+            let mut excess = self.record_bytes - budget;
             let mut victims = Vec::new();
             for (s, m) in &self.index {
                 if excess == 0 {
@@ -507,6 +602,92 @@ impl WalStore {
             out.extend(self.drop_records(&victims, DropReason::Size)?);
         }
         Ok(out)
+    }
+
+    /// Measures the files (`du`) against `max_size`: shrinks the record
+    /// budget (dropping the oldest) or compacts, see `retention.rs`.
+    /// Returns the drops and whether it compacted.
+    pub fn enforce_disk(&mut self, now: Instant) -> Result<(Vec<DropEvent>, bool), WalError> {
+        let disk = self.disk_bytes();
+        match self.budget.observe(disk, self.record_bytes, now) {
+            DiskAction::Keep => Ok((Vec::new(), false)),
+            DiskAction::Shrink => Ok((self.fit_budget()?, false)),
+            DiskAction::Compact => {
+                self.compact()?;
+                Ok((Vec::new(), true))
+            }
+        }
+    }
+
+    /// Bytes the WAL's files take on disk now (`du`).
+    pub fn disk_bytes(&self) -> u64 {
+        dir_size(&self.path)
+    }
+
+    /// What the records may take now.
+    pub fn record_budget(&self) -> u64 {
+        self.budget.records()
+    }
+
+    /// Rewrites every tree into a fresh sled database and swaps it in
+    /// (see `retention.rs` for the steps and their crash safety). The
+    /// cursors, seqs, drop counts and budget carry over unchanged.
+    pub fn compact(&mut self) -> Result<(), WalError> {
+        self.flush()?;
+        let tmp = retention::compact_path(&self.path);
+        let fail = |what: &str, e: &dyn std::fmt::Display| WalError::Open {
+            path: self.path.display().to_string(),
+            reason: format!("compaction failed ({what}): {e}"),
+        };
+        let _ = std::fs::remove_dir_all(&tmp);
+        let copied = self.copy_into(&tmp);
+        if let Err(e) = copied {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(fail("copying", &e));
+        }
+        let marker = retention::done_marker(&self.path);
+        let old = retention::old_path(&self.path);
+        std::fs::write(&marker, b"")
+            .and_then(|_| sync_dir(&self.path))
+            .map_err(|e| fail("marking the copy complete", &e))?;
+        std::fs::rename(&self.path, &old).map_err(|e| fail("moving the old files", &e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| fail("moving the copy in", &e))?;
+        let _ = sync_dir(&self.path);
+        let mut fresh = WalStore::open_at(&self.opts)?;
+        fresh.backends = std::mem::take(&mut self.backends);
+        fresh.budget = self.budget.clone();
+        *self = fresh;
+        let _ = std::fs::remove_dir_all(&old);
+        let _ = std::fs::remove_file(&marker);
+        Ok(())
+    }
+
+    /// Copies every tree into a new database at `to` and flushes it.
+    fn copy_into(&self, to: &Path) -> Result<(), sled::Error> {
+        /// Keys per `apply_batch` while copying.
+        const COPY_BATCH: usize = 1024;
+        let db = sled_config(to, self.opts.cache_size).open()?;
+        for (name, tree) in [
+            ("records", &self.records),
+            ("cursors", &self.cursors),
+            ("drops", &self.drops),
+            ("meta", &self.meta),
+        ] {
+            let target = db.open_tree(name)?;
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in tree.iter() {
+                let (k, v) = item?;
+                batch.insert(k, v);
+                n += 1;
+                if n % COPY_BATCH == 0 {
+                    target.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            target.apply_batch(batch)?;
+        }
+        db.flush()?;
+        Ok(())
     }
 
     /// Removes `seqs` and counts their samples as dropped for every backend
@@ -575,7 +756,9 @@ impl WalStore {
             records: self.index.len() as u64,
             samples: self.index.values().map(|m| m.samples).sum(),
             record_bytes: self.record_bytes,
+            record_budget: self.budget.records(),
             disk_bytes: dir_size(&self.path),
+            overflow_samples: 0,
             last_seq: self.next_seq - 1,
             backends: BTreeMap::new(),
         };
@@ -599,6 +782,21 @@ impl WalStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The seq in `SYNCED_SEQ_FILE`, if the file is there and readable.
+fn read_synced_seq(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path.join(SYNCED_SEQ_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// fsyncs the directory that holds `path`, so renames in it are durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    std::fs::File::open(parent.unwrap_or(Path::new(".")))?.sync_all()
 }
 
 /// Bytes the directory's files occupy on disk (what `du` counts).
@@ -749,8 +947,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let records: Vec<Vec<u8>> = (1..=5).map(|i| run(5, i)).collect();
         let mut o = opts(dir.path());
-        // Room for the newest three exactly.
-        o.max_size = records[2..].iter().map(|r| r.len() as u64).sum();
+        // Room for the newest three exactly (the records get a third of
+        // max_size, see retention.rs).
+        o.max_size = 3 * records[2..].iter().map(|r| r.len() as u64).sum::<u64>();
         let mut s = WalStore::open(&o).unwrap();
         s.set_backends(&[b("a"), b("b")]).unwrap();
         for r in &records {

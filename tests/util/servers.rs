@@ -667,7 +667,7 @@ fn http_agent(timeout: Duration) -> ureq::Agent {
 }
 
 /// GET `url`: `Some((status, body))`, `None` when it cannot connect.
-fn try_http_get(url: &str, timeout: Duration) -> Option<(u16, String)> {
+pub fn try_http_get(url: &str, timeout: Duration) -> Option<(u16, String)> {
     let mut response = http_agent(timeout).get(url).call().ok()?;
     let status = response.status().as_u16();
     let body = response
