@@ -7,12 +7,15 @@
 //!
 //! - `config`: the YAML file → a validated `Config`.
 //! - `sample`: `Sample`, `Labels` and the identifier newtypes.
-//! - `probe`: the `Probe` actor and one file per plugin (`ping`, with the
-//!   socket code in `icmp`).
+//! - `probe`: the `Probe` actor and one file per plugin (`ping` with its
+//!   shared `pinger` and socket code in `icmp`, `tcp`, `http`, `dns`,
+//!   `exec`, `scrape`; `textformat` parses the Prometheus text format).
 //! - `wal`: the `Wal` actor over sled; records, cursors, retention.
 //! - `ship`: remote-write encoding and the `Shipper` actor per backend.
 //! - `supervisor`: builds the actors from the config, reload, ordered stop.
 //! - `logging`: JSON or text log lines.
+//! - `telemetry`: counters, `/metrics`, `/healthz`, the status page.
+//! - `tls`: CA files and basic auth shared by the HTTP clients.
 //! - `cli`: the command line.
 
 pub mod cli;
@@ -23,4 +26,5 @@ pub mod sample;
 pub mod ship;
 pub mod supervisor;
 pub mod telemetry;
+pub mod tls;
 pub mod wal;

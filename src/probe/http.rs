@@ -68,7 +68,12 @@ pub fn agent(
 ) -> Result<ureq::Agent, ProbeError> {
     let mut tls = ureq::tls::TlsConfig::builder();
     if let Some(path) = ca_file {
-        tls = tls.root_certs(load_ca_file(path)?);
+        tls = tls.root_certs(crate::tls::load_ca_roots(path).map_err(|reason| {
+            ProbeError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            }
+        })?);
     }
     if insecure_skip_verify {
         tls = tls.disable_verification(true);
@@ -95,30 +100,11 @@ pub fn request_headers(
         let pass = password.map_or("", |p| p.expose());
         out.push((
             "Authorization".to_string(),
-            format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())),
+            crate::tls::basic_auth(&format!("{user}:{pass}")),
         ));
     }
     out.extend(headers.iter().cloned());
     out
-}
-
-/// Reads the PEM CA certificates of `path`.
-fn load_ca_file(path: &Path) -> Result<ureq::tls::RootCerts, ProbeError> {
-    let err = |reason: String| ProbeError::CaFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
-            certs.push(c);
-        }
-    }
-    if certs.is_empty() {
-        return Err(err("no certificate found in it".into()));
-    }
-    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
 /// Requests `cfg.url` once.
@@ -482,28 +468,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Standard base64 with padding, for `Authorization: Basic`.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The `http_*` samples of one request, labelled with `base` plus `url`.
 pub fn samples(
     cfg: &HttpProbeConfig,
@@ -599,8 +563,6 @@ MIIDETCCAfmgAwIBAgIUMGPiY0+YqeO4CFQMH2IynKQNzzQwDQYJKoZIhvcNAQELBQAwFzEVMBMGA1UE
                 ("X-A".to_string(), "1".to_string())
             ]
         );
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
     }
 
     #[test]

@@ -360,7 +360,12 @@ impl Client {
 
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &cfg.ca_file {
-            tls = tls.root_certs(load_ca_file(path)?);
+            tls = tls.root_certs(crate::tls::load_ca_roots(path).map_err(|reason| {
+                ShipError::CaFile {
+                    path: path.display().to_string(),
+                    reason,
+                }
+            })?);
         }
         if cfg.insecure_skip_verify {
             tls = tls.disable_verification(true);
@@ -400,11 +405,7 @@ impl Client {
             (None, None) => None,
         };
         if let Some(credentials) = basic {
-            set(
-                "Authorization",
-                &format!("Basic {}", base64(credentials.as_bytes())),
-                true,
-            )?;
+            set("Authorization", &crate::tls::basic_auth(&credentials), true)?;
         } else if let Some(token) = &cfg.bearer_token {
             set("Authorization", &format!("Bearer {}", token.expose()), true)?;
         }
@@ -524,48 +525,6 @@ impl Client {
             },
         }
     }
-}
-
-/// Reads the PEM CA certificates of `ca_file`.
-fn load_ca_file(path: &std::path::Path) -> Result<ureq::tls::RootCerts, ShipError> {
-    let ca_error = |reason: String| ShipError::CaFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item.map_err(|e| ca_error(e.to_string()))? {
-            ureq::tls::PemItem::Certificate(c) => certs.push(c),
-            _ => continue,
-        }
-    }
-    if certs.is_empty() {
-        return Err(ca_error("no certificate found in it".into()));
-    }
-    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
-}
-
-/// Standard base64 with padding, for `Authorization: Basic`.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Decodes `%XX` escapes (userinfo in a URL); invalid escapes stay as they are.
@@ -865,15 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn base64_and_percent_decoding() {
-        assert_eq!(
-            base64(b"Aladdin:open sesame"),
-            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(b""), "");
+    fn percent_decoding() {
         assert_eq!(percent_decode("u:p%40ss%3a"), "u:p@ss:");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%é"), "%zz%é");

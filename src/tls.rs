@@ -1,0 +1,76 @@
+//! Pieces shared by every HTTP client of the agent (the shipper's and the
+//! http/scrape probes'): reading a PEM file of CA certificates for ureq,
+//! and the `Authorization: Basic` value. Plain functions, no state.
+
+/// Reads the PEM CA certificates of `path` as ureq roots. The error names
+/// what is wrong (the caller adds the path and the key).
+pub fn load_ca_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| e.to_string())? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err("no certificate found in it".into());
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// The value of `Authorization` for basic auth, from `user:password`.
+pub fn basic_auth(credentials: &str) -> String {
+    format!("Basic {}", base64(credentials.as_bytes()))
+}
+
+/// Standard base64 with padding.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_known_values() {
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b""), "");
+        assert_eq!(basic_auth("u:p"), "Basic dTpw");
+    }
+
+    #[test]
+    fn a_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ca.pem");
+        std::fs::write(&p, "not a certificate").unwrap();
+        assert_eq!(
+            load_ca_roots(&p).err().unwrap(),
+            "no certificate found in it"
+        );
+        assert!(load_ca_roots(&dir.path().join("missing.pem")).is_err());
+    }
+}
