@@ -492,6 +492,27 @@ impl Loader<'_> {
         })
     }
 
+    /// `ca_file`: resolved against the config's directory and, when
+    /// `check` (an enabled backend, a probe), readable now.
+    fn ca_file(&self, t: &Table, check: bool) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(n) = t.get("ca_file") else {
+            return Ok(None);
+        };
+        let p = self.path(&n)?;
+        if check {
+            if let Err(e) = std::fs::File::open(&p) {
+                return Err(self.ctx.err(
+                    &n.path,
+                    format!(
+                        "cannot read {}: {e}, expected a PEM file of CA certificates",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        Ok(Some(p))
+    }
+
     fn backend(
         &mut self,
         name: &str,
@@ -583,24 +604,7 @@ impl Loader<'_> {
             None => Vec::new(),
         };
         let timeout = self.positive_duration(&t, "timeout", default_timeout)?;
-        let ca_file = match t.get("ca_file") {
-            Some(n) => {
-                let p = self.path(&n)?;
-                if enabled {
-                    if let Err(e) = std::fs::File::open(&p) {
-                        return Err(self.ctx.err(
-                            &n.path,
-                            format!(
-                                "cannot read {}: {e}, expected a PEM file of CA certificates",
-                                p.display()
-                            ),
-                        ));
-                    }
-                }
-                Some(p)
-            }
-            None => None,
-        };
+        let ca_file = self.ca_file(&t, enabled)?;
         let insecure_skip_verify = match t.get("insecure_skip_verify") {
             Some(n) => self.ctx.bool(&n)?,
             None => false,
@@ -1417,22 +1421,7 @@ fn probe_http(loader: &mut Loader, t: &Table, plugin: &str) -> Result<ProbeHttp,
             ));
         }
     }
-    let ca_file = match t.get("ca_file") {
-        Some(n) => {
-            let p = loader.path(&n)?;
-            if let Err(e) = std::fs::File::open(&p) {
-                return Err(loader.ctx.err(
-                    &n.path,
-                    format!(
-                        "cannot read {}: {e}, expected a PEM file of CA certificates",
-                        p.display()
-                    ),
-                ));
-            }
-            Some(p)
-        }
-        None => None,
-    };
+    let ca_file = loader.ca_file(t, true)?;
     let insecure_skip_verify = match t.get("insecure_skip_verify") {
         Some(n) => loader.ctx.bool(&n)?,
         None => false,
