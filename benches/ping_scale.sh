@@ -11,6 +11,9 @@
 # (samples stay in its WAL, in a temp dir) and its own HTTP listener on a
 # free loopback port, so its numbers include the WAL and telemetry, not
 # only the pinging.
+#
+# SENTINEL_BIN=path runs another build (say, a copy of the previous one)
+# instead of target/release/sentinel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +25,8 @@ INTERVAL_S=10
 
 command -v fping >/dev/null || { echo "fping is not installed: apt-get install fping" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "run as root: both pingers need raw ICMP sockets" >&2; exit 1; }
-BIN=target/release/sentinel
-[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+BIN=${SENTINEL_BIN:-target/release/sentinel}
+[ -x "$BIN" ] || { echo "build first: cargo build --release (or set SENTINEL_BIN)" >&2; exit 1; }
 
 DIR=$(mktemp -d /tmp/sentinel-ping-scale.XXXXXX)
 AGENT_PID=""

@@ -23,7 +23,9 @@ pub fn init(cfg: &LoggingConfig) -> std::io::Result<()> {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(cfg.level);
     // Quiet the chatty dependencies unless asked for by RUST_LOG.
-    builder.filter_module("sled", log::LevelFilter::Warn);
+    // sled logs every failed flush (dozens of lines per ENOSPC); the WAL
+    // reports its own failures, rate-limited.
+    builder.filter_module("sled", log::LevelFilter::Off);
     builder.filter_module("ureq", log::LevelFilter::Warn);
     builder.filter_module("rustls", log::LevelFilter::Warn);
     if let Ok(spec) = std::env::var("RUST_LOG") {

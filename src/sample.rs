@@ -6,7 +6,9 @@
 //! identifier newtypes (`TaskId`, `BackendId`, `Seq`) stop a task id from
 //! being passed where a backend name belongs.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A task's `id` from the config.
@@ -51,74 +53,212 @@ impl fmt::Display for Seq {
     }
 }
 
+/// A string that label sets and metric names share instead of copying.
+pub type SharedStr = Arc<str>;
+
+/// What a label name or value, or a metric name, can be made from: string
+/// slices and owned strings are copied once into a [`SharedStr`], a
+/// `SharedStr` is shared as it is (a reference count, no copy).
+pub trait IntoShared {
+    fn into_shared(self) -> SharedStr;
+}
+
+impl IntoShared for &str {
+    fn into_shared(self) -> SharedStr {
+        Arc::from(self)
+    }
+}
+
+impl IntoShared for String {
+    fn into_shared(self) -> SharedStr {
+        Arc::from(self)
+    }
+}
+
+impl IntoShared for &String {
+    fn into_shared(self) -> SharedStr {
+        Arc::from(self.as_str())
+    }
+}
+
+impl IntoShared for Box<str> {
+    fn into_shared(self) -> SharedStr {
+        Arc::from(self)
+    }
+}
+
+impl IntoShared for std::borrow::Cow<'_, str> {
+    fn into_shared(self) -> SharedStr {
+        Arc::from(self)
+    }
+}
+
+impl IntoShared for SharedStr {
+    fn into_shared(self) -> SharedStr {
+        self
+    }
+}
+
+impl IntoShared for &SharedStr {
+    fn into_shared(self) -> SharedStr {
+        self.clone()
+    }
+}
+
+impl IntoShared for &MetricName {
+    fn into_shared(self) -> SharedStr {
+        self.0.clone()
+    }
+}
+
+/// The one shared copy of a string known at compile time (a metric or
+/// label name): the first call for it allocates, later ones share it. The
+/// set is bounded by the program's text, so it never grows at run time.
+pub fn shared_static(s: &'static str) -> SharedStr {
+    static STRS: OnceLock<Mutex<HashMap<&'static str, SharedStr>>> = OnceLock::new();
+    let mut strs = STRS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    strs.entry(s).or_insert_with(|| Arc::from(s)).clone()
+}
+
+/// One label: name and value.
+type Pair = (SharedStr, SharedStr);
+
 /// A label set sorted by name with unique names and no empty values.
 ///
 /// Inserting a name that is already present replaces its value, so the
 /// last writer wins: task labels override agent labels, plugin labels
 /// override both (see `probe::series_labels`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+///
+/// The set is immutable and shared: cloning it is a reference count, and
+/// the names and values are `Arc<str>`s, so a set built from another
+/// (`base.clone().with("host", h)`) copies one pointer pair per label and
+/// no string. A run of a ping task with 10,000 hosts thus holds one copy
+/// of the task's base labels, one set per host, and 8 samples pointing at
+/// it, instead of 80,000 sets of owned strings.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(
+    /// `None` when empty (never `Some` of an empty slice, so the derived
+    /// order is the one of the sorted pairs: the empty set first).
+    Option<Arc<[Pair]>>,
+);
 
 impl Labels {
     pub fn new() -> Self {
-        Labels(Vec::new())
+        Labels(None)
+    }
+
+    fn pairs(&self) -> &[Pair] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+
+    fn from_vec(v: Vec<Pair>) -> Self {
+        if v.is_empty() {
+            Labels(None)
+        } else {
+            Labels(Some(Arc::from(v)))
+        }
     }
 
     /// Sets `name` to `value`; an empty value removes the label, since
     /// Prometheus treats an empty label as an absent one.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        let value = value.into();
-        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+    pub fn insert(&mut self, name: impl IntoShared, value: impl IntoShared) {
+        let name = name.into_shared();
+        let value = value.into_shared();
+        let pairs = self.pairs();
+        match pairs.binary_search_by(|(n, _)| (**n).cmp(&*name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                let mut v = pairs.to_vec();
+                v.remove(i);
+                *self = Labels::from_vec(v);
             }
-            Ok(i) => self.0[i].1 = value,
+            Ok(i) if pairs[i].1 == value => {}
+            Ok(i) => {
+                let mut v = pairs.to_vec();
+                v[i].1 = value;
+                *self = Labels::from_vec(v);
+            }
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, (name, value)),
+            Err(i) => {
+                let mut v = Vec::with_capacity(pairs.len() + 1);
+                v.extend_from_slice(&pairs[..i]);
+                v.push((name, value));
+                v.extend_from_slice(&pairs[i..]);
+                *self = Labels::from_vec(v);
+            }
         }
     }
 
     /// Returns a copy with `name=value` set.
-    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with(mut self, name: impl IntoShared, value: impl IntoShared) -> Self {
         self.insert(name, value);
         self
     }
 
     /// Merges `other` into `self`, `other` winning on equal names.
     pub fn extend(&mut self, other: &Labels) {
-        for (n, v) in other.iter() {
+        if self.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        for (n, v) in other.pairs() {
             self.insert(n, v);
         }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        let pairs = self.pairs();
+        pairs
+            .binary_search_by(|(n, _)| (**n).cmp(name))
             .ok()
-            .map(|i| self.0[i].1.as_str())
+            .map(|i| &*pairs[i].1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.pairs().iter().map(|(n, v)| (&**n, &**v))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
+    }
+
+    /// Whether `self` and `other` are one shared set (not only equal).
+    pub fn ptr_eq(&self, other: &Labels) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 }
 
-impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Labels {
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Labels").field(&self.pairs()).finish()
+    }
+}
+
+impl<N: IntoShared, V: IntoShared> FromIterator<(N, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        let mut l = Labels::new();
-        for (n, v) in iter {
-            l.insert(n, v);
+        let mut v: Vec<Pair> = Vec::new();
+        for (n, val) in iter {
+            let (n, val) = (n.into_shared(), val.into_shared());
+            match v.binary_search_by(|(x, _)| (**x).cmp(&*n)) {
+                Ok(i) if val.is_empty() => {
+                    v.remove(i);
+                }
+                Ok(i) => v[i].1 = val,
+                Err(_) if val.is_empty() => {}
+                Err(i) => v.insert(i, (n, val)),
+            }
         }
-        l
+        Labels::from_vec(v)
     }
 }
 
@@ -140,11 +280,119 @@ impl fmt::Display for Labels {
     }
 }
 
+/// A metric name, shared like label strings: a plugin that emits the same
+/// name for thousands of series keeps one copy of it (see
+/// `MetricName::from_static`). Reads as a `&str` (`Deref`), compares with
+/// strings, prints and serializes as one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricName(SharedStr);
+
+impl MetricName {
+    /// The one shared copy of a name known at compile time: the first call
+    /// for a name allocates it, every later one shares it. The set of
+    /// such names is bounded by the program's text.
+    pub fn from_static(name: &'static str) -> MetricName {
+        MetricName(shared_static(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for MetricName {
+    fn default() -> Self {
+        MetricName::from_static("")
+    }
+}
+
+impl std::ops::Deref for MetricName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for MetricName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for MetricName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MetricName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for MetricName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl serde::Serialize for MetricName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<T: IntoShared> From<T> for MetricName {
+    fn from(s: T) -> Self {
+        MetricName(s.into_shared())
+    }
+}
+
+impl PartialEq<str> for MetricName {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for MetricName {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for MetricName {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<MetricName> for str {
+    fn eq(&self, other: &MetricName) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<MetricName> for &str {
+    fn eq(&self, other: &MetricName) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<MetricName> for String {
+    fn eq(&self, other: &MetricName) -> bool {
+        **self == *other.0
+    }
+}
+
 /// One measurement: `name{labels} value @timestamp_ms`.
+///
+/// 40 bytes plus what it shares: the name and the label set are reference
+/// counted, so the 8 samples of one ping host point at one label set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// The metric name, sent as the `__name__` label.
-    pub name: String,
+    pub name: MetricName,
     /// Every other label, sorted; never contains `__name__`.
     pub labels: Labels,
     pub value: f64,
@@ -153,7 +401,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    pub fn new(name: impl Into<String>, labels: Labels, value: f64, timestamp_ms: i64) -> Self {
+    pub fn new(name: impl Into<MetricName>, labels: Labels, value: f64, timestamp_ms: i64) -> Self {
         Sample {
             name: name.into(),
             labels,

@@ -300,8 +300,10 @@ fn a_thousand_full_histories_stay_within_the_documented_bound() {
 
     const TASKS: usize = 1000;
     // status.rs: a ring is at most about 14 KiB, 1,000 about 14 MiB; each
-    // task's latest samples (for /metrics) and the allocator come on top.
-    const BOUND: u64 = 20 << 20;
+    // task's latest samples (for /metrics) and malloc's slack from the
+    // 361,000 short-lived sample vectors come on top (measured: 19 MiB in
+    // all; with 64-byte buckets it was 25 MiB, which this bound refuses).
+    const BOUND: u64 = 22 << 20;
     let t = Telemetry::new();
     let before = rss_bytes();
     let bucket_ms = (HISTORY_SPAN / HISTORY_POINTS as u32).as_millis() as i64;

@@ -16,3 +16,5 @@ mod pipeline;
 mod operate;
 // The local status page in a real browser.
 mod status_page;
+// Fault injection: WAL caps, damage, disk full, backend faults, crashes, clocks.
+mod faults;

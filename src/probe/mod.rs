@@ -2,7 +2,9 @@
 //!
 //! A probe runs its plugin on the task's interval, off the event loop
 //! (plugins block on sockets), stamps the samples with the run's start time
-//! in milliseconds, and sends them to the WAL as one `Append`. A probe never
+//! in milliseconds, and sends them to the WAL as one `Append` (several, one
+//! after the other, past `APPEND_MAX_SAMPLES`: a task of thousands of
+//! hosts). Telemetry keeps the same run, shared, not copied. A probe never
 //! talks to a backend. A run still going when the next is due makes the
 //! next one skip (counted as `result="skipped"`), so a slow target never
 //! piles up threads.
@@ -22,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::Either;
 
 use crate::config::{AgentConfig, PluginConfig, TaskConfig};
 use crate::sample::{now_ms, Labels, Sample};
@@ -110,6 +111,9 @@ struct Tick;
 /// One task's probe.
 pub struct Probe {
     task: TaskConfig,
+    /// The task's plugin config, shared with each run's thread rather
+    /// than copied per run (a ping task may list thousands of hosts).
+    plugin: Arc<PluginConfig>,
     base: Labels,
     wal: Addr<Wal>,
     telemetry: Arc<Telemetry>,
@@ -126,6 +130,7 @@ impl Probe {
     ) -> Probe {
         let base = base_labels(agent, &task);
         Probe {
+            plugin: Arc::new(task.plugin.clone()),
             task,
             base,
             wal,
@@ -152,30 +157,30 @@ impl Probe {
             return;
         }
         self.running = true;
-        let plugin = self.task.plugin.clone();
+        let plugin = self.plugin.clone();
         let base = self.base.clone();
         let limit = self.task.timeout + RUN_GRACE;
         let run = actix_rt::task::spawn_blocking(move || run_once(&plugin, &base));
         let fut = async move { actix_rt::time::timeout(limit, run).await }
             .into_actor(self)
-            .then(move |res, act, _| {
+            .map(move |res, act, _| {
                 act.running = false;
                 let samples = match res {
                     Ok(Ok(Ok(samples))) => samples,
                     Ok(Ok(Err(e))) => {
                         act.count("error");
                         log::warn!(task_id = act.task.id.as_str(), error:% = e; "Probe failed.");
-                        return Either::Left(fut::ready(()));
+                        return;
                     }
                     Ok(Err(join)) => {
                         act.count("error");
                         log::error!(task_id = act.task.id.as_str(), error:% = join; "Probe crashed; it runs again at the next interval.");
-                        return Either::Left(fut::ready(()));
+                        return;
                     }
                     Err(_) => {
                         act.count("timeout");
                         log::warn!(task_id = act.task.id.as_str(), duration_ms = limit.as_millis() as u64; "Probe did not finish in time.");
-                        return Either::Left(fut::ready(()));
+                        return;
                     }
                 };
                 act.count("ok");
@@ -185,35 +190,88 @@ impl Probe {
                     result = summary(&samples).as_str();
                     "Probe finished."
                 );
+                // One copy of the run, shared by telemetry (the latest
+                // result, for /metrics and the status page) and the WAL
+                // appends below, which copy one chunk at a time.
+                let samples = Arc::new(samples);
                 act.telemetry
                     .set_probe_result(act.task.id.as_str(), samples.clone());
-                let append = act.wal.send(Append {
-                    task_id: act.task.id.clone(),
-                    samples,
+                // Appended one chunk at a time, each awaited before the
+                // next is copied: one chunk's copy and encoding in memory
+                // at once, and at most one message of this run in the WAL's
+                // mailbox. A task of its own, so a probe stopped meanwhile
+                // (reload) does not cut a run's records short.
+                let wal = act.wal.clone();
+                let task_id = act.task.id.clone();
+                actix_rt::spawn(async move {
+                    for chunk in append_chunks(&samples, APPEND_MAX_SAMPLES) {
+                        let append = Append {
+                            task_id: task_id.clone(),
+                            samples: chunk.to_vec(),
+                        };
+                        match wal.send(append).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => {
+                                log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
+                            }
+                            Err(e) => {
+                                log::error!(task_id = task_id.as_str(), error:% = e; "The WAL actor is gone.");
+                                return;
+                            }
+                        }
+                    }
                 });
-                Either::Right(append.into_actor(act).map(
-                    |res, act, _| match res {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            log::error!(task_id = act.task.id.as_str(), error:% = e; "Writing samples to the WAL failed.")
-                        }
-                        Err(e) => {
-                            log::error!(task_id = act.task.id.as_str(), error:% = e; "The WAL actor is gone.")
-                        }
-                    },
-                ))
             });
         ctx.spawn(fut);
     }
 }
 
+/// The most samples in one `Append` (one WAL record): about 1,000 ping
+/// hosts. A run of a task with many hosts is written as several records,
+/// one after the other, so that encoding a record (which groups its
+/// samples into series) and shipping it stay bounded in memory however
+/// many hosts the task lists. A run of a few hosts stays one record.
+pub const APPEND_MAX_SAMPLES: usize = 8_192;
+
+/// `samples` cut into chunks of about `max` samples: a chunk ends at the
+/// first change of label set after `max` samples, so the series of one
+/// host (which share their labels) stay in one record.
+pub fn append_chunks(samples: &[Sample], max: usize) -> impl Iterator<Item = &[Sample]> {
+    let max = max.max(1);
+    let mut rest = samples;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = max.min(rest.len());
+        while end < rest.len() && rest[end].labels.ptr_eq(&rest[end - 1].labels) {
+            end += 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Samples named in the debug log line; a run of thousands of hosts is
+/// summed up by its first ones.
+const SUMMARY_MAX_SAMPLES: usize = 16;
+
 /// `ping_reachable=1 ping_rtt_ms=0.05 ...` for the log line.
 fn summary(samples: &[Sample]) -> String {
-    samples
+    let mut out = samples
         .iter()
+        .take(SUMMARY_MAX_SAMPLES)
         .map(|s| format!("{}={}", s.name, (s.value * 1e6).round() / 1e6))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    if samples.len() > SUMMARY_MAX_SAMPLES {
+        out.push_str(&format!(
+            " ... ({} more)",
+            samples.len() - SUMMARY_MAX_SAMPLES
+        ));
+    }
+    out
 }
 
 impl Actor for Probe {
@@ -239,5 +297,38 @@ impl Handler<StopProbe> for Probe {
 
     fn handle(&mut self, _: StopProbe, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_keep_a_host_together() {
+        let base = Labels::new().with("task_id", "t");
+        let mut samples = Vec::new();
+        for h in 0..10 {
+            let l = base.clone().with("host", format!("h{h}"));
+            for n in ["a", "b", "c"] {
+                samples.push(Sample::new(n, l.clone(), 1.0, 1));
+            }
+        }
+        let chunks: Vec<&[Sample]> = append_chunks(&samples, 4).collect();
+        // 4 samples, then the rest of that host: 6 per chunk.
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [6, 6, 6, 6, 6]
+        );
+        assert_eq!(chunks.concat(), samples);
+        for w in chunks.windows(2) {
+            let (last, first) = (&w[0][w[0].len() - 1], &w[1][0]);
+            assert!(!last.labels.ptr_eq(&first.labels));
+        }
+        assert_eq!(append_chunks(&samples, 100).count(), 1);
+        assert_eq!(append_chunks(&[], 4).count(), 0);
+        let summary = summary(&samples);
+        assert!(summary.starts_with("a=1 b=1 c=1 a=1"), "{summary}");
+        assert!(summary.ends_with(" ... (14 more)"), "{summary}");
     }
 }

@@ -42,7 +42,7 @@ use super::icmp::Family;
 use super::pinger::{EchoBoard, Lease, Pinger};
 use super::ProbeError;
 use crate::config::{IpVersion, PingConfig, PING_SEND_RATE};
-use crate::sample::{Labels, Sample};
+use crate::sample::{shared_static, Labels, MetricName, Sample, SharedStr};
 
 /// How long past `max_run_time()` a run may last when sending fell behind
 /// schedule (a busy machine): the last echo still gets most of its timeout,
@@ -268,11 +268,20 @@ pub(crate) fn make_payload(token: &[u8; TOKEN_LEN], size: usize) -> Vec<u8> {
 
 /// The `ping_*` samples of one run, labelled with `base` plus `host`.
 /// When nothing came back there are no `ping_rtt_*` samples.
+///
+/// The samples share one label set (`base`'s strings, shared too, plus
+/// `host`) and their names: a task of 10,000 hosts holds 10,000 small
+/// label sets, not 80,000 sets of owned strings.
 pub fn samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> {
-    let labels = base.clone().with("host", outcome.host.as_str());
+    let labels = host_labels(base, &outcome.host);
     let mut out = Vec::with_capacity(8);
-    let mut push = |name: &str, value: f64| {
-        out.push(Sample::new(name, labels.clone(), value, ts_ms));
+    let mut push = |name: &'static str, value: f64| {
+        out.push(Sample::new(
+            MetricName::from_static(name),
+            labels.clone(),
+            value,
+            ts_ms,
+        ));
     };
     push(
         "ping_reachable",
@@ -295,14 +304,21 @@ pub fn samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> 
         sorted.sort_by(f64::total_cmp);
         for (q, name) in QUANTILES {
             out.push(Sample::new(
-                "ping_rtt_ms",
-                labels.clone().with("quantile", name),
+                MetricName::from_static("ping_rtt_ms"),
+                labels
+                    .clone()
+                    .with(shared_static("quantile"), shared_static(name)),
                 percentile(&sorted, q),
                 ts_ms,
             ));
         }
     }
     out
+}
+
+/// `base` plus the `host` label, the label name shared.
+fn host_labels(base: &Labels, host: &str) -> Labels {
+    base.clone().with(shared_static("host"), host)
 }
 
 /// The cumulative RTT histogram of one host of one task.
@@ -337,6 +353,21 @@ fn bucket_bound(i: usize) -> f64 {
     HISTOGRAM_FIRST_BOUND * f64::from(1u32 << i)
 }
 
+/// The `le` values of the finite buckets, then `+Inf`, made once and
+/// shared by every host's bucket series.
+fn bucket_les() -> &'static [SharedStr; HISTOGRAM_BUCKETS + 1] {
+    static LES: OnceLock<[SharedStr; HISTOGRAM_BUCKETS + 1]> = OnceLock::new();
+    LES.get_or_init(|| {
+        std::array::from_fn(|i| {
+            if i < HISTOGRAM_BUCKETS {
+                SharedStr::from(bucket_bound(i).to_string())
+            } else {
+                shared_static("+Inf")
+            }
+        })
+    })
+}
+
 /// Every task's histograms, by (task_id, host): they outlive runs. A
 /// restart of the agent starts them at zero, which Prometheus reads as a
 /// counter reset.
@@ -360,33 +391,36 @@ pub fn histogram_samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Ve
         }
         h.clone()
     };
-    let labels = base.clone().with("host", outcome.host.as_str());
+    let labels = host_labels(base, &outcome.host);
+    let les = bucket_les();
+    let le = shared_static("le");
+    let bucket = MetricName::from_static("ping_rtt_seconds_bucket");
     let mut out = Vec::with_capacity(HISTOGRAM_BUCKETS + 3);
     let mut cumulative = 0u64;
     for (i, n) in h.buckets.iter().enumerate() {
         cumulative += n;
         out.push(Sample::new(
-            "ping_rtt_seconds_bucket",
-            labels.clone().with("le", bucket_bound(i).to_string()),
+            bucket.clone(),
+            labels.clone().with(&le, &les[i]),
             cumulative as f64,
             ts_ms,
         ));
     }
     let total = cumulative + h.overflow;
     out.push(Sample::new(
-        "ping_rtt_seconds_bucket",
-        labels.clone().with("le", "+Inf"),
+        bucket,
+        labels.clone().with(&le, &les[HISTOGRAM_BUCKETS]),
         total as f64,
         ts_ms,
     ));
     out.push(Sample::new(
-        "ping_rtt_seconds_sum",
+        MetricName::from_static("ping_rtt_seconds_sum"),
         labels.clone(),
         h.sum_seconds,
         ts_ms,
     ));
     out.push(Sample::new(
-        "ping_rtt_seconds_count",
+        MetricName::from_static("ping_rtt_seconds_count"),
         labels,
         total as f64,
         ts_ms,

@@ -280,29 +280,43 @@ impl Shipper {
             through: batch.last,
             dropped: done.dropped.clone(),
         });
-        let full = batch.samples >= self.batch_size;
+        // Back to back while there is a backlog: a full batch, or one whose
+        // oldest sample is older than a flush interval (a batch may be
+        // short of batch_size only because the next record did not fit).
+        // Fresh data waits for the next flush, so a busy agent still sends
+        // few, large requests.
+        let oldest_ms = batch
+            .records
+            .first()
+            .and_then(|r| wal::record::header(r).ok())
+            .map(|h| h.min_ts_ms);
+        let backlog = batch.samples >= self.batch_size
+            || oldest_ms.is_some_and(|ts| {
+                crate::sample::now_ms() - ts > self.flush_interval.as_millis() as i64
+            });
         let last = batch.last;
-        ack
-            .into_actor(self)
-            .map(move |res, act, ctx| {
-                act.busy = false;
-                if let Ok(Err(e)) | Err(e) = res.map_err(|e| wal::WalError::Open {
-                    path: String::new(),
-                    reason: e.to_string(),
-                }) {
-                    log::error!(backend = act.id.as_str(), error:% = e; "Acknowledging a batch failed.");
+        ack.into_actor(self).map(move |res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    log::error!(backend = act.id.as_str(), error:% = e; "Acknowledging a batch failed.")
                 }
-                act.delivered(ctx, done, last);
-                if act.stopping {
-                    return;
+                Err(e) => {
+                    log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.")
                 }
-                if full {
-                    act.wake_in(ctx, Duration::ZERO);
-                } else {
-                    let d = act.flush_interval;
-                    act.wake_in(ctx, d);
-                }
-            })
+            }
+            act.delivered(ctx, done, last);
+            if act.stopping {
+                return;
+            }
+            let delay = if backlog {
+                Duration::ZERO
+            } else {
+                act.flush_interval
+            };
+            act.wake_in(ctx, delay);
+        })
     }
 
     fn delivered(&mut self, ctx: &mut Context<Self>, done: Delivered, last: Seq) {

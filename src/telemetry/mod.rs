@@ -10,7 +10,7 @@ pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::sample::{Labels, Sample};
@@ -42,8 +42,9 @@ pub struct BackendHealth {
 struct Families {
     /// name → family.
     map: BTreeMap<String, Family>,
-    /// task id → latest samples of its last run, shown as they are.
-    probes: BTreeMap<String, Vec<Sample>>,
+    /// task id → latest samples of its last run, shown as they are;
+    /// shared with the probe that appends them to the WAL, not copied.
+    probes: BTreeMap<String, Arc<Vec<Sample>>>,
     backends: BTreeMap<String, BackendHealth>,
     /// task id → its recent past, for the status page.
     histories: BTreeMap<String, status::TaskHistory>,
@@ -130,8 +131,11 @@ impl Telemetry {
     }
 
     /// Keeps the latest samples of a task's run for `/metrics`, and adds
-    /// the run to the task's history for the status page.
-    pub fn set_probe_result(&self, task_id: &str, samples: Vec<Sample>) {
+    /// the run to the task's history for the status page. Pass an
+    /// `Arc` to share the run with other holders (the probe does); a
+    /// `Vec` is moved in. Either way the samples are not copied.
+    pub fn set_probe_result(&self, task_id: &str, samples: impl Into<Arc<Vec<Sample>>>) {
+        let samples: Arc<Vec<Sample>> = samples.into();
         let ts = samples
             .first()
             .map(|s| s.timestamp_ms)
@@ -141,8 +145,9 @@ impl Telemetry {
             if let Some(h) = f.histories.get_mut(task_id) {
                 h.record(ts, run);
             }
-            f.probes.insert(task_id.to_string(), samples);
-        })
+            // The previous run is dropped after the lock is released.
+            f.probes.insert(task_id.to_string(), samples)
+        });
     }
 
     /// Forgets a removed task's results and history.
@@ -211,7 +216,12 @@ impl Telemetry {
 
     /// The latest samples of a task (for stale markers on removal).
     pub fn probe_result(&self, task_id: &str) -> Vec<Sample> {
-        self.with(|f| f.probes.get(task_id).cloned().unwrap_or_default())
+        self.with(|f| {
+            f.probes
+                .get(task_id)
+                .map(|s| s.as_ref().clone())
+                .unwrap_or_default()
+        })
     }
 
     /// Records that `backend` is delivering (`ok`) or failing; keeps the
@@ -293,7 +303,7 @@ impl Telemetry {
             "# HELP sentinel_uptime_seconds Seconds since the agent started.\n# TYPE sentinel_uptime_seconds gauge\nsentinel_uptime_seconds {}",
             self.uptime_seconds()
         );
-        self.with(|f| {
+        let probes: Vec<Arc<Vec<Sample>>> = self.with(|f| {
             for (name, (kind, help, series)) in &f.map {
                 let _ = writeln!(out, "# HELP {name} {help}");
                 let t = match kind {
@@ -305,12 +315,15 @@ impl Telemetry {
                     write_series(&mut out, name, labels, *v, None);
                 }
             }
-            for samples in f.probes.values() {
-                for s in samples {
-                    write_series(&mut out, &s.name, &s.labels, s.value, Some(s.timestamp_ms));
-                }
-            }
+            f.probes.values().cloned().collect()
         });
+        // The probe results are shared, not copied: rendered without the
+        // lock, so a large task does not hold up every counter update.
+        for samples in &probes {
+            for s in samples.iter() {
+                write_series(&mut out, &s.name, &s.labels, s.value, Some(s.timestamp_ms));
+            }
+        }
         out
     }
 }

@@ -38,11 +38,49 @@
 //!
 //! A WAL that sled cannot open (or that makes it panic) is moved aside to
 //! `<path>.corrupt-<unix time>` and a fresh one is started, so a damaged file
-//! never causes a crash loop. A path the agent may not write is an error.
+//! never causes a crash loop. Records lost from a truncated file are logged
+//! (`store.rs`, the synced-seq file). A path the agent may not write is an
+//! error naming the path and the user.
+//!
+//! # Size
+//!
+//! `buffer.max_size` bounds the files (`du`), not the record bytes: see
+//! `retention.rs` for the budget, the compaction and the margin.
+//!
+//! # Disk full
+//!
+//! sled poisons itself on the first failed write, so the actor closes it,
+//! holds new records in memory (`OVERFLOW_MAX_BYTES`, at most
+//! `max_size / OVERFLOW_SHARE`; the oldest beyond it are dropped as
+//! `disk_full`), and reopens it every `REOPEN_EVERY`. The reopened
+//! database has what sled made durable, which may be less than what the
+//! closed one showed (a shipper may have read, and acknowledged, records
+//! that are gone now). So a record keeps its seq for good: a shipper's
+//! cursor, an ack in flight and a batch already read name the same
+//! records before and after the reopen. At the reopen:
+//!
+//! 1. the cursors the closed database had reached, and the acks received
+//!    meanwhile, are applied (cursors only move forward);
+//! 2. the records appended since the last sync that the closed database
+//!    still held are written again under their own seqs, unless the
+//!    reopened database has them or every backend is past them;
+//! 3. the records held in memory get their seqs (above every seq handed
+//!    out) at the first attempt, so an attempt that fails part-way and
+//!    leaves some of them on disk is recognised by the next one;
+//! 4. everything is flushed, then the `disk_full` drop counts are written.
+//!
+//! # Clock
+//!
+//! Each sweep compares wall-clock and monotonic time; a difference above
+//! `CLOCK_JUMP_THRESHOLD` is logged (`Wall clock jumped.`) and counted.
+//! The wall clock is read through `Clock`, so tests can jump it.
 
 pub mod record;
 pub mod retention;
 pub mod store;
+
+#[cfg(test)]
+mod disk_full_tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -62,9 +100,14 @@ pub use store::{Batch, DropEvent, DropReason, WalError, WalStats, WalStore};
 const RETENTION_SWEEP: Duration = Duration::from_secs(1);
 
 /// The most record bytes held in memory while the disk is full (or the
-/// WAL otherwise cannot be written): about 70,000 typical samples. Past
-/// it the oldest are dropped and counted as `reason="disk_full"`.
+/// WAL otherwise cannot be written): about 70,000 single-host ping samples
+/// or 250,000 samples of many-host tasks. Past it the oldest are dropped
+/// and counted as `reason="disk_full"`. A small `buffer.max_size` lowers
+/// it to `max_size / OVERFLOW_SHARE`.
 pub const OVERFLOW_MAX_BYTES: u64 = 4 << 20;
+
+/// The overflow holds at most this fraction of `buffer.max_size`.
+pub const OVERFLOW_SHARE: u64 = 4;
 
 /// How often a WAL that cannot be written is reopened to see whether the
 /// disk has room again.
@@ -150,8 +193,13 @@ pub struct GetStats;
 
 /// One encoded record waiting somewhere other than the WAL.
 struct Held {
+    /// Set at the first reopen attempt that tries to write it (see the
+    /// module doc, "Disk full"); kept if that attempt fails.
+    seq: Option<Seq>,
     bytes: Vec<u8>,
     samples: u64,
+    /// Newest sample, for the log.
+    ts_ms: i64,
 }
 
 /// The actor owning the sled database. Runs on its own arbiter so an fsync
@@ -170,15 +218,24 @@ pub struct Wal {
     unsynced: Option<Seq>,
     /// The records behind `unsynced`, kept until a sync covers them: if
     /// the sync fails they may be lost with the poisoned database, and
-    /// are written again after the reopen unless they are there.
+    /// are written again (under the same seqs) after the reopen unless
+    /// they are there. While the WAL is closed: only those the closed
+    /// database still held (not yet removed by acks or caps).
     unsynced_records: Vec<(Seq, Held)>,
+    /// The highest seq handed out by any database of this run: the
+    /// reopened one may have lost the top ones, and seqs never repeat.
+    issued: Seq,
     /// Records that could not be written, oldest first; bounded by
     /// `OVERFLOW_MAX_BYTES`.
     overflow: VecDeque<Held>,
     overflow_bytes: u64,
     /// The enabled backends, also while `store` is closed.
     backends: Vec<BackendId>,
-    /// Acks received while `store` was closed, applied after the reopen.
+    /// Seqs of held records dropped (`disk_full`) after a reopen attempt
+    /// gave them a seq: removed if that attempt left them on disk.
+    abandoned: Vec<Seq>,
+    /// Acks received while `store` was closed, and the cursors the closed
+    /// database had reached, applied after the reopen.
     pending_acks: BTreeMap<BackendId, (Seq, Vec<(DropReason, u64)>)>,
     /// `disk_full` drops not yet written to the drop counts on disk.
     pending_drops: BTreeMap<BackendId, u64>,
@@ -195,6 +252,7 @@ pub struct Wal {
 
 impl Wal {
     pub fn new(store: WalStore, cfg: &BufferConfig, telemetry: Arc<Telemetry>) -> Wal {
+        let issued = store.last_seq();
         let opts = store::StoreOptions {
             path: cfg.path.clone(),
             cache_size: cfg.cache_size,
@@ -210,6 +268,8 @@ impl Wal {
             clock: Arc::new(SystemClock),
             unsynced: None,
             unsynced_records: Vec::new(),
+            issued,
+            abandoned: Vec::new(),
             overflow: VecDeque::new(),
             overflow_bytes: 0,
             backends: Vec::new(),
@@ -263,11 +323,24 @@ impl Wal {
     }
 
     /// A write failed: sled has poisoned itself, so close it; what it may
-    /// have lost (appended since the last sync) is kept for the reopen.
+    /// have lost (records appended and cursors moved since the last sync)
+    /// is kept for the reopen.
     fn broke(&mut self, err: &WalError) {
-        if self.store.take().is_none() {
+        let Some(old) = self.store.take() else {
             return;
+        };
+        self.issued = self.issued.max(old.last_seq());
+        // Records it removed (acknowledged by every backend, or dropped
+        // and counted) are not written again.
+        self.unsynced_records.retain(|(seq, _)| old.holds(*seq));
+        for (b, cursor) in old.cursors() {
+            let entry = self
+                .pending_acks
+                .entry(BackendId(b))
+                .or_insert((Seq(0), Vec::new()));
+            entry.0 = entry.0.max(Seq(cursor));
         }
+        drop(old);
         let now = self.clock.instant();
         self.broken_since = Some(now);
         self.last_reopen = Some(now);
@@ -289,15 +362,19 @@ impl Wal {
     /// Holds a record in memory, dropping the oldest held ones past the
     /// bound (counted as `disk_full` for every backend).
     fn hold(&mut self, held: Held) {
+        log::debug!(samples = held.samples, ts_ms = held.ts_ms; "Samples held in memory.");
         self.overflow_bytes += held.bytes.len() as u64;
         self.overflow.push_back(held);
         let mut lost = 0;
-        while self.overflow_bytes > OVERFLOW_MAX_BYTES {
+        let bound = OVERFLOW_MAX_BYTES.min(self.opts.max_size / OVERFLOW_SHARE);
+        while self.overflow_bytes > bound {
             let Some(old) = self.overflow.pop_front() else {
                 break;
             };
             self.overflow_bytes -= old.bytes.len() as u64;
             lost += old.samples;
+            // A failed reopen attempt may have left it on disk.
+            self.abandoned.extend(old.seq);
         }
         if lost > 0 {
             for b in self.backends.clone() {
@@ -344,6 +421,7 @@ impl Wal {
                 return;
             }
         };
+        self.issued = self.issued.max(store.last_seq());
         self.store = Some(store);
         self.unsynced_records.clear();
         self.unsynced = None;
@@ -364,31 +442,52 @@ impl Wal {
 
     /// Applies what happened while the WAL was closed to a reopened store
     /// and makes it durable; returns the samples written from memory.
+    /// Safe to repeat after a failure part-way: every record is written
+    /// under a seq fixed before the first attempt.
     fn restore_into(&mut self, store: &mut WalStore) -> Result<u64, WalError> {
+        // A write and a flush first: while the disk is still full this
+        // fails before anything held is written.
         store.set_backends(&self.backends)?;
+        store.flush()?;
+        for held in self.overflow.iter_mut().filter(|h| h.seq.is_none()) {
+            self.issued = Seq(self.issued.0 + 1);
+            held.seq = Some(self.issued);
+        }
+        store.reserve_through(self.issued);
         for (b, (through, dropped)) in &self.pending_acks {
-            store.ack(b, *through, dropped)?;
+            // A backend removed meanwhile has no cursor any more.
+            if self.backends.contains(b) {
+                store.ack(b, *through, dropped)?;
+            }
         }
-        for (b, n) in &self.pending_drops {
-            store.add_drops(b.as_str(), DropReason::DiskFull, *n)?;
-        }
+        store.discard(&self.abandoned)?;
         let mut restored = 0;
         for (seq, held) in &self.unsynced_records {
-            if !store.contains(*seq)? {
-                store.append(&held.bytes)?;
+            if !store.holds(*seq) && !store.acknowledged_by_all(*seq) {
+                store.insert_at(*seq, &held.bytes)?;
                 restored += held.samples;
             }
         }
         for held in &self.overflow {
-            store.append(&held.bytes)?;
-            restored += held.samples;
+            let seq = held.seq.expect("a seq was given above");
+            if !store.holds(seq) {
+                store.insert_at(seq, &held.bytes)?;
+                restored += held.samples;
+            }
         }
         store.flush()?;
         // Everything is in the reopened WAL now.
         self.pending_acks.clear();
-        self.pending_drops.clear();
         self.overflow.clear();
         self.overflow_bytes = 0;
+        self.abandoned.clear();
+        // The counts last, once the data is safe (a failure here would
+        // only repeat this step).
+        for (b, n) in &self.pending_drops {
+            store.add_drops(b.as_str(), DropReason::DiskFull, *n)?;
+        }
+        store.flush()?;
+        self.pending_drops.clear();
         Ok(restored)
     }
 
@@ -595,8 +694,15 @@ impl Handler<Append> for Wal {
             return Ok(last);
         }
         let held = Held {
+            seq: None,
             bytes: record::encode(&msg.samples),
             samples: msg.samples.len() as u64,
+            ts_ms: msg
+                .samples
+                .iter()
+                .map(|s| s.timestamp_ms)
+                .max()
+                .unwrap_or(0),
         };
         // Held records go first, so a new one waits behind them.
         let Some(store) = self.store.as_mut().filter(|_| self.overflow.is_empty()) else {
@@ -612,6 +718,7 @@ impl Handler<Append> for Wal {
             }
         };
         self.unsynced = Some(seq);
+        self.issued = self.issued.max(seq);
         self.unsynced_records.push((seq, held));
         if self.sync == SyncMode::Always && self.sync_now().is_err() {
             // broke() kept the record for the reopen; not accepted yet.
@@ -626,7 +733,8 @@ impl Handler<Append> for Wal {
         log::debug!(
             task_id = msg.task_id.as_str(),
             samples = msg.samples.len(),
-            seq = seq.0;
+            seq = seq.0,
+            ts_ms = msg.samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
             "Samples appended."
         );
         Ok(seq)
@@ -904,22 +1012,38 @@ mod tests {
             ("db truncated to half", |p| {
                 let f = p.join("db");
                 let len = std::fs::metadata(&f).unwrap().len();
-                std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&f)
+                    .unwrap()
+                    .set_len(len / 2)
+                    .unwrap();
             }),
             ("db truncated to 10 bytes", |p| {
-                std::fs::OpenOptions::new().write(true).open(p.join("db")).unwrap().set_len(10).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p.join("db"))
+                    .unwrap()
+                    .set_len(10)
+                    .unwrap();
             }),
-            ("db missing", |p| std::fs::remove_file(p.join("db")).unwrap()),
-            ("conf missing", |p| std::fs::remove_file(p.join("conf")).unwrap()),
-            ("blobs missing", |p| std::fs::remove_dir_all(p.join("blobs")).unwrap()),
+            ("db missing", |p| {
+                std::fs::remove_file(p.join("db")).unwrap()
+            }),
+            ("conf missing", |p| {
+                std::fs::remove_file(p.join("conf")).unwrap()
+            }),
+            ("blobs missing", |p| {
+                std::fs::remove_dir_all(p.join("blobs")).unwrap()
+            }),
         ];
         for (what, damage) in cases {
             let dir = tempfile::tempdir().unwrap();
             let cfg = written(dir.path(), 50);
             damage(&cfg.path);
             for round in 0..2 {
-                let mut s = open_or_recover(&cfg)
-                    .unwrap_or_else(|e| panic!("{what}, open {round}: {e}"));
+                let mut s =
+                    open_or_recover(&cfg).unwrap_or_else(|e| panic!("{what}, open {round}: {e}"));
                 let seq = s
                     .append(&record::encode(&sample()))
                     .unwrap_or_else(|e| panic!("{what}, append {round}: {e}"));
@@ -927,10 +1051,7 @@ mod tests {
                 assert!(seq.0 > 50 + round, "{what}: seq {seq:?} reused");
                 s.flush().unwrap();
             }
-            eprintln!(
-                "{what}: moved aside {} time(s)",
-                aside(dir.path())
-            );
+            eprintln!("{what}: moved aside {} time(s)", aside(dir.path()));
             assert!(aside(dir.path()) <= 1, "{what}");
         }
     }

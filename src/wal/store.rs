@@ -243,9 +243,18 @@ impl WalStore {
 
     fn open_at(opts: &StoreOptions) -> Result<WalStore, WalError> {
         let path_str = opts.path.display().to_string();
-        let db = sled_config(&opts.path, opts.cache_size)
-            .open()
-            .map_err(|e| open_error(&path_str, e))?;
+        let db = match sled_config(&opts.path, opts.cache_size).open() {
+            // sled writes a snapshot at every open, to `snap.<lsn>.generating`
+            // first, renamed when complete; a write that failed (disk full)
+            // leaves that file behind, and sled 0.34 then takes it for the
+            // newest snapshot and refuses every later open as corrupt. An
+            // unrenamed snapshot was never complete: remove it, try again.
+            Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(&opts.path) > 0 => {
+                sled_config(&opts.path, opts.cache_size).open()
+            }
+            other => other,
+        }
+        .map_err(|e| open_error(&path_str, e))?;
         let tree = |name: &str| {
             db.open_tree(name).map_err(|source| WalError::Storage {
                 path: path_str.clone(),
@@ -272,6 +281,9 @@ impl WalStore {
             max_age: opts.max_age,
         };
         store.rebuild_index()?;
+        // The backends of the last run, until `set_backends` says
+        // otherwise: a cap applied before then is counted for them.
+        store.load_cursors()?;
         Ok(store)
     }
 
@@ -411,6 +423,69 @@ impl WalStore {
         );
         self.record_bytes += bytes.len() as u64;
         Ok(Seq(seq))
+    }
+
+    /// Stores a record under a seq handed out before (by this store or
+    /// by the database it replaced after a disk-full reopen), so that
+    /// cursors and batches already read keep meaning the same records.
+    /// Seqs above it are not handed out again.
+    pub fn insert_at(&mut self, seq: Seq, bytes: &[u8]) -> Result<(), WalError> {
+        let h = record::header(bytes).map_err(|e| WalError::Open {
+            path: self.path.display().to_string(),
+            reason: format!("refusing to store a malformed record: {e}"),
+        })?;
+        self.records
+            .insert(be(seq.0), bytes)
+            .map_err(|e| self.storage(e))?;
+        self.next_seq = self.next_seq.max(seq.0 + 1);
+        let meta = Meta {
+            bytes: bytes.len() as u64,
+            samples: h.samples as u64,
+            min_ts_ms: h.min_ts_ms,
+            max_ts_ms: h.max_ts_ms,
+        };
+        if let Some(old) = self.index.insert(seq.0, meta) {
+            self.record_bytes -= old.bytes;
+        }
+        self.record_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Never hands out `seq` or anything below it (seqs that an earlier
+    /// database handed out and this one lost).
+    pub fn reserve_through(&mut self, seq: Seq) {
+        self.next_seq = self.next_seq.max(seq.0 + 1);
+    }
+
+    /// Removes records without counting them (they were counted as
+    /// dropped elsewhere); seqs not stored are ignored.
+    pub fn discard(&mut self, seqs: &[Seq]) -> Result<(), WalError> {
+        let held: Vec<u64> = seqs
+            .iter()
+            .map(|s| s.0)
+            .filter(|s| self.index.contains_key(s))
+            .collect();
+        self.remove(&held)
+    }
+
+    /// Whether the in-memory index holds `seq` (no disk read).
+    pub fn holds(&self, seq: Seq) -> bool {
+        self.index.contains_key(&seq.0)
+    }
+
+    /// The cursors as this store knows them (also what it has not yet
+    /// made durable).
+    pub fn cursors(&self) -> BTreeMap<String, u64> {
+        self.backends.clone()
+    }
+
+    /// Whether every enabled backend has acknowledged `seq` (false with no
+    /// backend enabled).
+    pub fn acknowledged_by_all(&self, seq: Seq) -> bool {
+        self.backends
+            .values()
+            .min()
+            .is_some_and(|min| *min >= seq.0)
     }
 
     /// Makes everything written so far durable (fsync).
@@ -570,14 +645,15 @@ impl WalStore {
     pub fn enforce_caps(&mut self, now_ms: i64) -> Result<Vec<DropEvent>, WalError> {
         let mut out = Vec::new();
         let cutoff = now_ms - self.max_age.as_millis() as i64;
+        // Every record older than the cutoff, wherever it is: append
+        // order is nearly time order, but a backlog written before a
+        // clock jump or seeded from elsewhere need not be.
         let old: Vec<u64> = self
             .index
             .iter()
-            .take_while(|(_, m)| m.max_ts_ms < cutoff)
+            .filter(|(_, m)| m.max_ts_ms < cutoff)
             .map(|(s, _)| *s)
             .collect();
-        // Records are in append order, which is nearly time order; a late
-        // old record behind a newer one waits for its turn.
         if !old.is_empty() {
             out.extend(self.drop_records(&old, DropReason::Age)?);
         }
@@ -709,12 +785,15 @@ impl WalStore {
         for (b, n) in &per_backend {
             self.count_drop(b, reason, *n)?;
         }
-        // A backend whose cursor is behind dropped records moves past them.
+        self.remove(seqs)?;
+        // A backend whose cursor is behind dropped records moves past them,
+        // unless records it still needs lie in between (drops by age need
+        // not be contiguous).
         if let Some(&top) = seqs.iter().max() {
             let moved: Vec<String> = self
                 .backends
                 .iter()
-                .filter(|(_, c)| **c < top)
+                .filter(|(_, c)| **c < top && self.index.range(**c + 1..top).next().is_none())
                 .map(|(b, _)| b.clone())
                 .collect();
             for b in moved {
@@ -724,7 +803,6 @@ impl WalStore {
                     .map_err(|e| self.storage(e))?;
             }
         }
-        self.remove(seqs)?;
         Ok(per_backend
             .into_iter()
             .map(|(backend, samples)| DropEvent {
@@ -782,6 +860,30 @@ impl WalStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Removes the snapshots sled did not finish writing
+/// (`snap.<lsn>.generating`); returns how many.
+fn remove_unfinished_snapshots(path: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("snap.")
+            && name.ends_with(".generating")
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            log::warn!(
+                path = path.display().to_string().as_str(),
+                file = name.as_str();
+                "Removed a WAL snapshot that sled did not finish writing (disk full?)."
+            );
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The seq in `SYNCED_SEQ_FILE`, if the file is there and readable.
@@ -985,6 +1087,23 @@ mod tests {
         assert_eq!(events[0].reason, DropReason::Age);
         assert_eq!(events[0].samples, 3);
         assert_eq!(s.stats().unwrap().records, 1);
+    }
+
+    #[test]
+    fn old_records_between_new_ones_go_and_the_new_ones_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        for ts in [1_000, 10_000_000, 2_000, 10_000_001] {
+            s.append(&run(2, ts)).unwrap();
+        }
+        let events = s.enforce_caps(10_000_000 + 1000).unwrap();
+        assert_eq!(events[0].samples, 4);
+        let batch = s.read_batch(&b("a"), 100).unwrap().unwrap();
+        assert_eq!(
+            (batch.first, batch.last, batch.samples),
+            (Seq(2), Seq(4), 4)
+        );
     }
 
     #[test]

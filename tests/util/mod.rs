@@ -4,3 +4,4 @@
 pub mod agent;
 pub mod netns;
 pub mod servers;
+pub mod faults;

@@ -1,0 +1,506 @@
+//! Helpers for the fault-injection suite (`tests/faults.rs`): a small
+//! tmpfs that can be filled, mock remote-write servers for the answers a
+//! real server cannot be made to give (a hang, 429 with `Retry-After`,
+//! 413, minutes of 500), a VictoriaMetrics inside a network namespace, the
+//! agent's resident memory, and the result table every fault test prints.
+//!
+//! Every guard removes what it made on `Drop` (mount, process, thread),
+//! also when the test panics.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+
+/// One row of the suite's result table, printed with `eprintln!` so the
+/// numbers show in the test output (`--nocapture`) and in CI logs.
+pub struct Row<'a> {
+    pub fault: &'a str,
+    pub injected: &'a str,
+    pub accepted: u64,
+    pub delivered: u64,
+    /// `reason=count` pairs, e.g. `size=1200`.
+    pub dropped: &'a str,
+    pub duplicated: u64,
+}
+
+impl Row<'_> {
+    pub fn print(&self) {
+        eprintln!(
+            "FAULT-TABLE | {} | {} | {} | {} | {} | {} |",
+            self.fault, self.injected, self.accepted, self.delivered, self.dropped, self.duplicated
+        );
+    }
+}
+
+/// A tmpfs of a fixed size mounted on a fresh directory; unmounted (and
+/// the directory removed) on drop.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Tmpfs {
+        super::netns::require_root("mounting a tmpfs to fill it");
+        let dir = tempfile::Builder::new()
+            .prefix("sentinel-fault-tmpfs-")
+            .tempdir()
+            .expect("create a mount point");
+        super::netns::sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+                &dir.path().display().to_string(),
+            ],
+        );
+        Tmpfs { dir, mounted: true }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` until the filesystem is full; returns its path.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        let path = self.path().join(name);
+        let mut f = std::fs::File::create(&path).expect("create the filler");
+        let block = vec![0xA5u8; 64 << 10];
+        loop {
+            match f.write(&block) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+            self.mounted = false;
+        }
+    }
+}
+
+/// What a mock answers to one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Accept the connection and never answer (until the mock stops).
+    Hang,
+    /// `status`, with a `Retry-After` header when set.
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// 204 and the samples are counted as stored.
+    Store,
+}
+
+/// What a mock saw, for assertions.
+#[derive(Debug, Default)]
+pub struct MockLog {
+    /// Arrival time, answer status (0 for a hang) and samples per request.
+    pub requests: Vec<(Instant, u16, u64)>,
+    /// (series labels, timestamp) of every stored sample.
+    pub stored: Vec<(String, i64)>,
+}
+
+/// The policy: the answer to a request holding `series` series, given the
+/// number of requests seen before it.
+pub type Policy = dyn Fn(usize, usize) -> Answer + Send + Sync;
+
+/// A loopback remote-write mock with a programmable answer per request.
+pub struct MockServer {
+    pub url: String,
+    pub log: Arc<Mutex<MockLog>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl MockServer {
+    pub fn start(policy: Box<Policy>) -> MockServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let log = Arc::new(Mutex::new(MockLog::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log2, stop2) = (log.clone(), stop.clone());
+        let policy: Arc<Policy> = Arc::from(policy);
+        let count = Arc::new(AtomicU64::new(0));
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (log, stop, policy, count) =
+                            (log2.clone(), stop2.clone(), policy.clone(), count.clone());
+                        conns.push(std::thread::spawn(move || {
+                            serve(conn, &log, &stop, &*policy, &count)
+                        }));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            for c in conns {
+                let _ = c.join();
+            }
+        });
+        MockServer {
+            url: format!("http://{addr}/api/v1/write"),
+            log,
+            stop,
+            thread: Some(thread),
+            addr,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Distinct stored (series, timestamp) pairs and the repeats among them.
+    pub fn stored_counts(&self) -> (u64, u64) {
+        let log = self.log.lock().unwrap();
+        let mut set = std::collections::BTreeSet::new();
+        let mut dup = 0;
+        for k in &log.stored {
+            if !set.insert(k.clone()) {
+                dup += 1;
+            }
+        }
+        (set.len() as u64, dup)
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves one connection (keep-alive) until the peer closes or the mock stops.
+fn serve(
+    conn: TcpStream,
+    log: &Mutex<MockLog>,
+    stop: &AtomicBool,
+    policy: &Policy,
+    count: &AtomicU64,
+) {
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut writer = conn.try_clone().expect("clone the connection");
+    let mut reader = BufReader::new(conn);
+    loop {
+        // Headers.
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => return,
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; len];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut read = 0;
+        while read < len && Instant::now() < deadline {
+            match reader.read(&mut body[read..]) {
+                Ok(0) => return,
+                Ok(n) => read += n,
+                Err(_) => continue,
+            }
+        }
+        let series = decode(&body);
+        let n = count.fetch_add(1, Ordering::Relaxed) as usize;
+        let samples: u64 = series.iter().map(|(_, ts)| ts.len() as u64).sum();
+        let answer = policy(n, series.len());
+        let status = match &answer {
+            Answer::Hang => 0,
+            Answer::Status { status, .. } => *status,
+            Answer::Store => 204,
+        };
+        {
+            let mut log = log.lock().unwrap();
+            log.requests.push((Instant::now(), status, samples));
+            if matches!(answer, Answer::Store) {
+                for (labels, ts) in &series {
+                    for t in ts {
+                        log.stored.push((labels.clone(), *t));
+                    }
+                }
+            }
+        }
+        match answer {
+            Answer::Hang => {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return;
+            }
+            Answer::Status {
+                status,
+                retry_after,
+            } => {
+                let extra = retry_after
+                    .map(|s| format!("retry-after: {s}\r\n"))
+                    .unwrap_or_default();
+                let _ = write!(
+                    writer,
+                    "HTTP/1.1 {status} Mock\r\n{extra}content-length: 4\r\n\r\nmock"
+                );
+            }
+            Answer::Store => {
+                let _ = write!(
+                    writer,
+                    "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+                );
+            }
+        }
+    }
+}
+
+/// The remote-write protobuf, declared here so the suite does not depend
+/// on the code it checks.
+mod proto {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Label {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Sample {
+        #[prost(double, tag = "1")]
+        pub value: f64,
+        #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+}
+
+/// (labels as text, timestamps) per series of a snappy remote-write body.
+fn decode(body: &[u8]) -> Vec<(String, Vec<i64>)> {
+    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(body) else {
+        return Vec::new();
+    };
+    let Ok(req) = proto::WriteRequest::decode(raw.as_slice()) else {
+        return Vec::new();
+    };
+    req.timeseries
+        .into_iter()
+        .map(|ts| {
+            let labels: Vec<String> = ts
+                .labels
+                .iter()
+                .map(|l| format!("{}={}", l.name, l.value))
+                .collect();
+            (
+                labels.join(","),
+                ts.samples.iter().map(|s| s.timestamp).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS`), 0 when it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The pid of the agent's process (the newest `sentinel start` child of
+/// this test process whose config is `config`).
+pub fn agent_pid(config: &Path) -> Option<u32> {
+    let want = config.display().to_string();
+    let me = std::process::id().to_string();
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        if !args.iter().any(|a| a == &want) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1));
+        if ppid == Some(me.as_str()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// A VictoriaMetrics started inside a network namespace, listening on
+/// `addr` there; killed on drop. The data dir outlives restarts.
+pub struct NetnsVictoriaMetrics {
+    ns: String,
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NetnsVictoriaMetrics {
+    pub fn start(ns: &str, addr: SocketAddr) -> NetnsVictoriaMetrics {
+        let mut vm = NetnsVictoriaMetrics {
+            ns: ns.to_string(),
+            addr,
+            dir: tempfile::Builder::new()
+                .prefix("sentinel-fault-vm-")
+                .tempdir()
+                .expect("create a temp dir"),
+            child: None,
+        };
+        let log = std::fs::File::create(vm.dir.path().join("server.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "victoria-metrics"])
+            .arg(format!(
+                "-storageDataPath={}",
+                vm.dir.path().join("data").display()
+            ))
+            .arg(format!("-httpListenAddr={addr}"))
+            .arg("-retentionPeriod=100y")
+            .arg("-search.latencyOffset=0s")
+            .arg("-search.disableCache")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start victoria-metrics in the namespace");
+        vm.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while vm.get("/health").map(|(s, _)| s) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "VictoriaMetrics in {ns} not ready on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        vm
+    }
+
+    pub fn write_url(&self) -> String {
+        format!("http://{}/api/v1/write", self.addr)
+    }
+
+    /// GET `path` from inside the namespace.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let url = format!("http://{}{path}", self.addr);
+        super::netns::in_netns(&self.ns, move || {
+            let agent = ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build(),
+            );
+            let mut r = agent.get(&url).call().ok()?;
+            let status = r.status().as_u16();
+            let body = r
+                .body_mut()
+                .with_config()
+                .limit(256 << 20)
+                .read_to_string()
+                .ok()?;
+            Some((status, body))
+        })
+    }
+
+    /// (distinct (series, timestamp) pairs, repeats) matching `selector`.
+    pub fn counts(&self, selector: &str) -> (u64, u64) {
+        let _ = self.get("/internal/force_flush");
+        let path = format!(
+            "/api/v1/export?match[]={}",
+            super::servers::url_encode(selector)
+        );
+        let (_, body) = self.get(&path).expect("export from VictoriaMetrics");
+        let mut distinct = 0;
+        let mut dup = 0;
+        let mut seen = std::collections::BTreeMap::<String, std::collections::BTreeSet<i64>>::new();
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let key = v["metric"].to_string();
+            let set = seen.entry(key).or_default();
+            for t in v["timestamps"].as_array().unwrap() {
+                if set.insert(t.as_i64().unwrap()) {
+                    distinct += 1;
+                } else {
+                    dup += 1;
+                }
+            }
+        }
+        (distinct, dup)
+    }
+}
+
+impl Drop for NetnsVictoriaMetrics {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // `ip netns exec` execs the server, so this pid is the server.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
