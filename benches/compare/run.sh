@@ -55,9 +55,13 @@ for tool in python3 curl "$VMAGENT" "$VMBIN"; do
     command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install victoria-metrics python3 curl)" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "build first: cargo build --release (or set SENTINEL_BIN)" >&2; exit 1; }
-BIN=$(realpath "$BIN")
 
 DIR=$(mktemp -d /tmp/sentinel-compare.XXXXXX)
+# A private copy: a rebuild of target/ during the run (another engineer's
+# cargo build) must not swap the binary between runs.
+cp "$BIN" "$DIR/sentinel"
+BIN_SHA=$(sha256sum "$BIN" | cut -c1-16)
+BIN="$DIR/sentinel"
 RESULTS=${OUT:-$DIR/results.tsv}
 : > "$RESULTS"
 PIDS=()          # everything started and not yet stopped
@@ -333,7 +337,7 @@ EOF
     record binary vmagent 1 size_mib "$(calc "round($(stat -c %s "$(command -v "$VMAGENT")") / 1048576, 2)")"
 }
 
-echo "sentinel: $BIN ($("$BIN" version 2>/dev/null | head -1)); vmagent: $("$VMAGENT" -version 2>&1 | grep -m1 .)"
+echo "sentinel: $("$BIN" version 2>/dev/null | head -1), sha256 $BIN_SHA...; vmagent: $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo "$VMAGENT")"
 echo "SERIES=$SERIES STEADY_SECONDS=$STEADY_SECONDS BACKLOG_SCRAPES=$BACKLOG_SCRAPES KILL_DELAY=$KILL_DELAY IDLE_SECONDS=$IDLE_SECONDS ROUNDS=$ROUNDS; $(nproc) CPUs; temp dir $DIR"
 START=$(date +%s)
 want() { [[ " ${SCENARIOS:-steady outage idle} " == *" $1 "* ]]; }

@@ -2,6 +2,6 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod faults;
 pub mod netns;
 pub mod servers;
-pub mod faults;
