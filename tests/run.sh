@@ -34,9 +34,10 @@ for svc in prometheus victoria-metrics; do
 done
 
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --all-targets --no-fail-fast "$@"
-    # nextest does not run doc tests.
+    # nextest does not run doc tests; they go first so that nextest's
+    # summary closes the log.
     cargo test --doc
+    cargo nextest run --lib --bins --tests --no-fail-fast "$@"
 else
-    cargo test --all-targets --no-fail-fast "$@"
+    cargo test --lib --bins --tests --no-fail-fast "$@"
 fi

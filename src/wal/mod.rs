@@ -3,7 +3,8 @@
 //!
 //! # Who talks to it
 //!
-//! - Probes send `Append` (one record per probe run).
+//! - Probes send `Append`: one record per probe run (a multi-host run of
+//!   more than `probe::APPEND_MAX_SAMPLES` samples is cut between hosts).
 //! - Each shipper sends `ReadBatch` for its backend, posts the batch, then
 //!   `Ack`s it. One batch in flight per backend keeps per-series order.
 //! - The supervisor sends `SetBackends` (start and reload) and `Flush` (stop).
