@@ -99,10 +99,14 @@ fn compress(c: &mut Criterion) {
             let mut enc = snap::raw::Encoder::new();
             b.iter(|| enc.compress_vec(raw).unwrap())
         });
-        g.bench_with_input(BenchmarkId::new("decompress", name), &packed, |b, packed| {
-            let mut dec = snap::raw::Decoder::new();
-            b.iter(|| dec.decompress_vec(packed).unwrap())
-        });
+        g.bench_with_input(
+            BenchmarkId::new("decompress", name),
+            &packed,
+            |b, packed| {
+                let mut dec = snap::raw::Decoder::new();
+                b.iter(|| dec.decompress_vec(packed).unwrap())
+            },
+        );
     }
     g.finish();
 }
