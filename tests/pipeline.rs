@@ -59,39 +59,7 @@ const REGION: &str = "lab";
 // ---------------------------------------------------------------------------
 // The helpers themselves, before any agent is involved.
 
-/// The remote-write protobuf, declared here so this test does not depend
-/// on the code it checks.
-mod proto {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct WriteRequest {
-        #[prost(message, repeated, tag = "1")]
-        pub timeseries: Vec<TimeSeries>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TimeSeries {
-        #[prost(message, repeated, tag = "1")]
-        pub labels: Vec<Label>,
-        #[prost(message, repeated, tag = "2")]
-        pub samples: Vec<Sample>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Label {
-        #[prost(string, tag = "1")]
-        pub name: String,
-        #[prost(string, tag = "2")]
-        pub value: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Sample {
-        #[prost(double, tag = "1")]
-        pub value: f64,
-        #[prost(int64, tag = "2")]
-        pub timestamp: i64,
-    }
-}
+use crate::util::prompb as proto;
 
 /// POSTs one sample `e2e_round_trip{server=<kind>} 42 @ ts` by hand.
 fn remote_write_one(server: &dyn RemoteWriteServer, ts: i64) -> (u16, String) {

@@ -4,4 +4,5 @@
 pub mod agent;
 pub mod faults;
 pub mod netns;
+pub mod prompb;
 pub mod servers;
