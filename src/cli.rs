@@ -338,11 +338,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(up_code(!failed))
 }
 
 fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -449,13 +445,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 ttl: a.ttl,
                 hosts: Vec::new(),
                 histogram: false,
-                ip_version: if a.ipv4 {
-                    IpVersion::V4
-                } else if a.ipv6 {
-                    IpVersion::V6
-                } else {
-                    IpVersion::Any
-                },
+                ip_version: ip_version(a.ipv4, a.ipv6),
             };
             let outcome = crate::probe::ping::run(&cfg)?;
             let samples =
@@ -469,11 +459,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 );
                 print_table(&samples);
             }
-            Ok(if outcome.received > 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(up_code(outcome.received > 0))
         }
         Trigger::Tcp(a) => {
             use crate::probe::tcp;
@@ -481,13 +467,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 host: a.host.clone(),
                 port: a.port,
                 timeout: a.timeout,
-                ip_version: if a.ipv4 {
-                    IpVersion::V4
-                } else if a.ipv6 {
-                    IpVersion::V6
-                } else {
-                    IpVersion::Any
-                },
+                ip_version: ip_version(a.ipv4, a.ipv6),
             };
             let outcome = tcp::run(&cfg)?;
             let samples = tcp::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
@@ -501,11 +481,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 }
                 print_table(&samples);
             }
-            Ok(if up {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(up_code(up))
         }
         Trigger::Http(a) => {
             use crate::probe::http;
@@ -550,11 +526,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 }
                 print_table(&samples);
             }
-            Ok(if outcome.up {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(up_code(outcome.up))
         }
         Trigger::Dns(a) => {
             use crate::probe::dns;
@@ -620,11 +592,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                 }
                 print_table(&samples);
             }
-            Ok(if outcome.up {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(up_code(outcome.up))
         }
         Trigger::Exec(a) => {
             use crate::probe::exec;
@@ -669,6 +637,25 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `-4`/`-6` as an `IpVersion`.
+fn ip_version(v4: bool, v6: bool) -> IpVersion {
+    match (v4, v6) {
+        (true, _) => IpVersion::V4,
+        (_, true) => IpVersion::V6,
+        _ => IpVersion::Any,
+    }
+}
+
+/// 0 when it went well (the target answered, every check passed), 1 when
+/// not (like ping(8)).
+fn up_code(up: bool) -> ExitCode {
+    if up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -421,21 +421,7 @@ impl NetnsVictoriaMetrics {
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
         let url = format!("http://{}{path}", self.addr);
         super::netns::in_netns(&self.ns, move || {
-            let agent = ureq::Agent::new_with_config(
-                ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(10)))
-                    .build(),
-            );
-            let mut r = agent.get(&url).call().ok()?;
-            let status = r.status().as_u16();
-            let body = r
-                .body_mut()
-                .with_config()
-                .limit(256 << 20)
-                .read_to_string()
-                .ok()?;
-            Some((status, body))
+            super::servers::try_http_get(&url, Duration::from_secs(10))
         })
     }
 
