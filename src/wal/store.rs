@@ -183,6 +183,12 @@ pub struct WalStore {
     record_bytes: u64,
     /// backend → last acknowledged seq; the enabled backends only.
     backends: BTreeMap<String, u64>,
+    /// backend → last seq of the batch it was handed and has not yet
+    /// acknowledged. Caps never drop those records: the backend may be
+    /// storing them right now, and counting them as dropped would count
+    /// them twice. A cap passes over them, so it can be exceeded by one
+    /// batch per backend.
+    in_flight: std::cell::RefCell<BTreeMap<String, u64>>,
     /// The share of `max_size` the records may take (`retention.rs`).
     budget: DiskBudget,
     max_age: Duration,
@@ -277,6 +283,7 @@ impl WalStore {
             index: BTreeMap::new(),
             record_bytes: 0,
             backends: BTreeMap::new(),
+            in_flight: Default::default(),
             budget: DiskBudget::new(opts.max_size),
             max_age: opts.max_age,
         };
@@ -545,7 +552,19 @@ impl WalStore {
                 break;
             }
         }
+        let mut in_flight = self.in_flight.borrow_mut();
+        match &batch {
+            Some(b) => in_flight.insert(backend.0.clone(), b.last.0),
+            None => in_flight.remove(backend.as_str()),
+        };
         Ok(batch)
+    }
+
+    /// Whether `seq` is in a batch some backend is delivering now.
+    fn is_in_flight(&self, seq: u64) -> bool {
+        self.in_flight.borrow().iter().any(|(b, last)| {
+            seq <= *last && self.backends.get(b).is_some_and(|cursor| seq > *cursor)
+        })
     }
 
     /// Moves the backend's cursor to `through` and removes what every
@@ -651,7 +670,7 @@ impl WalStore {
         let old: Vec<u64> = self
             .index
             .iter()
-            .filter(|(_, m)| m.max_ts_ms < cutoff)
+            .filter(|(s, m)| m.max_ts_ms < cutoff && !self.is_in_flight(**s))
             .map(|(s, _)| *s)
             .collect();
         if !old.is_empty() {
@@ -671,6 +690,11 @@ impl WalStore {
             for (s, m) in &self.index {
                 if excess == 0 {
                     break;
+                }
+                // Oldest first, passing over a batch that is being
+                // delivered (during an outage it is the oldest record).
+                if self.is_in_flight(*s) {
+                    continue;
                 }
                 victims.push(*s);
                 excess = excess.saturating_sub(m.bytes);
