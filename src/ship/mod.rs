@@ -860,20 +860,9 @@ mod tests {
     }
 
     fn client(url: &str) -> Client {
-        Client::new(&BackendConfig {
-            id: BackendId("mock".into()),
-            enabled: true,
-            url: url.into(),
-            username: None,
-            password: None,
-            bearer_token: None,
-            headers: Vec::new(),
-            timeout: Duration::from_secs(5),
-            ca_file: None,
-            insecure_skip_verify: false,
-            max_sample_age: None,
-        })
-        .unwrap()
+        let mut backend = remote_write::tests::backend(url);
+        backend.id = BackendId("mock".into());
+        Client::new(&backend).unwrap()
     }
 
     #[test]

@@ -548,7 +548,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::Secret;
     use crate::sample::{BackendId, Labels, Sample};
@@ -558,7 +558,8 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::thread::{self, JoinHandle};
 
-    fn backend(url: &str) -> BackendConfig {
+    /// A plain backend at `url`, for the shipper's tests too.
+    pub(crate) fn backend(url: &str) -> BackendConfig {
         BackendConfig {
             id: BackendId("vm".into()),
             enabled: true,
