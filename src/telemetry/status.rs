@@ -553,6 +553,18 @@ mod tests {
     }
 
     #[test]
+    fn latency_survives_a_json_round_trip_exactly() {
+        // /api/status and /metrics must show the same number; a JSON reader
+        // without exact float parsing lands one ulp off (seen in CI).
+        let r = 0.105_673_999_999_999_99_f64;
+        let mut h = TaskHistory::new("d", "ping", Duration::from_secs(1));
+        h.record(60_000, RunSummary::of(&run(1.0, Some(r), 0.0)));
+        let json = serde_json::to_string(&TaskStatus::from_history("t", &h)).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["last_rtt_ms"].as_f64(), Some(r), "{json}");
+    }
+
+    #[test]
     fn names_are_escaped() {
         let mut hist = TaskHistory::new(
             "<img src=x onerror=alert(1)>",
