@@ -351,6 +351,7 @@ fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             wal_path.display()
         );
     }
+    drop_to_owner_of(wal_path)?;
     let opts = crate::wal::store::StoreOptions {
         path: wal_path.clone(),
         cache_size: cfg.buffer.cache_size,
@@ -406,11 +407,45 @@ fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Run as root on a WAL that belongs to another user (the packaged agent
+/// runs as `sentinel`), become that user before sled opens the directory:
+/// opening may write a snapshot, and a root-owned file there would stop the
+/// agent from starting again.
+fn drop_to_owner_of(wal_path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(wal_path)
+        .with_context(|| format!("cannot read {}", wal_path.display()))?;
+    let (uid, gid) = (meta.uid(), meta.gid());
+    if uid == 0 {
+        return Ok(());
+    }
+    // SAFETY: plain system calls on integers; no threads of ours run yet,
+    // and glibc applies set*id to every thread anyway.
+    let failed = unsafe {
+        libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
+    };
+    if failed {
+        anyhow::bail!(
+            "cannot switch to the owner (uid {uid}, gid {gid}) of {}: {}; run the command as that user",
+            wal_path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    log::debug!("reading {} as its owner, uid {uid}", wal_path.display());
+    Ok(())
+}
+
 /// `GET /api/wal/stats` from the agent that holds the WAL's lock.
 fn ask_agent(cfg: &config::Config) -> anyhow::Result<crate::wal::WalStats> {
     if !cfg.http.enabled {
         anyhow::bail!(
-            "the WAL at {} is in use by a running agent and its HTTP listener is off              (http.enabled: false): enable it, or stop the agent to read the WAL directly",
+            "the WAL at {} is in use by a running agent and its HTTP listener is off (http.enabled: false): enable it, or stop the agent to read the WAL directly",
             cfg.buffer.path.display()
         );
     }

@@ -331,6 +331,77 @@ fn wal_stats_running_and_stopped_match_what_arrives() {
     assert!(total >= backlog);
 }
 
+/// Root reading the WAL of a stopped agent that runs as another user (the
+/// package's `sentinel`) must leave every file in it that user's: a
+/// root-owned snapshot would stop the agent from opening its WAL again.
+#[test]
+fn wal_stats_as_root_leaves_the_wal_to_its_owner() {
+    use std::os::unix::fs::MetadataExt;
+    crate::util::netns::require_root("wal stats switching to the WAL owner");
+    let vm = VictoriaMetrics::not_started();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let cfg = config(
+        &listen,
+        &vm_backend("central", &vm.write_url()),
+        &ping_task("owned"),
+        "",
+    );
+    let mut agent = Agent::start(&cfg);
+    agent.wait_for_count_in_run("Samples appended.", 2, WAIT);
+    agent.terminate();
+    let wal = agent.state_dir().join("wal");
+    // 65534 is nobody/nogroup on Debian; any non-root owner will do.
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&wal)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    // The temp dir is root's 0700: let the owner reach its WAL.
+    let mut mode = std::fs::metadata(agent.state_dir()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(agent.state_dir(), mode).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["wal", "stats", "--json", "-c"])
+        .arg(agent.config_path())
+        .env("STATE_DIRECTORY", agent.state_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "wal stats failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["backends"]["central"]["pending_samples"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{v}"
+    );
+    let mut stack = vec![wal.clone()];
+    let mut files = 0;
+    while let Some(p) = stack.pop() {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (65534, 65534),
+            "{} became another user's after `wal stats` as root",
+            p.display()
+        );
+        files += 1;
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    assert!(files > 2, "the WAL has files: {}", wal.display());
+}
+
 #[test]
 fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config() {
     let prom = Prometheus::start();
