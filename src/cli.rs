@@ -3,6 +3,17 @@
 //! returning the process exit code. User mistakes come back as errors that
 //! `main` prints in one line (exit 2 for usage and config errors).
 
+/// `println!` for the one-shot commands that returns the write error (a
+/// full disk behind `> file`) instead of panicking, so that it ends as one
+/// line on stderr and exit code 1.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+            .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))?
+    }};
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -110,6 +121,7 @@ pub enum Trigger {
 #[derive(Args, Debug)]
 pub struct TcpArgs {
     /// Host name or IPv4/IPv6 address.
+    #[arg(value_parser = config::check_host)]
     pub host: String,
     /// TCP port.
     #[arg(value_parser = clap::value_parser!(u16).range(1..))]
@@ -210,6 +222,7 @@ pub struct ScrapeArgs {
 #[derive(Args, Debug)]
 pub struct PingArgs {
     /// Host name or IPv4/IPv6 address.
+    #[arg(value_parser = config::check_host)]
     pub host: String,
     /// Echo requests to send.
     #[arg(short = 'n', long = "count", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10000))]
@@ -221,7 +234,7 @@ pub struct PingArgs {
     #[arg(short = 't', long = "timeout", default_value = "1s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Payload bytes per request.
-    #[arg(short = 's', long = "size", default_value_t = 56, value_parser = clap::value_parser!(u16).range(0..=65000))]
+    #[arg(short = 's', long = "size", default_value_t = 56, value_parser = clap::value_parser!(u16).range(0..=config::MAX_PING_SIZE as i64))]
     pub size: u16,
     /// IP time-to-live (hop limit for IPv6).
     #[arg(long = "ttl", value_parser = clap::value_parser!(u32).range(1..=255))]
@@ -250,6 +263,23 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The error as one line: each cause after `: `, except a cause that the
+/// message before it already ends with (many errors print their source).
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Runs the command; the error, if any, is printed by `main`.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -258,12 +288,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { config, offline } => check(&config.path(), offline),
         Command::Wal(WalCommand::Stats { config, json }) => wal_stats(&config.path(), json),
         Command::Version => {
-            println!("sentinel {}", env!("CARGO_PKG_VERSION"));
+            outln!("sentinel {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
         Command::ListPlugins => {
             for (name, about, keys) in crate::probe::PLUGINS {
-                println!("{name:<8} {about}\n         config keys: {keys}");
+                outln!("{name:<8} {about}\n         config keys: {keys}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -286,17 +316,17 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     crate::logging::init_for_command();
     let cfg = config::load(path)?;
     for w in &cfg.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     let tasks = cfg.tasks.iter().filter(|t| t.enabled).count();
-    println!(
+    outln!(
         "{}: config OK ({} task(s), {} enabled)",
         path.display(),
         cfg.tasks.len(),
         tasks
     );
     for b in &cfg.sender.backends {
-        println!(
+        outln!(
             "  backend {}: {} {}",
             b.id,
             if b.enabled { "enabled" } else { "disabled" },
@@ -315,7 +345,7 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
         use crate::probe::icmp::{create_socket, Family, SocketKind};
         for family in [Family::V4, Family::V6] {
             match create_socket(family) {
-                Ok(s) => println!(
+                Ok(s) => outln!(
                     "  icmp {family:?}: OK ({} socket)",
                     match s.kind() {
                         SocketKind::Dgram => "unprivileged ping",
@@ -324,17 +354,17 @@ fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
                 ),
                 Err(e) => {
                     failed = true;
-                    println!("  icmp {family:?}: FAILED: {e}");
+                    outln!("  icmp {family:?}: FAILED: {e}");
                 }
             }
         }
     }
     for b in cfg.sender.backends.iter().filter(|b| b.enabled) {
         match crate::ship::check_backend(b) {
-            Ok(msg) => println!("  backend {}: OK, {msg}", b.id),
+            Ok(msg) => outln!("  backend {}: OK, {msg}", b.id),
             Err(msg) => {
                 failed = true;
-                println!("  backend {}: FAILED: {msg}", b.id);
+                outln!("  backend {}: FAILED: {msg}", b.id);
             }
         }
     }
@@ -367,12 +397,12 @@ fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(ExitCode::SUCCESS);
     }
     let now = crate::sample::now_ms();
-    println!("WAL {} ({source})", wal_path.display());
-    println!(
+    outln!("WAL {} ({source})", wal_path.display());
+    outln!(
         "  {} records, {} samples, {} on disk ({} of records), last seq {}",
         stats.records,
         stats.samples,
@@ -393,7 +423,7 @@ fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             .filter(|(_, n)| **n > 0)
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
-        println!(
+        outln!(
             "  backend {name}: backlog {} samples ({} records), oldest {age}, dropped {}",
             b.pending_samples,
             b.pending_records,
@@ -486,13 +516,16 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             let samples =
                 crate::probe::ping::samples(&outcome, &Labels::new(), crate::sample::now_ms());
             if a.json {
-                print_json(&PluginConfig::Ping(cfg), &samples);
+                print_json(&PluginConfig::Ping(cfg), &samples)?;
             } else {
-                println!(
+                outln!(
                     "ping {} ({}): {} sent, {} received",
-                    a.host, outcome.target, outcome.sent, outcome.received
+                    a.host,
+                    outcome.target,
+                    outcome.sent,
+                    outcome.received
                 );
-                print_table(&samples);
+                print_table(&samples)?;
             }
             Ok(up_code(outcome.received > 0))
         }
@@ -508,13 +541,16 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             let samples = tcp::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
             let up = outcome.connect_ms.is_some();
             if a.json {
-                print_json(&PluginConfig::Tcp(cfg), &samples);
+                print_json(&PluginConfig::Tcp(cfg), &samples)?;
             } else {
+                let target = outcome
+                    .target
+                    .map_or_else(|| format!("{}:{}", a.host, a.port), |t| t.to_string());
                 match &outcome.reason {
-                    None => println!("tcp {}: open", outcome.target),
-                    Some(why) => println!("tcp {}: down: {why}", outcome.target),
+                    None => outln!("tcp {target}: open"),
+                    Some(why) => outln!("tcp {target}: down: {why}"),
                 }
-                print_table(&samples);
+                print_table(&samples)?;
             }
             Ok(up_code(up))
         }
@@ -550,16 +586,16 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             let outcome = http::run(&cfg)?;
             let samples = http::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
             if a.json {
-                print_json(&PluginConfig::Http(cfg), &samples);
+                print_json(&PluginConfig::Http(cfg), &samples)?;
             } else {
                 match (&outcome.status, &outcome.reason) {
-                    (Some(st), None) => println!("http {}: {st}, up", a.url),
-                    (Some(st), Some(why)) => println!("http {}: {st}, {why}", a.url),
+                    (Some(st), None) => outln!("http {}: {st}, up", a.url),
+                    (Some(st), Some(why)) => outln!("http {}: {st}, {why}", a.url),
                     (None, why) => {
-                        println!("http {}: down: {}", a.url, why.as_deref().unwrap_or(""))
+                        outln!("http {}: down: {}", a.url, why.as_deref().unwrap_or(""))
                     }
                 }
-                print_table(&samples);
+                print_table(&samples)?;
             }
             Ok(up_code(outcome.up))
         }
@@ -596,11 +632,11 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             let outcome = dns::run(&cfg)?;
             let samples = dns::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());
             if a.json {
-                print_json(&PluginConfig::Dns(cfg), &samples);
+                print_json(&PluginConfig::Dns(cfg), &samples)?;
             } else {
                 match &outcome.response {
                     Some(r) => {
-                        println!(
+                        outln!(
                             "dns {} {} @{}: {}, {} answer(s)",
                             cfg.name,
                             record_type.as_str(),
@@ -609,7 +645,7 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                             r.answers.len()
                         );
                         for rec in &r.answers {
-                            println!(
+                            outln!(
                                 "  {} {} {} {}",
                                 rec.name,
                                 rec.ttl,
@@ -618,14 +654,14 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
                             );
                         }
                     }
-                    None => println!(
+                    None => outln!(
                         "dns {} @{}: {}",
                         cfg.name,
                         server,
                         outcome.reason.as_deref().unwrap_or("no answer")
                     ),
                 }
-                print_table(&samples);
+                print_table(&samples)?;
             }
             Ok(up_code(outcome.up))
         }
@@ -639,15 +675,15 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             let output = exec::run(&cfg)?;
             let samples = exec::samples(&cfg, &output, &Labels::new(), crate::sample::now_ms())?;
             if a.json {
-                print_json(&PluginConfig::Exec(cfg), &samples);
+                print_json(&PluginConfig::Exec(cfg), &samples)?;
             } else {
-                println!(
+                outln!(
                     "exec `{}`: {} sample(s) in {} ms",
                     exec::shown(&cfg.command),
                     samples.len(),
                     output.duration.as_millis()
                 );
-                print_table(&samples);
+                print_table(&samples)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -665,10 +701,10 @@ fn trigger(t: Trigger) -> anyhow::Result<ExitCode> {
             let output = scrape::run(&cfg)?;
             let samples = scrape::samples(&cfg, &output, &Labels::new(), crate::sample::now_ms())?;
             if a.json {
-                print_json(&PluginConfig::Scrape(cfg), &samples);
+                print_json(&PluginConfig::Scrape(cfg), &samples)?;
             } else {
-                println!("scrape {}: {} sample(s)", a.url, samples.len());
-                print_table(&samples);
+                outln!("scrape {}: {} sample(s)", a.url, samples.len());
+                print_table(&samples)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -709,7 +745,7 @@ fn unit(name: &str) -> &'static str {
     }
 }
 
-fn print_table(samples: &[Sample]) {
+fn print_table(samples: &[Sample]) -> anyhow::Result<()> {
     let width = samples.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in samples {
         let value = if s.value.fract() == 0.0 && s.value.abs() < 1e15 {
@@ -717,7 +753,7 @@ fn print_table(samples: &[Sample]) {
         } else {
             format!("{:.3}", s.value)
         };
-        println!(
+        outln!(
             "  {:<width$}  {:>10} {:<5} {}",
             s.name,
             value,
@@ -725,9 +761,10 @@ fn print_table(samples: &[Sample]) {
             s.labels
         );
     }
+    Ok(())
 }
 
-fn print_json(plugin: &PluginConfig, samples: &[Sample]) {
+fn print_json(plugin: &PluginConfig, samples: &[Sample]) -> anyhow::Result<()> {
     let list: Vec<serde_json::Value> = samples
         .iter()
         .map(|s| {
@@ -746,7 +783,8 @@ fn print_json(plugin: &PluginConfig, samples: &[Sample]) {
         })
         .collect();
     let out = serde_json::json!({ "plugin": plugin.name(), "samples": list });
-    println!("{out:#}");
+    outln!("{out:#}");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -757,6 +795,18 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_error_line_names_each_cause_once() {
+        let e = config::load(Path::new("/nonexistent/x.yaml")).unwrap_err();
+        let e = anyhow::Error::from(e).context("checking");
+        assert_eq!(
+            error_line(&e),
+            "checking: /nonexistent/x.yaml: cannot read the config file: No such file or directory (os error 2)"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_line(&e), "outer: inner");
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("sentinel: error: {err:#}");
+            eprintln!("sentinel: error: {}", cli::error_line(&err));
             let usage = err
                 .chain()
                 .any(|e| e.is::<ConfigError>() || e.is::<UsageError>());

@@ -107,6 +107,42 @@ fn missing_config_file_is_exit_2_naming_it() {
 }
 
 #[test]
+fn missing_file_error_names_its_cause_once() {
+    let out = sentinel(&["check", "--offline", "-c", "/nonexistent/sentinel.yaml"]);
+    let t = text(&out);
+    assert_eq!(t.matches("No such file or directory").count(), 1, "{t}");
+}
+
+/// Output to a full disk (`> file` on a full flash) is an error line and
+/// exit 1, never a panic.
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    for args in [
+        &["version"][..],
+        &["list-plugins"],
+        &["check", "--offline", "-c", "config/config.yaml"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("sentinel: error: cannot write to standard output:")
+                && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     let out = sentinel(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

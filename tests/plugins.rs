@@ -20,8 +20,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sentinel::config::{
-    DnsConfig, DnsType, ExecConfig, HttpMethod, HttpProbeConfig, IpVersion, PluginConfig,
-    ScrapeConfig, Secret, TcpConfig,
+    DnsConfig, DnsType, ExecConfig, HttpMethod, HttpProbeConfig, IpVersion, PingConfig,
+    PluginConfig, ScrapeConfig, Secret, TcpConfig,
 };
 use sentinel::probe::{run_once, ProbeError};
 use sentinel::sample::{Labels, Sample};
@@ -119,6 +119,50 @@ fn tcp_ipv6_loopback() {
         ip_version: IpVersion::V6,
     }));
     assert_eq!(value(&s, "tcp_up"), Some(1.0));
+}
+
+/// A host with no address of the wanted version (as a name that stops
+/// resolving) is down, not silent: `tcp_up` 0, so an alert on it fires.
+/// (`::1` under ip_version 4 fails in the resolver step without asking
+/// any DNS server.)
+#[test]
+fn tcp_host_without_an_address_is_down() {
+    let s = run(PluginConfig::Tcp(TcpConfig {
+        host: "::1".into(),
+        port: 9,
+        timeout: Duration::from_secs(2),
+        ip_version: IpVersion::V4,
+    }));
+    assert_eq!(value(&s, "tcp_up"), Some(0.0), "{s:?}");
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].labels.get("host"), Some("::1"));
+}
+
+/// Likewise for ping, alone and among other hosts: reachable 0, loss 100.
+#[test]
+fn ping_host_without_an_address_is_unreachable() {
+    crate::util::netns::require_root("raw ICMP sockets");
+    for hosts in [vec![], vec!["127.0.0.1".to_string()]] {
+        let s = run(PluginConfig::Ping(PingConfig {
+            host: "::1".into(),
+            hosts: hosts.clone(),
+            count: 1,
+            timeout: Duration::from_millis(500),
+            ip_version: IpVersion::V4,
+            ..PingConfig::default()
+        }));
+        let of = |host: &str, name: &str| {
+            s.iter()
+                .find(|x| x.name == name && x.labels.get("host") == Some(host))
+                .map(|x| x.value)
+        };
+        assert_eq!(of("::1", "ping_reachable"), Some(0.0), "{s:?}");
+        assert_eq!(of("::1", "ping_packet_loss"), Some(100.0), "{s:?}");
+        assert_eq!(of("::1", "ping_rtt_ms"), None, "{s:?}");
+        if !hosts.is_empty() {
+            assert_eq!(of("127.0.0.1", "ping_reachable"), Some(1.0), "{s:?}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------- http

@@ -923,7 +923,7 @@ impl Loader<'_> {
             let names: Vec<&str> = PLUGINS.iter().map(|(n, _)| *n).collect();
             let hint = match nearest(&plugin_name, &names) {
                 Some(n) => format!("; did you mean `{n}`?"),
-                None => String::new(),
+                None => ",".to_string(),
             };
             return Err(self.ctx.err(
                 &plugin_node.path,
@@ -1017,7 +1017,11 @@ fn plugin_names() -> String {
 
 /// A host name or an IP literal as a probe target; the error is the whole
 /// reason.
-fn check_host(host: &str) -> Result<(), String> {
+/// A probe's target host as written: a name or an IP address, without a
+/// port. `[::1]` is taken as `::1`. Returns the host to use.
+pub fn check_host(host: &str) -> Result<String, String> {
+    const WHAT: &str =
+        "expected a host name or an IPv4/IPv6 address (like 192.168.1.1, ::1 or gw.example.net)";
     if host.is_empty()
         || host.len() > 253
         || host.starts_with('-')
@@ -1025,9 +1029,43 @@ fn check_host(host: &str) -> Result<(), String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '/')
     {
-        return Err(format!("found {host:?}, expected a host name or an IPv4/IPv6 address (like 192.168.1.1, ::1 or gw.example.net)"));
+        return Err(format!("found {host:?}, {WHAT}"));
     }
-    Ok(())
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && host.parse::<std::net::Ipv4Addr>().is_err()
+    {
+        return Err(format!(
+            "found {host:?}, which is not a valid IPv4 address; {WHAT}"
+        ));
+    }
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if inner.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Ok(inner.to_string());
+        }
+    }
+    if !host.contains(':') || host.parse::<std::net::Ipv6Addr>().is_ok() {
+        if host.contains(['[', ']']) {
+            return Err(format!("found {host:?}, {WHAT}"));
+        }
+        return Ok(host.to_string());
+    }
+    // A scoped IPv6 address (fe80::1%eth0) is for the resolver to judge.
+    if host.contains('%') && !host.contains(['[', ']']) {
+        return Ok(host.to_string());
+    }
+    let port_like = host.rsplit_once(':').is_some_and(|(h, p)| {
+        let bracketed = h.len() > 2 && h.starts_with('[') && h.ends_with(']');
+        let plain = !h.is_empty() && !h.contains([':', '[', ']']);
+        (bracketed || plain) && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+    });
+    if port_like {
+        return Err(format!(
+            "found {host:?}, a host with a port; expected the host alone (the tcp plugin takes the port under `port`)"
+        ));
+    }
+    Err(format!(
+        "found {host:?}, which is not a valid IPv6 address; {WHAT}"
+    ))
 }
 
 /// `node` as a probe's target host, trimmed and checked.
@@ -1036,8 +1074,7 @@ fn host_value(ctx: &Ctx, node: &Node) -> Result<String, ConfigError> {
         .string(node, "a host name or an IP address")?
         .trim()
         .to_string();
-    check_host(&host).map_err(|why| ctx.err(&node.path, why))?;
-    Ok(host)
+    check_host(&host).map_err(|why| ctx.err(&node.path, why))
 }
 
 /// `ip_version`, checked against an IP literal in `hosts`.
@@ -1201,8 +1238,7 @@ fn ping_config(
             let expanded = if text.contains('/') {
                 cidr_hosts(&text).map_err(|why| ctx.err(&item.path, why))?
             } else {
-                check_host(&text).map_err(|why| ctx.err(&item.path, why))?;
-                vec![text]
+                vec![check_host(&text).map_err(|why| ctx.err(&item.path, why))?]
             };
             for h in expanded {
                 if let Some(first) = seen.get(&h) {

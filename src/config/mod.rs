@@ -26,7 +26,7 @@ mod node;
 mod tests;
 pub mod units;
 
-pub use build::{default_agent_name, is_backend_name, is_task_id};
+pub use build::{check_host, default_agent_name, is_backend_name, is_task_id};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -117,7 +117,7 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         candidates
             .iter()
             .filter(|c| c.len() >= 3 && (lower.contains(*c) || c.contains(lower.as_str())))
-            .max_by_key(|c| c.len())
+            .min_by_key(|c| c.len())
             .copied()
     })
 }
@@ -214,7 +214,7 @@ impl Ctx<'_> {
             if !allowed.contains(&key.as_str()) {
                 let hint = match nearest(&key, allowed) {
                     Some(n) => format!("; did you mean `{n}`?"),
-                    None => String::new(),
+                    None => ",".to_string(),
                 };
                 return Err(self.err(
                     &child.path,
@@ -324,6 +324,7 @@ impl Ctx<'_> {
             Value::Number(n) => {
                 let secs = n.as_f64().filter(|s| s.is_finite() && *s >= 0.0);
                 secs.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                    .filter(|d| *d <= units::MAX_DURATION)
                     .ok_or_else(|| {
                         self.err(
                             &node.path,
@@ -404,6 +405,16 @@ mod tests {
         assert_eq!(nearest("completely_else", &keys), None);
         assert_eq!(nearest("wal_path", &["path", "max_size"]), Some("path"));
         assert_eq!(nearest("ip", &keys), Some("ip_version"));
+        // A secret's key, not its file's: the shortest key that contains it.
+        let auth = [
+            "password",
+            "password_file",
+            "bearer_token",
+            "bearer_token_file",
+        ];
+        assert_eq!(nearest("pass", &auth), Some("password"));
+        assert_eq!(nearest("token", &auth), Some("bearer_token"));
+        assert_eq!(nearest("bearer", &auth), Some("bearer_token"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 

@@ -559,7 +559,53 @@ fn unknown_top_level_key() {
     let e = err("logging:\n  zzz: 1\n");
     assert_eq!(
         e,
-        "config/x.yaml: logging.zzz: unknown key `zzz` expected one of: level, format, output, file_path"
+        "config/x.yaml: logging.zzz: unknown key `zzz`, expected one of: level, format, output, file_path"
+    );
+}
+
+#[test]
+fn a_host_with_a_port_is_refused_and_brackets_are_dropped() {
+    let e = err(&with_task("    config: {host: \"127.0.0.1:80\"}\n"));
+    assert_eq!(
+        e,
+        "config/x.yaml: tasks[0].config.host: found \"127.0.0.1:80\", a host with a port; expected the host alone (the tcp plugin takes the port under `port`)"
+    );
+    let e = err(&with_task("    config: {host: 192.168.1.300}\n"));
+    assert!(
+        e.contains("\"192.168.1.300\", which is not a valid IPv4 address"),
+        "{e}"
+    );
+    let e = err(&with_task("    config: {host: \"[::1\"}\n"));
+    assert!(e.contains("not a valid IPv6 address"), "{e}");
+    let e = err(&with_task(
+        "    config: {hosts: [a.example, \"gw:8080\"]}\n",
+    ));
+    assert!(
+        e.starts_with(
+            "config/x.yaml: tasks[0].config.hosts[1]: found \"gw:8080\", a host with a port"
+        ),
+        "{e}"
+    );
+    let cfg = ok(&with_task("    config: {host: \"[::1]\"}\n"));
+    match &cfg.tasks[0].plugin {
+        PluginConfig::Ping(p) => assert_eq!(p.host, "::1"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn durations_beyond_ten_years_are_refused() {
+    let e = err(&with_task(
+        "    config: {host: h, timeout: 10000000000000000000s}\n",
+    ));
+    assert_eq!(
+        e,
+        "config/x.yaml: tasks[0].config.timeout: found \"10000000000000000000s\", expected a duration like 10s, 1m30s, 500ms or a number of seconds: it is too long, the most is 3650d (ten years)"
+    );
+    let e = err("sender:\n  timeout: 400000000\n");
+    assert!(
+        e.starts_with("config/x.yaml: sender.timeout: found 400000000, expected a duration"),
+        "{e}"
     );
 }
 
@@ -646,7 +692,7 @@ fn unknown_plugin_lists_the_known() {
     );
     assert_eq!(
         err("tasks:\n  - id: a\n    plugin: snmp\n"),
-        "config/x.yaml: tasks[0].plugin: found unknown plugin \"snmp\" expected one of: ping, tcp, http, dns, exec, scrape (`sentinel list-plugins` shows them)"
+        "config/x.yaml: tasks[0].plugin: found unknown plugin \"snmp\", expected one of: ping, tcp, http, dns, exec, scrape (`sentinel list-plugins` shows them)"
     );
     assert_eq!(
         err("tasks:\n  - id: a\n"),

@@ -101,6 +101,13 @@ fn duration_error(found: &str, detail: Option<String>) -> UnitError {
     }
 }
 
+fn too_long(found: &str) -> UnitError {
+    duration_error(
+        found,
+        Some("it is too long, the most is 3650d (ten years)".into()),
+    )
+}
+
 fn size_error(found: &str, detail: Option<String>) -> UnitError {
     UnitError {
         found: found.to_string(),
@@ -151,7 +158,14 @@ fn scale(int: u128, frac: &str, unit: u128) -> Option<u128> {
     Some(total)
 }
 
+/// The longest duration accepted anywhere: ten years. Longer ones mean
+/// nothing to an agent and overflow clock arithmetic (`Instant + timeout`).
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
 fn nanos_to_duration(nanos: u128) -> Option<Duration> {
+    if nanos > MAX_DURATION.as_nanos() {
+        return None;
+    }
     let secs = u64::try_from(nanos / NANOS_PER_SEC).ok()?;
     Some(Duration::new(secs, (nanos % NANOS_PER_SEC) as u32))
 }
@@ -192,7 +206,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
                 // A bare number: seconds.
                 let nanos = scale(int, frac, NANOS_PER_SEC)
                     .and_then(nanos_to_duration)
-                    .ok_or_else(|| duration_error(text, Some("it is too large".into())))?;
+                    .ok_or_else(|| too_long(text))?;
                 return Ok(nanos);
             }
             return Err(duration_error(
@@ -221,11 +235,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         last_unit = Some(idx);
         total = scale(int, frac, unit_nanos)
             .and_then(|n| total.checked_add(n))
-            .ok_or_else(|| duration_error(text, Some("it is too large".into())))?;
+            .ok_or_else(|| too_long(text))?;
         rest = after;
         parts += 1;
     }
-    nanos_to_duration(total).ok_or_else(|| duration_error(text, Some("it is too large".into())))
+    nanos_to_duration(total).ok_or_else(|| too_long(text))
 }
 
 /// Parses `64MiB`, `1GB`, `512KiB`, `100kB`, `1.5GiB` or a bare number of
@@ -359,6 +373,14 @@ mod tests {
             .contains("negative"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
+        for huge in ["10000000000000000000s", "3651d", "522w", "315360001"] {
+            assert_eq!(
+                parse_duration(huge).unwrap_err().detail.as_deref(),
+                Some("it is too long, the most is 3650d (ten years)"),
+                "{huge}"
+            );
+        }
+        assert_eq!(parse_duration("3650d").unwrap(), MAX_DURATION);
         assert!(parse_duration(".s").is_err());
         assert!(parse_duration("99999999999999999999999999999999w").is_err());
         assert!(parse_duration("100000000000000000000000s").is_err());

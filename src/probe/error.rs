@@ -57,7 +57,7 @@ pub enum ProbeError {
 
     /// The host resolved, but not to an address of the wanted IP version
     /// (or an IP literal of the other version was configured).
-    #[error("host {host:?} has no {wanted} address; set ip_version to match the host")]
+    #[error("host {host:?} has no {wanted} address; set ip_version (-4 or -6 with trigger) to match the host")]
     NoAddress { host: String, wanted: &'static str },
 
     /// Receiving from the socket failed with an error other than a timeout.
@@ -171,7 +171,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "host \"example.org\" has no IPv6 address; set ip_version to match the host"
+            "host \"example.org\" has no IPv6 address; set ip_version (-4 or -6 with trigger) to match the host"
         );
         let e = ProbeError::SocketOption {
             option: "ttl",

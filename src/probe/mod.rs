@@ -90,7 +90,13 @@ pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, Pro
     let ts = now_ms();
     match plugin {
         PluginConfig::Ping(cfg) => ping::run_task(cfg, base, ts),
-        PluginConfig::Tcp(cfg) => Ok(tcp::samples(cfg, &tcp::run(cfg)?, base, ts)),
+        PluginConfig::Tcp(cfg) => {
+            let outcome = tcp::run(cfg)?;
+            if let (None, Some(why)) = (outcome.target, &outcome.reason) {
+                log::warn!(task_id = base.get("task_id").unwrap_or(""), host = cfg.host.as_str(), error = why.as_str(); "Host cannot be reached; reported down.");
+            }
+            Ok(tcp::samples(cfg, &outcome, base, ts))
+        }
         PluginConfig::Http(cfg) => Ok(http::samples(cfg, &http::run(cfg)?, base, ts)),
         PluginConfig::Dns(cfg) => Ok(dns::samples(cfg, &dns::run(cfg)?, base, ts)),
         PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts),

@@ -184,13 +184,15 @@ pub fn run_hosts(cfg: &PingConfig) -> Result<Vec<HostResult>, ProbeError> {
 }
 
 /// Runs every host of a ping task and returns their samples. A host
-/// whose name does not resolve is skipped with a warning when the task
-/// has several; with one host it is the run's error.
+/// whose name does not resolve (or has no address of the wanted IP
+/// version) cannot be reached: it is reported with `ping_reachable` 0 and
+/// `ping_packet_loss` 100, nothing sent, and a warning names the cause, so
+/// that an alert on `ping_reachable == 0` fires when a device's name
+/// stops resolving.
 pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ProbeError> {
     let results = run_hosts(cfg)?;
-    let single = results.len() == 1;
     let mut out = Vec::with_capacity(results.len() * 8);
-    for (_, r) in results {
+    for (host, r) in results {
         match r {
             Ok(outcome) => {
                 out.extend(samples(&outcome, base, ts_ms));
@@ -198,13 +200,27 @@ pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sampl
                     out.extend(histogram_samples(&outcome, base, ts_ms));
                 }
             }
-            Err(e) if single => return Err(e),
             Err(e) => {
-                log::warn!(task_id = base.get("task_id").unwrap_or(""), error:% = e; "Host skipped in this run.");
+                log::warn!(task_id = base.get("task_id").unwrap_or(""), host = host.as_str(), error:% = e; "Host cannot be pinged; reported unreachable.");
+                out.extend(unresolved_samples(&host, base, ts_ms));
             }
         }
     }
     Ok(out)
+}
+
+/// A host that could not be pinged at all: unreachable, all lost, none sent.
+fn unresolved_samples(host: &str, base: &Labels, ts_ms: i64) -> Vec<Sample> {
+    let labels = host_labels(base, host);
+    [
+        ("ping_reachable", 0.0),
+        ("ping_packet_loss", 100.0),
+        ("ping_packets_sent", 0.0),
+        ("ping_packets_received", 0.0),
+    ]
+    .into_iter()
+    .map(|(name, v)| Sample::new(MetricName::from_static(name), labels.clone(), v, ts_ms))
+    .collect()
 }
 
 /// `host` as a socket address of the wanted IP version: an IP literal as
@@ -623,7 +639,7 @@ mod tests {
         let e = resolve("::1", IpVersion::V4).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "host \"::1\" has no IPv4 address; set ip_version to match the host"
+            "host \"::1\" has no IPv4 address; set ip_version (-4 or -6 with trigger) to match the host"
         );
         // Host names go to the system resolver; "localhost" is answered
         // from /etc/hosts, without a DNS query leaving the machine.

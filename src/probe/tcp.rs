@@ -4,9 +4,10 @@
 //! `tcp_up` is 1 when the three-way handshake completed, and
 //! `tcp_connect_ms` is how long it took (not emitted when the port is
 //! closed, filtered or the time ran out: no made-up zero). A refused or
-//! timed-out connect is a measurement, not an error; a host name that does
-//! not resolve is an error (as for ping). The connection is closed at once,
-//! without sending anything.
+//! timed-out connect is a measurement, not an error; so is a host name
+//! that does not resolve (`tcp_up` 0, as ping reports such a host
+//! unreachable). The connection is closed at once, without sending
+//! anything.
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -19,8 +20,8 @@ use crate::sample::{Labels, Sample};
 /// The result of one connect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpOutcome {
-    /// The address connected to.
-    pub target: SocketAddr,
+    /// The address connected to; `None` when the host did not resolve.
+    pub target: Option<SocketAddr>,
     /// Connect time when the handshake completed.
     pub connect_ms: Option<f64>,
     /// Why the port is down (`connection refused`, `timed out` ...).
@@ -30,7 +31,16 @@ pub struct TcpOutcome {
 /// Connects once to `cfg.host:cfg.port`.
 pub fn run(cfg: &TcpConfig) -> Result<TcpOutcome, ProbeError> {
     let started = Instant::now();
-    let mut target = resolve(&cfg.host, cfg.ip_version)?;
+    let mut target = match resolve(&cfg.host, cfg.ip_version) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(TcpOutcome {
+                target: None,
+                connect_ms: None,
+                reason: Some(e.to_string()),
+            })
+        }
+    };
     target.set_port(cfg.port);
     let left = cfg
         .timeout
@@ -42,13 +52,13 @@ pub fn run(cfg: &TcpConfig) -> Result<TcpOutcome, ProbeError> {
             let ms = t0.elapsed().as_secs_f64() * 1000.0;
             drop(stream);
             Ok(TcpOutcome {
-                target,
+                target: Some(target),
                 connect_ms: Some(ms),
                 reason: None,
             })
         }
         Err(e) => Ok(TcpOutcome {
-            target,
+            target: Some(target),
             connect_ms: None,
             reason: Some(e.to_string()),
         }),
