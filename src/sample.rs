@@ -263,18 +263,28 @@ impl<N: IntoShared, V: IntoShared> FromIterator<(N, V)> for Labels {
 }
 
 impl fmt::Display for Labels {
-    /// `{a="1", b="2"}`, the way Prometheus prints a selector.
+    /// `{a="1", b="2"}`, the way Prometheus prints a selector; values
+    /// escaped as the text exposition format wants (`\\`, `\"`, `\n`), so
+    /// that `/metrics` stays one series a line whatever a scrape brought in.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
         for (i, (n, v)) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(
-                f,
-                "{n}=\"{}\"",
-                v.replace('\\', "\\\\").replace('"', "\\\"")
-            )?;
+            write!(f, "{n}=\"")?;
+            let mut rest = v;
+            while let Some(at) = rest.find(['\\', '"', '\n']) {
+                f.write_str(&rest[..at])?;
+                f.write_str(match rest.as_bytes()[at] {
+                    b'\\' => "\\\\",
+                    b'"' => "\\\"",
+                    _ => "\\n",
+                })?;
+                rest = &rest[at + 1..];
+            }
+            f.write_str(rest)?;
+            f.write_str("\"")?;
         }
         f.write_str("}")
     }
@@ -443,6 +453,18 @@ pub fn is_valid_label_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_values_print_escaped_and_parse_back() {
+        let odd = "line1\nline2 \"quoted\" back\\slash \\n";
+        let l = Labels::new().with("msg", odd).with("plain", "x");
+        let text = format!("m{l} 1\n");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let parsed = crate::probe::textformat::parse(&text, &Labels::new(), 0).unwrap();
+        assert_eq!(parsed.len(), 1, "{text}");
+        assert_eq!(parsed[0].labels.get("msg"), Some(odd), "{text}");
+        assert_eq!(parsed[0].labels.get("plain"), Some("x"));
+    }
 
     #[test]
     fn labels_stay_sorted_and_unique() {
