@@ -18,6 +18,26 @@ pub fn load_ca_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Str
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
+/// What to do about a failed TLS handshake, from rustls's words for it.
+pub fn advice(detail: &str) -> &'static str {
+    if detail.contains("CaUsedAsEndEntity") {
+        "the server presents a CA certificate (basicConstraints CA:TRUE, what \
+         `openssl req -x509` makes by default) as its own, which TLS refuses even when it \
+         is in ca_file: give the server a certificate with CA:FALSE (signed by a CA whose \
+         certificate goes in ca_file), or set insecure_skip_verify: true"
+    } else if detail.contains("NotValidForName") {
+        "the server's certificate is not issued for the host in the URL: use a name or \
+         address the certificate lists"
+    } else if detail.contains("Expired") {
+        "the server's certificate has expired (or this machine's clock is wrong)"
+    } else if detail.contains("NotValidYet") {
+        "the server's certificate is not valid yet: is this machine's clock right?"
+    } else {
+        "set ca_file to the PEM of the CA that signed the server's certificate (or \
+         insecure_skip_verify: true, for tests only)"
+    }
+}
+
 /// The value of `Authorization` for basic auth, from `user:password`.
 pub fn basic_auth(credentials: &str) -> String {
     format!("Basic {}", base64(credentials.as_bytes()))
@@ -48,6 +68,15 @@ fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_failures_get_their_own_advice() {
+        let ca = "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))";
+        assert!(advice(ca).contains("CA:FALSE"));
+        assert!(advice("invalid peer certificate: NotValidForName").contains("not issued for"));
+        assert!(advice("invalid peer certificate: Expired").contains("expired"));
+        assert!(advice("invalid peer certificate: UnknownIssuer").starts_with("set ca_file"));
+    }
 
     #[test]
     fn base64_known_values() {

@@ -268,6 +268,17 @@ pub fn describe_error(e: &ureq::Error, timeout: Duration) -> String {
             timeout.as_millis()
         ),
         ureq::Error::HostNotFound => "the host name does not resolve".into(),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
+            let detail = e.to_string();
+            format!("{detail}: {}", crate::tls::advice(&detail))
+        }
+        ureq::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::InvalidData
+                && io.to_string().contains("certificate") =>
+        {
+            let detail = io.to_string();
+            format!("{detail}: {}", crate::tls::advice(&detail))
+        }
         ureq::Error::Io(io) => io.to_string(),
         other => other.to_string(),
     }

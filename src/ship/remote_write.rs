@@ -248,10 +248,7 @@ pub enum ShipError {
         /// Where it ran out: `connect`, `receive response` ...
         phase: String,
     },
-    #[error(
-        "tls with {url} failed: {detail}: set ca_file to the PEM of the CA that signed the \
-         server's certificate (or insecure_skip_verify: true, for tests only)"
-    )]
+    #[error("tls with {url} failed: {detail}: {}", crate::tls::advice(.detail))]
     Tls { url: String, detail: String },
     #[error(
         "cannot use ca_file {path}: {reason}; it must be a readable PEM file with at least \
