@@ -143,9 +143,10 @@ pub struct TcpArgs {
 #[derive(Args, Debug)]
 pub struct HttpArgs {
     /// The http:// or https:// URL.
+    #[arg(value_parser = config::check_probe_url)]
     pub url: String,
     /// Send HEAD instead of GET.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "body_regex")]
     pub head: bool,
     /// Timeout of the whole request (e.g. 10s).
     #[arg(short = 't', long = "timeout", default_value = "10s", value_parser = parse_duration)]
@@ -163,7 +164,7 @@ pub struct HttpArgs {
     #[arg(short = 'u', long = "user")]
     pub username: Option<String>,
     /// A PEM file of CA certificates to trust.
-    #[arg(long = "ca-file", value_name = "FILE")]
+    #[arg(long = "ca-file", value_name = "FILE", value_parser = readable_file)]
     pub ca_file: Option<PathBuf>,
     /// Do not check the server's certificate.
     #[arg(short = 'k', long = "insecure")]
@@ -207,6 +208,7 @@ pub struct ExecArgs {
 #[derive(Args, Debug)]
 pub struct ScrapeArgs {
     /// The /metrics URL.
+    #[arg(value_parser = config::check_probe_url)]
     pub url: String,
     /// Timeout of the request.
     #[arg(short = 't', long = "timeout", default_value = "10s", value_parser = parse_duration)]
@@ -248,6 +250,13 @@ pub struct PingArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A file argument that must exist and be readable.
+fn readable_file(s: &str) -> Result<PathBuf, String> {
+    std::fs::File::open(s)
+        .map(|_| PathBuf::from(s))
+        .map_err(|e| format!("cannot read {s}: {e}"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -1817,7 +1817,7 @@ pub fn is_task_id(id: &str) -> bool {
 }
 
 /// An HTTP token character (RFC 9110 `tchar`).
-fn is_header_char(b: u8) -> bool {
+pub(crate) fn is_header_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -1833,6 +1833,18 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     Some(rest.split_at(end))
+}
+
+/// A probe's URL from the command line (`trigger http`, `trigger scrape`),
+/// checked as the config checks it.
+pub fn check_probe_url(url: &str) -> Result<String, String> {
+    if split_url(url).is_some_and(|(authority, _)| authority.contains('@')) {
+        return Err(
+            "the URL holds credentials (user:password@), which would show in the output; use --user and $SENTINEL_HTTP_PASSWORD instead"
+                .into(),
+        );
+    }
+    check_url(url).map(|()| url.to_string())
 }
 
 /// Checks a backend URL; the error is the whole reason.

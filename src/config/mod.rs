@@ -26,7 +26,8 @@ mod node;
 mod tests;
 pub mod units;
 
-pub use build::{check_host, default_agent_name, is_backend_name, is_task_id};
+pub(crate) use build::is_header_char;
+pub use build::{check_host, check_probe_url, default_agent_name, is_backend_name, is_task_id};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

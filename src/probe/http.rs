@@ -209,7 +209,15 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
 /// A `Name: value` header from the command line.
 pub fn parse_header_arg(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
-        Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_string(), v.trim().to_string())),
+        Some((n, v))
+            if !n.trim().is_empty() && n.trim().bytes().all(crate::config::is_header_char) =>
+        {
+            Ok((n.trim().to_string(), v.trim().to_string()))
+        }
+        Some((n, _)) if !n.trim().is_empty() => Err(format!(
+            "found header name {:?}, expected letters, digits and !#$%&'*+-.^_`|~",
+            n.trim()
+        )),
         _ => Err(format!("found {s:?}, expected `Name: value`")),
     }
 }
