@@ -207,9 +207,17 @@ fn check_explains_every_backend_failure() {
     let closed = free_port();
 
     let backends = format!(
-        "{}{}    wrong_auth:\n      url: http://127.0.0.1:{}/api/v1/write\n      username: sentinel\n      password: ${{WRONG_PW}}\n\
+        "{}{}{}{}    wrong_auth:\n      url: http://127.0.0.1:{}/api/v1/write\n      username: sentinel\n      password: ${{WRONG_PW}}\n\
          {}    self_signed:\n      url: https://127.0.0.1:{}/api/v1/write\n",
         vm_backend("good", &vm.write_url()),
+        vm_backend(
+            "vm_typo",
+            &vm.write_url().replace("/api/v1/write", "/api/v1/push")
+        ),
+        vm_backend(
+            "vm_influx",
+            &vm.write_url().replace("/api/v1/write", "/api/v2/write")
+        ),
         vm_backend("prom_no_receiver", &prom.write_url()),
         auth.port(),
         vm_backend("closed", &format!("http://127.0.0.1:{closed}/api/v1/write")),
@@ -224,6 +232,19 @@ fn check_explains_every_backend_failure() {
         l.contains("FAILED")
             && l.contains("404")
             && l.contains("--web.enable-remote-write-receiver"),
+        "{l}"
+    );
+    // VictoriaMetrics answers an unknown path with 400: a wrong URL, not
+    // an invalid batch.
+    let l = line_for(&out, "vm_typo");
+    assert!(
+        l.contains("FAILED") && l.contains("has no remote-write endpoint"),
+        "{l}"
+    );
+    // Its InfluxDB endpoint takes anything with 204: check must see that.
+    let l = line_for(&out, "vm_influx");
+    assert!(
+        l.contains("FAILED") && l.contains("not a remote-write receiver"),
         "{l}"
     );
     let l = line_for(&out, "wrong_auth");

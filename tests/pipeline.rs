@@ -580,6 +580,55 @@ fn prometheus_without_receiver_gets_the_backlog_once_enabled() {
     assert_all_delivered_once(&stored, &prometheus, accepted, &agent);
 }
 
+/// A mistyped path on VictoriaMetrics (`/api/v1/push`) is answered 400
+/// "unsupported path": a wrong URL, not invalid data. The agent keeps
+/// everything and says to check the URL; once the URL is fixed (reload),
+/// the whole backlog arrives, once.
+#[test]
+fn victoria_metrics_wrong_path_keeps_the_data_until_the_url_is_fixed() {
+    let vm = VictoriaMetrics::start();
+    let typo = vm.write_url().replace("/api/v1/write", "/api/v1/push");
+    let mut agent = Agent::start(&agent_config(
+        &[("victoria_metrics", typo)],
+        SyncMode::Always,
+    ));
+    let failure = wait_for_write_failure(&mut agent, "victoria_metrics");
+    let error = failure["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("has no remote-write endpoint") && error.contains("/api/v1/write"),
+        "a 400 'unsupported path' should be explained as a wrong URL, the error was {error:?}\n{}",
+        agent.log_tail()
+    );
+    wait_for_appends(&mut agent, 4);
+    assert!(
+        agent
+            .lines_with_msg(
+                "Backend refused samples as invalid; only those were dropped and counted."
+            )
+            .is_empty(),
+        "nothing may be dropped for a wrong URL:\n{}",
+        agent.log_tail()
+    );
+
+    agent.rewrite_config(&agent_config(
+        &[("victoria_metrics", vm.write_url())],
+        SyncMode::Always,
+    ));
+    agent.hup();
+    // The reloaded backend is a new shipper: its first delivery is the
+    // backlog.
+    agent.wait_for_log(
+        "the backlog delivered after the fix",
+        STARTUP_TIMEOUT,
+        |l| l["msg"] == "Batch delivered." && l["backend"] == "victoria_metrics",
+    );
+    sleep(Duration::from_secs(2));
+    terminate_cleanly(&mut agent, &["victoria_metrics"]);
+    let accepted = agent.accepted_samples(SyncMode::Always).samples;
+    let stored = wait_for_delivery(&vm, ALL_PING, accepted);
+    assert_all_delivered_once(&stored, &vm, accepted, &agent);
+}
+
 /// VictoriaMetrics is not running when the agent starts and comes up about
 /// five seconds later: the samples of those first seconds arrive, the
 /// series has a sample for every probe run, with no gap.

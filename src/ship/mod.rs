@@ -679,7 +679,7 @@ fn send(
             Keep::Transport(e)
         }
     })?;
-    let verdict = remote_write::classify(resp.status);
+    let verdict = remote_write::classify_answer(resp.status, &resp.body);
     let reason = match verdict {
         Verdict::Delivered => {
             out.requests += 1;
@@ -728,18 +728,36 @@ fn count_samples(entries: &[&[u8]]) -> u64 {
 }
 
 /// `sentinel check`: sends an empty remote-write request (no series, so
-/// nothing is stored) and explains the answer in one line.
+/// nothing is stored) and explains the answer in one line. When that is
+/// accepted, a second request whose body is not snappy must be refused:
+/// an endpoint that takes anything (InfluxDB's `/write` and
+/// `/api/v2/write` on VictoriaMetrics answer 204) would lose every sample.
 pub fn check_backend(backend: &BackendConfig) -> Result<String, String> {
     let client = Client::new(backend).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let body = remote_write::body_from_payloads(&[]);
     let resp = client.post(&body).map_err(|e| e.to_string())?;
     let ms = started.elapsed().as_millis();
-    match remote_write::classify(resp.status) {
-        Verdict::Delivered => Ok(format!(
-            "accepted a remote-write request (HTTP {}) in {ms} ms",
-            resp.status
-        )),
+    match remote_write::classify_answer(resp.status, &resp.body) {
+        Verdict::Delivered => {
+            let junk = client
+                .post(b"\xff sentinel check: not snappy, not protobuf")
+                .map_err(|e| e.to_string())?;
+            if remote_write::classify(junk.status) == Verdict::Delivered {
+                return Err(format!(
+                    "HTTP {}: {} accepted a request that is not remote write, so it is not a \
+                     remote-write receiver and would lose every sample (an InfluxDB endpoint \
+                     such as /write or /api/v2/write?); the path is /api/v1/write for \
+                     Prometheus and single-node VictoriaMetrics",
+                    junk.status,
+                    remote_write::mask_url(&backend.url)
+                ));
+            }
+            Ok(format!(
+                "accepted a remote-write request (HTTP {}) in {ms} ms",
+                resp.status
+            ))
+        }
         // An empty request is valid; a 400 here means the URL points at
         // something that is not a remote-write receiver.
         verdict => Err(format!(

@@ -92,6 +92,17 @@ pub fn classify(status: u16) -> Verdict {
     }
 }
 
+/// [`classify`], with the answer's body: VictoriaMetrics answers a path it
+/// does not serve (`/api/v1/push`, `/`, a typo) with 400 "unsupported path
+/// requested", which is a wrong URL, not an invalid batch: the data is
+/// kept and the URL hint logged, instead of every sample being dropped.
+pub fn classify_answer(status: u16, body: &str) -> Verdict {
+    if status == 400 && body.contains("unsupported path") {
+        return Verdict::NotFound;
+    }
+    classify(status)
+}
+
 /// Whether `status` is one [`classify`] maps to [`Verdict::Retry`] only
 /// because nothing better fits (not 408/425/429/5xx): the shipper should
 /// use its long backoff and log the body, as for a wrong URL.
