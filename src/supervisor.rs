@@ -108,6 +108,27 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the runtime may take to wind down once everything is flushed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// The runtime waits for its blocking tasks when it shuts down, and a
+/// request to a backend that accepted the connection but never answers
+/// holds one for up to `sender.timeout`: longer than systemd waits before
+/// it kills. Everything is flushed by now (what that request carried is
+/// still in the WAL, unacknowledged), so after a short grace the process
+/// ends itself.
+fn exit_if_stuck() {
+    std::thread::spawn(|| {
+        std::thread::sleep(EXIT_GRACE);
+        log::warn!(
+            grace_ms = EXIT_GRACE.as_millis() as u64;
+            "A request to a backend is still hanging at stop; exiting without it (its samples stay in the WAL)."
+        );
+        log::logger().flush();
+        std::process::exit(0);
+    });
+}
+
 /// SIGTERM and SIGINT stop the agent, SIGHUP reloads it.
 fn listen_for_signals(sup: Addr<Supervisor>) {
     use actix_rt::signal::unix::{signal, SignalKind};
@@ -430,6 +451,7 @@ impl Handler<Shutdown> for Supervisor {
             .into_actor(self)
             .map(|_, _, _| {
                 System::current().stop();
+                exit_if_stuck();
             }),
         )
     }

@@ -886,3 +886,57 @@ fn one_backend_stopped_does_not_hold_up_the_other() {
 fn one_backend_frozen_does_not_hold_up_the_other() {
     one_backend_out_does_not_hold_up_the_other(Outage::Frozen);
 }
+
+/// A backend that takes the connection and never answers (VictoriaMetrics
+/// frozen with SIGSTOP) while the request timeout is a minute: SIGTERM
+/// still ends the agent well inside systemd's stop timeout (20 s in the
+/// unit), and the samples of the hanging request stay in the WAL: after
+/// a restart with the backend back, every accepted sample is stored once.
+#[test]
+fn stop_during_a_hung_request_is_prompt_and_keeps_its_samples() {
+    let mut vm = VictoriaMetrics::start();
+    let config = agent_config(&[("victoria_metrics", vm.write_url())], SyncMode::Always)
+        .replace("  timeout: 10s\n", "  timeout: 60s\n");
+    assert!(config.contains("timeout: 60s"), "{config}");
+    let mut agent = Agent::start(&config);
+    agent.wait_for_log("a first delivery", STARTUP_TIMEOUT, |l| {
+        l["msg"] == "Batch delivered."
+    });
+    vm.pause();
+    wait_for_appends(&mut agent, 4);
+    let asked = Instant::now();
+    let status = agent.terminate();
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}\n{}", agent.log_tail());
+    assert!(
+        took < Duration::from_secs(15),
+        "the agent took {took:?} to stop with a hung request; systemd kills after 20 s\n{}",
+        agent.log_tail()
+    );
+    assert!(
+        !agent
+            .lines_with_msg(
+                "A request to a backend is still hanging at stop; exiting without it (its samples stay in the WAL)."
+            )
+            .is_empty(),
+        "{}",
+        agent.log_tail()
+    );
+
+    vm.resume();
+    agent.restart();
+    wait_for_appends(&mut agent, 2);
+    sleep(Duration::from_secs(3));
+    terminate_cleanly(&mut agent, &["victoria_metrics"]);
+    // The frozen server read the hung request once it thawed, and the
+    // agent, which never saw it acknowledged, sent it again: delivery is
+    // at-least-once (DESIGN), so repeats are allowed; gaps are not.
+    let accepted = agent.accepted_samples(SyncMode::Always).samples;
+    let stored = wait_for_delivery(&vm, ALL_PING, accepted);
+    assert_eq!(
+        stored.distinct,
+        accepted,
+        "VictoriaMetrics should hold every one of the {accepted} samples accepted\n{}",
+        agent.log_tail()
+    );
+}
