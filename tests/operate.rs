@@ -74,6 +74,20 @@ fn prometheus_scrapes_the_agent_and_vm_gets_its_own_series_through_an_outage() {
         (!r.is_empty()).then_some(r)
     });
     assert_eq!(sent[0]["metric"]["job"], "sentinel");
+    // Drop and failure counters exist from the start at 0, for every
+    // reason, so that `increase()` sees the first drop.
+    let zeros = prom.instant(r#"sentinel_samples_dropped_total{backend="victoria_metrics"} == 0"#);
+    let reasons: Vec<&str> = zeros
+        .iter()
+        .filter_map(|s| s["metric"]["reason"].as_str())
+        .collect();
+    for reason in ["size", "age", "rejected", "disk_full"] {
+        assert!(reasons.contains(&reason), "{reason} missing: {zeros:?}");
+    }
+    let failures = prom.instant(
+        r#"sentinel_send_failures_total{backend="victoria_metrics",reason="unreachable"}"#,
+    );
+    assert_eq!(failures.len(), 1, "{failures:?}");
 
     // /healthz says the backend is fine.
     let (status, body) = http_get(&format!("http://{listen}/healthz"));
@@ -120,7 +134,7 @@ fn prometheus_scrapes_the_agent_and_vm_gets_its_own_series_through_an_outage() {
     assert!(
         failures
             .iter()
-            .any(|s| s.label("reason") == Some("unreachable")),
+            .any(|s| s.label("reason") == Some("unreachable") && s.values.iter().any(|v| *v > 0.0)),
         "send failures recorded during the outage: {failures:?}"
     );
     agent.terminate();

@@ -92,6 +92,7 @@ enum Keep {
 }
 
 impl Keep {
+    /// One of [`FAILURE_REASONS`].
     fn reason(&self) -> &'static str {
         match self {
             Keep::Unreachable(_) => "unreachable",
@@ -105,6 +106,18 @@ impl Keep {
         }
     }
 }
+
+/// The `reason` labels of `sentinel_send_failures_total`: [`Keep::reason`]'s
+/// and `rejected`.
+const FAILURE_REASONS: [&str; 7] = [
+    "unreachable",
+    "timeout",
+    "transport",
+    "credentials",
+    "not_found",
+    "server",
+    "rejected",
+];
 
 /// The result of delivering one batch (with any 413 splits).
 #[derive(Debug, Default)]
@@ -503,6 +516,25 @@ impl Actor for Shipper {
         log::info!(backend = self.id.as_str(), url = self.url.as_str(); "Shipper started.");
         self.telemetry
             .set_backend_health(self.id.as_str(), true, "", "");
+        // Every failure and drop counter of this backend exists from the
+        // start, at 0: `increase()` ignores a series' first value, so a
+        // counter first seen at 88 would never fire an alert.
+        for reason in FAILURE_REASONS {
+            self.telemetry.inc(
+                "sentinel_send_failures_total",
+                "Failed remote-write requests, by reason.",
+                self.labels().with("reason", reason),
+                0.0,
+            );
+        }
+        for reason in DropReason::ALL {
+            self.telemetry.inc(
+                "sentinel_samples_dropped_total",
+                "Samples dropped, by backend and reason.",
+                self.labels().with("reason", reason.as_str()),
+                0.0,
+            );
+        }
         self.wake_in(ctx, Duration::ZERO);
     }
 }
