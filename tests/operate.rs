@@ -555,3 +555,49 @@ fn sighup_reopens_the_log_file_for_logrotate() {
     assert!(old.contains("Sentinel started."), "{old}");
     agent.terminate();
 }
+
+/// A probe that fails every run is logged once as a warning (then only when
+/// its error changes, or every ten minutes), not once per run, and
+/// `/metrics` counts every failed run.
+#[test]
+fn a_probe_failing_every_run_is_logged_once() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let task = "  - id: broken\n    plugin: exec\n    interval: 1s\n    \
+                config: {command: ['/bin/sh', '-c', 'echo garbage {']}\n";
+    let mut agent = Agent::start(&config(&listen, "", task, ""));
+    let runs = wait_for("four failed runs counted in /metrics", WAIT, || {
+        let (_, body) = crate::util::servers::try_http_get(
+            &format!("http://{listen}/metrics"),
+            Duration::from_secs(2),
+        )?;
+        let n: f64 = body
+            .lines()
+            .find(|l| {
+                l.starts_with("sentinel_probe_runs_total{")
+                    && l.contains("task_id=\"broken\"")
+                    && l.contains("result=\"error\"")
+            })?
+            .rsplit_once(' ')?
+            .1
+            .parse()
+            .ok()?;
+        (n >= 4.0).then_some(n)
+    });
+    agent.terminate();
+    let warnings: Vec<_> = agent
+        .lines_with_msg("Probe failed.")
+        .into_iter()
+        .filter(|l| l["level"] == "warn")
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{runs} failed runs, one warning expected: {warnings:?}"
+    );
+    assert!(
+        warnings[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not the Prometheus text format")),
+        "{warnings:?}"
+    );
+}

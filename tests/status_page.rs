@@ -136,11 +136,14 @@ fn status_page_in_a_real_browser_shows_states_outage_and_escapes_names() {
          sender:\n  mode: direct\n  flush_interval: 1s\n  direct:\n    central:\n      url: http://127.0.0.1:9/api/v1/write\n\
          buffer:\n  sync: interval\n\
          http:\n  listen: {LISTEN}\n\
-         tasks:\n{}{}{}{}",
+         tasks:\n{}{}{}{}{}",
         task("gw", "gateway", "127.0.0.1", 3),
         task("uplink", "uplink-modem", &pair.b_v4.to_string(), 20),
         task("dead", "old-switch", &pair.nobody_v4.to_string(), 2),
         task("<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "127.0.0.1", 1),
+        // A probe that fails every run: state `error`, with the reason.
+        "  - id: broken\n    device_id: sensor-script\n    plugin: exec\n    interval: 2s\n    \
+         config: {command: ['/bin/sh', '-c', 'echo garbage {']}\n",
     );
     let agent = NsAgent::start(&pair.a, dir.path(), &config);
 
@@ -186,6 +189,11 @@ fn status_page_in_a_real_browser_shows_states_outage_and_escapes_names() {
     assert_eq!(state_of(&dom, "data-task", "uplink"), "degraded", "{dom}");
     assert_eq!(state_of(&dom, "data-task", "dead"), "down", "{dom}");
     assert_eq!(state_of(&dom, "data-backend", "central"), "outage", "{dom}");
+    assert_eq!(state_of(&dom, "data-task", "broken"), "error", "{dom}");
+    assert!(
+        dom.contains("probe error: command") && dom.contains("not the Prometheus text format"),
+        "the failing probe's reason is on the page:\n{dom}"
+    );
     let backlog_at = dom.find("data-backlog=\"").unwrap() + 14;
     let backlog: u64 = dom[backlog_at..backlog_at + dom[backlog_at..].find('"').unwrap()]
         .parse()

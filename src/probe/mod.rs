@@ -21,7 +21,7 @@ pub mod tcp;
 pub mod textformat;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -125,7 +125,22 @@ pub struct Probe {
     telemetry: Arc<Telemetry>,
     /// A run is in flight.
     running: bool,
+    /// Consecutive failed runs, for logging them without flooding.
+    failing: Option<Failing>,
 }
+
+/// A probe that fails run after run: the first failure is logged as a
+/// warning, then only a changed error or one every
+/// [`FAILURE_LOG_EVERY`]; the recovery is logged once.
+struct Failing {
+    since: Instant,
+    runs: u64,
+    error: String,
+    logged: Instant,
+}
+
+/// How often a probe failing with the same error is logged again.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
 
 impl Probe {
     pub fn new(
@@ -142,6 +157,7 @@ impl Probe {
             wal,
             telemetry,
             running: false,
+            failing: None,
         }
     }
 
@@ -154,6 +170,40 @@ impl Probe {
                 .with("result", result),
             1.0,
         );
+    }
+
+    /// A run gave no result: count it on the status page, and log it
+    /// unless it is the same error as a moment ago.
+    fn failed(&mut self, error: String, msg: &'static str) {
+        self.telemetry
+            .set_probe_error(self.task.id.as_str(), error.clone());
+        let now = Instant::now();
+        let log = match &mut self.failing {
+            None => {
+                self.failing = Some(Failing {
+                    since: now,
+                    runs: 1,
+                    error: error.clone(),
+                    logged: now,
+                });
+                true
+            }
+            Some(f) => {
+                f.runs += 1;
+                let due = f.error != error || now.duration_since(f.logged) >= FAILURE_LOG_EVERY;
+                if due {
+                    f.error = error.clone();
+                    f.logged = now;
+                }
+                due
+            }
+        };
+        let runs = self.failing.as_ref().map_or(1, |f| f.runs);
+        if log {
+            log::warn!(task_id = self.task.id.as_str(), failed_runs = runs, error = error.as_str(); "{msg}");
+        } else {
+            log::debug!(task_id = self.task.id.as_str(), failed_runs = runs, error = error.as_str(); "{msg}");
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -175,21 +225,32 @@ impl Probe {
                     Ok(Ok(Ok(samples))) => samples,
                     Ok(Ok(Err(e))) => {
                         act.count("error");
-                        log::warn!(task_id = act.task.id.as_str(), error:% = e; "Probe failed.");
+                        act.failed(e.to_string(), "Probe failed.");
                         return;
                     }
                     Ok(Err(join)) => {
                         act.count("error");
-                        log::error!(task_id = act.task.id.as_str(), error:% = join; "Probe crashed; it runs again at the next interval.");
+                        act.failed(join.to_string(), "Probe crashed; it runs again at the next interval.");
                         return;
                     }
                     Err(_) => {
                         act.count("timeout");
-                        log::warn!(task_id = act.task.id.as_str(), duration_ms = limit.as_millis() as u64; "Probe did not finish in time.");
+                        act.failed(
+                            format!("the run did not finish within {} ms", limit.as_millis()),
+                            "Probe did not finish in time.",
+                        );
                         return;
                     }
                 };
                 act.count("ok");
+                if let Some(f) = act.failing.take() {
+                    log::info!(
+                        task_id = act.task.id.as_str(),
+                        failed_runs = f.runs,
+                        duration_ms = f.since.elapsed().as_millis() as u64;
+                        "Probe works again."
+                    );
+                }
                 log::debug!(
                     task_id = act.task.id.as_str(),
                     samples = samples.len(),

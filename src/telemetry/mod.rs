@@ -150,6 +150,18 @@ impl Telemetry {
         });
     }
 
+    /// A task's run failed with `error` (it gave no samples): the status
+    /// page shows the task in state `error` with the reason until a run
+    /// succeeds. `/metrics` keeps the last result it had.
+    pub fn set_probe_error(&self, task_id: &str, error: String) {
+        let ts = crate::sample::now_ms();
+        self.with(|f| {
+            if let Some(h) = f.histories.get_mut(task_id) {
+                h.record_error(ts, error);
+            }
+        });
+    }
+
     /// Forgets a removed task's results and history.
     pub fn remove_probe(&self, task_id: &str) {
         self.with(|f| {

@@ -145,6 +145,9 @@ pub struct TaskHistory {
     bucket_ms: i64,
     pub points: VecDeque<Point>,
     pub last: Option<(i64, RunSummary)>,
+    /// Why the latest run gave no result (a probe error); cleared by the
+    /// next result.
+    pub last_error: Option<(i64, String)>,
 }
 
 impl TaskHistory {
@@ -156,12 +159,19 @@ impl TaskHistory {
             bucket_ms: interval.max(min_bucket).as_millis() as i64,
             points: VecDeque::with_capacity(HISTORY_POINTS),
             last: None,
+            last_error: None,
         }
+    }
+
+    /// A run at `ts_ms` that failed with `error` (no samples).
+    pub fn record_error(&mut self, ts_ms: i64, error: String) {
+        self.last_error = Some((ts_ms, error));
     }
 
     /// Adds one run at `ts_ms`.
     pub fn record(&mut self, ts_ms: i64, run: RunSummary) {
         self.last = Some((ts_ms, run));
+        self.last_error = None;
         let start = ts_ms - ts_ms.rem_euclid(self.bucket_ms);
         if self.points.back().is_none_or(|p| p.ts_ms < start) {
             if self.points.len() == HISTORY_POINTS {
@@ -224,6 +234,8 @@ pub struct TaskStatus {
     pub plugin: &'static str,
     pub state: &'static str,
     pub last_run_ms: Option<i64>,
+    /// The probe's error when its latest run failed (state `error`).
+    pub error: Option<String>,
     pub last_rtt_ms: Option<f64>,
     pub last_loss_percent: Option<f64>,
     pub targets: u32,
@@ -261,16 +273,20 @@ impl TaskStatus {
             Some((ts, r)) => (Some(ts), r),
             None => (None, RunSummary::default()),
         };
+        let error = h.last_error.as_ref();
         TaskStatus {
             task_id: task_id.to_string(),
             device_id: h.device_id.clone(),
             plugin: h.plugin,
-            state: if last_run_ms.is_none() {
+            state: if error.is_some() {
+                "error"
+            } else if last_run_ms.is_none() {
                 "pending"
             } else {
                 last.state()
             },
-            last_run_ms,
+            last_run_ms: error.map(|(ts, _)| *ts).or(last_run_ms),
+            error: error.map(|(_, e)| e.clone()),
             last_rtt_ms: last.rtt_ms,
             last_loss_percent: last.loss_percent,
             targets: last.targets,
@@ -401,8 +417,8 @@ pub fn render_html(s: &Status) -> String {
          h1{{font-size:18px;margin:0 0 4px}} h2{{font-size:15px;margin:18px 0 6px}}\
          .meta{{color:#666}} .card{{border:1px solid #ddd;border-radius:6px;padding:8px;margin:6px 0}}\
          .state{{display:inline-block;min-width:72px;text-align:center;border-radius:4px;color:#fff;font-weight:600;padding:1px 6px}}\
-         .up{{background:#2e7d32}} .degraded{{background:#ef6c00}} .down,.outage{{background:#c62828}} .pending,.unknown{{background:#777}} .ok{{background:#2e7d32}}\
-         .strip{{width:100%;height:48px;display:block;margin-top:6px}} .num{{font-variant-numeric:tabular-nums}}\
+         .up{{background:#2e7d32}} .degraded{{background:#ef6c00}} .down,.outage{{background:#c62828}} .error{{background:#6a1b9a}} .pending,.unknown{{background:#777}} .ok{{background:#2e7d32}}\
+         .strip{{width:100%;height:48px;display:block;margin-top:6px}} .num{{font-variant-numeric:tabular-nums}} .err{{color:#6a1b9a}}\
          small{{color:#666}}</style></head><body>",
         agent = escape(&s.agent)
     );
@@ -481,7 +497,7 @@ pub fn render_html(s: &Status) -> String {
             h,
             "<div class=\"card task\" data-task=\"{id}\" data-state=\"{state}\">\
              <span class=\"state {state}\">{state}</span> <b>{device}</b> <small>{plugin} · task {id}</small><br>\
-             <span class=\"num\">latency {rtt} · loss {loss}{targets} · {age}</span>{strip}</div>",
+             <span class=\"num\">latency {rtt} · loss {loss}{targets} · {age}</span>{error}{strip}</div>",
             id = escape(&t.task_id),
             state = t.state,
             device = escape(&t.device_id),
@@ -492,6 +508,11 @@ pub fn render_html(s: &Status) -> String {
                 .map(|l| format!("{l:.0}%"))
                 .unwrap_or_else(|| "–".into()),
             strip = strip_svg(t, s.now_ms),
+            error = t
+                .error
+                .as_deref()
+                .map(|e| format!("<br><span class=\"err\">probe error: {}</span>", escape(e)))
+                .unwrap_or_default(),
         );
     }
     h.push_str(
