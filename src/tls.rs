@@ -20,7 +20,10 @@ pub fn load_ca_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Str
 
 /// What to do about a failed TLS handshake, from rustls's words for it.
 pub fn advice(detail: &str) -> &'static str {
-    if detail.contains("CaUsedAsEndEntity") {
+    if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
+        "the server does not speak TLS on this port (a plain HTTP answer?): use http:// in \
+         the URL, or the port that serves https"
+    } else if detail.contains("CaUsedAsEndEntity") {
         "the server presents a CA certificate (basicConstraints CA:TRUE, what \
          `openssl req -x509` makes by default) as its own, which TLS refuses even when it \
          is in ca_file: give the server a certificate with CA:FALSE (signed by a CA whose \
@@ -73,6 +76,8 @@ mod tests {
     fn tls_failures_get_their_own_advice() {
         let ca = "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))";
         assert!(advice(ca).contains("CA:FALSE"));
+        let plain = "received corrupt message of type InvalidContentType";
+        assert!(advice(plain).contains("does not speak TLS"));
         assert!(advice("invalid peer certificate: NotValidForName").contains("not issued for"));
         assert!(advice("invalid peer certificate: Expired").contains("expired"));
         assert!(advice("invalid peer certificate: UnknownIssuer").starts_with("set ca_file"));

@@ -282,7 +282,8 @@ pub fn describe_error(e: &ureq::Error, timeout: Duration) -> String {
         }
         ureq::Error::Io(io)
             if io.kind() == std::io::ErrorKind::InvalidData
-                && io.to_string().contains("certificate") =>
+                && (io.to_string().contains("certificate")
+                    || io.to_string().contains("InvalidContentType")) =>
         {
             let detail = io.to_string();
             format!("{detail}: {}", crate::tls::advice(&detail))
