@@ -499,7 +499,8 @@ fn ask_agent(cfg: &config::Config) -> anyhow::Result<crate::wal::WalStats> {
         .and_then(|mut r| r.body_mut().read_to_string())
         .with_context(|| {
             format!(
-                "the WAL at {} is in use by a running agent, but asking it at {url} failed",
+                "the WAL at {} is in use by a running agent, but asking it at {url} failed \
+                 (a changed http.listen takes effect when the agent restarts)",
                 cfg.buffer.path.display()
             )
         })?;

@@ -360,11 +360,20 @@ impl Handler<Reload> for Supervisor {
         }
         let path = self.config_path();
         match config::load(&path) {
-            Ok(new) => {
+            Ok(mut new) => {
+                // What only a restart can change stays as it runs, so that
+                // the next reload compares with what is running.
                 if new.buffer.path != self.config.buffer.path {
                     log::warn!(
                         "buffer.path changed; the new path takes effect at the next restart."
                     );
+                    new.buffer.path = self.config.buffer.path.clone();
+                }
+                if format!("{:?}", new.logging) != format!("{:?}", self.config.logging) {
+                    log::warn!(
+                        "logging settings changed; they take effect at the next restart."
+                    );
+                    new.logging = self.config.logging.clone();
                 }
                 let agent_changed = new.agent.name != self.config.agent.name
                     || new.agent.region != self.config.agent.region
@@ -395,6 +404,7 @@ impl Handler<Reload> for Supervisor {
                     || new.http.enabled != self.config.http.enabled;
                 if http_changed {
                     log::warn!("http settings changed; they take effect at the next restart.");
+                    new.http = self.config.http.clone();
                 }
                 self.config = new;
                 self.apply(ctx, agent_changed);
