@@ -177,6 +177,7 @@ pub struct HttpArgs {
 #[derive(Args, Debug)]
 pub struct DnsArgs {
     /// The name to look up.
+    #[arg(value_parser = config::check_dns_name)]
     pub name: String,
     /// The server to ask: an IP address with an optional port.
     #[arg(short = 's', long = "server")]

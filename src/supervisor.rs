@@ -370,9 +370,7 @@ impl Handler<Reload> for Supervisor {
                     new.buffer.path = self.config.buffer.path.clone();
                 }
                 if format!("{:?}", new.logging) != format!("{:?}", self.config.logging) {
-                    log::warn!(
-                        "logging settings changed; they take effect at the next restart."
-                    );
+                    log::warn!("logging settings changed; they take effect at the next restart.");
                     new.logging = self.config.logging.clone();
                 }
                 let agent_changed = new.agent.name != self.config.agent.name

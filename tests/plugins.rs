@@ -797,6 +797,9 @@ impl Dnsmasq {
                 "--mx-host=sentinel.test,mail.sentinel.test,10",
                 "--txt-record=sentinel.test,v=sentinel1",
             ])
+            // Answers over 512 bytes: `mid` fits EDNS0's 1232, `big` does not.
+            .args((0..4).map(|i| format!("--txt-record=mid.sentinel.test,{i}{}", "m".repeat(199))))
+            .args((0..10).map(|i| format!("--txt-record=big.sentinel.test,{i}{}", "b".repeat(199))))
             .arg(format!("--port={port}"))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .arg(format!(
@@ -914,6 +917,26 @@ fn dns_nxdomain_and_no_answer() {
 
 /// A server that never answers: the run ends at the timeout, dns_up 0,
 /// no lookup time.
+/// An answer over 512 bytes arrives whole (the query carries EDNS0); one
+/// too large even for that says it was truncated (its count is short).
+#[test]
+fn dns_large_answers_use_edns_and_truncation_is_named() {
+    let d = Dnsmasq::start();
+    let s = run(PluginConfig::Dns(dns_cfg(
+        d.addr,
+        "mid.sentinel.test",
+        DnsType::Txt,
+    )));
+    assert_eq!(value(&s, "dns_up"), Some(1.0), "{s:?}");
+    assert_eq!(value(&s, "dns_answers"), Some(4.0), "{s:?}");
+    let o = sentinel::probe::dns::run(&dns_cfg(d.addr, "big.sentinel.test", DnsType::Txt)).unwrap();
+    assert!(o.answers < 10, "{o:?}");
+    assert!(
+        o.reason.as_deref().is_some_and(|r| r.contains("truncated")),
+        "{o:?}"
+    );
+}
+
 #[test]
 fn dns_silent_server_times_out() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -1835,6 +1835,17 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     Some(rest.split_at(end))
 }
 
+/// A DNS name from the command line (`trigger dns`), checked as the config
+/// checks it; a trailing dot is dropped.
+pub fn check_dns_name(name: &str) -> Result<String, String> {
+    let n = name.trim().trim_end_matches('.');
+    if is_dns_name(n) {
+        Ok(n.to_string())
+    } else {
+        Err(format!("found {name:?}, expected a DNS name of labels of 1 to 63 letters, digits, - and _ joined by dots (like router.example.net)"))
+    }
+}
+
 /// A probe's URL from the command line (`trigger http`, `trigger scrape`),
 /// checked as the config checks it.
 pub fn check_probe_url(url: &str) -> Result<String, String> {

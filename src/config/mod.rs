@@ -27,7 +27,9 @@ mod tests;
 pub mod units;
 
 pub(crate) use build::is_header_char;
-pub use build::{check_host, check_probe_url, default_agent_name, is_backend_name, is_task_id};
+pub use build::{
+    check_dns_name, check_host, check_probe_url, default_agent_name, is_backend_name, is_task_id,
+};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -147,7 +147,11 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
     // ICMP port unreachable shows as "connection refused" at once.
     socket.connect(cfg.server).map_err(socket_err)?;
     let id = super::ping::random_u16();
-    let query = encode_query(id, &cfg.name, cfg.record_type.code());
+    let mut query = encode_query_edns(id, &cfg.name, cfg.record_type.code());
+    let mut edns = true;
+    // A reply from the server that could not be used, for the reason when
+    // no usable one comes.
+    let mut unusable: Option<String> = None;
     let started = Instant::now();
     let deadline = started + cfg.timeout;
     let mut outcome = DnsOutcome {
@@ -165,10 +169,16 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
     let response = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            outcome.reason = Some(format!(
-                "no answer within the timeout of {} ms",
-                cfg.timeout.as_millis()
-            ));
+            outcome.reason = Some(match &unusable {
+                Some(why) => format!(
+                    "no usable answer within the timeout of {} ms; the server sent {why}",
+                    cfg.timeout.as_millis()
+                ),
+                None => format!(
+                    "no answer within the timeout of {} ms",
+                    cfg.timeout.as_millis()
+                ),
+            });
             return Ok(outcome);
         }
         socket
@@ -195,15 +205,35 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
         if from != cfg.server {
             continue;
         }
-        let Ok(r) = parse_response(&buf[..len]) else {
-            continue;
+        let r = match parse_response(&buf[..len]) {
+            Ok(r) => r,
+            Err(e) => {
+                unusable = Some(format!("a malformed reply ({e})"));
+                continue;
+            }
         };
+        if r.id != id {
+            unusable = Some("a reply to another query (wrong id)".into());
+            continue;
+        }
         let asked = r.question.as_ref().is_some_and(|(n, t)| {
             n.eq_ignore_ascii_case(&cfg.name) && *t == cfg.record_type.code()
         });
-        if r.id == id && asked {
-            break r;
+        if !asked {
+            unusable = Some("a reply for a different question".into());
+            continue;
         }
+        // FORMERR to an EDNS query: an old server; ask again without it.
+        if r.rcode == 1 && edns {
+            edns = false;
+            query = encode_query(id, &cfg.name, cfg.record_type.code());
+            if let Err(e) = socket.send(&query) {
+                outcome.reason = Some(format!("sending the query failed: {e}"));
+                return Ok(outcome);
+            }
+            continue;
+        }
+        break r;
     };
     outcome.lookup_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let answers = response
@@ -217,6 +247,14 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
         outcome.reason = Some(format!(
             "the server answered {}",
             rcode_name(response.rcode)
+        ));
+    } else if response.truncated {
+        // The records that fit are real: the name resolves, but the count
+        // is short.
+        outcome.reason = Some(format!(
+            "the answer was truncated (TC flag): {answers} record(s) fit in {} bytes of UDP, \
+             and this probe does not retry over TCP",
+            if edns { EDNS_PAYLOAD } else { 512 }
         ));
     } else if answers == 0 {
         outcome.reason = Some(format!(
@@ -251,6 +289,23 @@ pub fn samples(cfg: &DnsConfig, outcome: &DnsOutcome, base: &Labels, ts_ms: i64)
         ));
     }
     out
+}
+
+/// The UDP payload size announced with EDNS0: answers up to this size come
+/// whole instead of truncated at 512 bytes (1232 avoids IP fragmentation,
+/// the DNS Flag Day 2020 value).
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// [`encode_query`] with an EDNS0 OPT record announcing [`EDNS_PAYLOAD`].
+pub fn encode_query_edns(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = encode_query(id, name, qtype);
+    m[10..12].copy_from_slice(&1u16.to_be_bytes()); // ARCOUNT
+    m.push(0); // root name
+    m.extend_from_slice(&41u16.to_be_bytes()); // TYPE OPT
+    m.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes()); // CLASS: payload size
+    m.extend_from_slice(&[0; 4]); // extended rcode, version 0, flags
+    m.extend_from_slice(&[0; 2]); // RDLEN
+    m
 }
 
 /// A standard query with recursion desired for `name` (no trailing dot)
@@ -426,6 +481,55 @@ pub fn type_name(rtype: u16) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A server that answers every query with `reply(query)`: the lookup
+    /// names what was wrong with it instead of "no answer".
+    fn lookup_against(reply: fn(&[u8]) -> Vec<u8>) -> DnsOutcome {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            server.send_to(&reply(&buf[..n]), from).unwrap();
+        });
+        let outcome = run(&DnsConfig {
+            server: addr,
+            name: "a.sentinel.test".into(),
+            record_type: crate::config::DnsType::A,
+            timeout: Duration::from_millis(300),
+        })
+        .unwrap();
+        t.join().unwrap();
+        outcome
+    }
+
+    #[test]
+    fn unusable_replies_are_named() {
+        let o = lookup_against(|q| {
+            let mut r = q[..2].to_vec();
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1]); // counts, then garbage
+            r
+        });
+        let reason = o.reason.unwrap();
+        assert!(reason.contains("a malformed reply"), "{reason}");
+        let o = lookup_against(|q| {
+            let mut r = q.to_vec();
+            r[0] ^= 0xff; // another id
+            r[2] |= 0x80;
+            r
+        });
+        let reason = o.reason.unwrap();
+        assert!(reason.contains("wrong id"), "{reason}");
+    }
+
+    #[test]
+    fn queries_carry_edns0() {
+        let q = encode_query_edns(7, "a.b", 1);
+        assert_eq!(u16::from_be_bytes([q[10], q[11]]), 1, "ARCOUNT");
+        let opt = &q[q.len() - 11..];
+        assert_eq!(opt[..3], [0, 0, 41], "root name, TYPE OPT");
+        assert_eq!(u16::from_be_bytes([opt[3], opt[4]]), EDNS_PAYLOAD);
+    }
 
     /// Encodes a response the way a server would, without compression
     /// unless `compress` (then every record name points at the question).
