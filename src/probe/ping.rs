@@ -226,6 +226,12 @@ fn unresolved_samples(host: &str, base: &Labels, ts_ms: i64) -> Vec<Sample> {
 /// `host` as a socket address of the wanted IP version: an IP literal as
 /// is, a name through the system resolver (first matching address).
 pub fn resolve(host: &str, ip_version: IpVersion) -> Result<SocketAddr, ProbeError> {
+    Ok(resolve_all(host, ip_version)?[0])
+}
+
+/// Every address of `host` of the wanted IP version, in the resolver's
+/// order (at least one).
+pub fn resolve_all(host: &str, ip_version: IpVersion) -> Result<Vec<SocketAddr>, ProbeError> {
     let wanted = match ip_version {
         IpVersion::Any => "IP",
         IpVersion::V4 => "IPv4",
@@ -246,13 +252,19 @@ pub fn resolve(host: &str, ip_version: IpVersion) -> Result<SocketAddr, ProbeErr
             })?
             .collect(),
     };
-    addrs
-        .into_iter()
-        .find(fits)
-        .ok_or_else(|| ProbeError::NoAddress {
+    let mut fitting: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
+    for a in addrs.into_iter().filter(fits) {
+        if !fitting.contains(&a) {
+            fitting.push(a);
+        }
+    }
+    if fitting.is_empty() {
+        return Err(ProbeError::NoAddress {
             host: host.to_string(),
             wanted,
-        })
+        });
+    }
+    Ok(fitting)
 }
 
 /// 16 random bits (a DNS query id).

@@ -10,9 +10,9 @@
 //! anything.
 
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::ping::resolve;
+use super::ping::resolve_all;
 use super::ProbeError;
 use crate::config::TcpConfig;
 use crate::sample::{Labels, Sample};
@@ -28,10 +28,13 @@ pub struct TcpOutcome {
     pub reason: Option<String>,
 }
 
-/// Connects once to `cfg.host:cfg.port`.
+/// Connects to `cfg.host:cfg.port`: to each of the host's addresses in
+/// the resolver's order until one takes the connection (a name with an
+/// IPv6 address whose service listens on IPv4 only is up, as for curl),
+/// all within `cfg.timeout`. `connect_ms` times the connect that worked.
 pub fn run(cfg: &TcpConfig) -> Result<TcpOutcome, ProbeError> {
     let started = Instant::now();
-    let mut target = match resolve(&cfg.host, cfg.ip_version) {
+    let targets = match resolve_all(&cfg.host, cfg.ip_version) {
         Ok(t) => t,
         Err(e) => {
             return Ok(TcpOutcome {
@@ -41,27 +44,53 @@ pub fn run(cfg: &TcpConfig) -> Result<TcpOutcome, ProbeError> {
             })
         }
     };
-    target.set_port(cfg.port);
-    let left = cfg
-        .timeout
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(1));
-    let t0 = Instant::now();
-    match TcpStream::connect_timeout(&target, left) {
-        Ok(stream) => {
-            let ms = t0.elapsed().as_secs_f64() * 1000.0;
-            drop(stream);
-            Ok(TcpOutcome {
-                target: Some(target),
-                connect_ms: Some(ms),
-                reason: None,
-            })
+    Ok(connect_first(targets, cfg.port, cfg.timeout, started))
+}
+
+/// Tries `targets` (with `port`) in order until one connects, all within
+/// `timeout` from `started`.
+fn connect_first(
+    targets: Vec<SocketAddr>,
+    port: u16,
+    timeout: std::time::Duration,
+    started: Instant,
+) -> TcpOutcome {
+    let mut failures: Vec<String> = Vec::new();
+    let mut last = None;
+    for mut target in targets {
+        target.set_port(port);
+        last = Some(target);
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            failures.push(format!("{target}: no time left"));
+            break;
         }
-        Err(e) => Ok(TcpOutcome {
-            target: Some(target),
-            connect_ms: None,
-            reason: Some(e.to_string()),
-        }),
+        let t0 = Instant::now();
+        match TcpStream::connect_timeout(&target, left) {
+            Ok(stream) => {
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                drop(stream);
+                return TcpOutcome {
+                    target: Some(target),
+                    connect_ms: Some(ms),
+                    reason: None,
+                };
+            }
+            Err(e) => failures.push(format!("{target}: {e}")),
+        }
+    }
+    let reason = if failures.len() == 1 {
+        // One address: the error alone, the address is printed beside it.
+        failures[0]
+            .split_once(": ")
+            .map_or(failures[0].clone(), |(_, e)| e.to_string())
+    } else {
+        failures.join("; ")
+    };
+    TcpOutcome {
+        target: last,
+        connect_ms: None,
+        reason: Some(reason),
     }
 }
 
@@ -89,6 +118,35 @@ pub fn samples(cfg: &TcpConfig, outcome: &TcpOutcome, base: &Labels, ts_ms: i64)
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn the_next_address_is_tried_when_one_refuses() {
+        // Like a name with an IPv6 address whose service listens on IPv4
+        // only: ::1 refuses, 127.0.0.1 takes it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let targets: Vec<SocketAddr> =
+            vec!["[::1]:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];
+        let o = connect_first(targets, port, Duration::from_secs(2), Instant::now());
+        assert_eq!(
+            o.target,
+            Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            "{o:?}"
+        );
+        assert!(o.connect_ms.is_some() && o.reason.is_none(), "{o:?}");
+        drop(listener);
+        // Both refuse: each address is named in the reason.
+        let targets: Vec<SocketAddr> =
+            vec!["[::1]:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];
+        let o = connect_first(targets, port, Duration::from_secs(2), Instant::now());
+        let reason = o.reason.unwrap();
+        assert!(
+            reason.contains(&format!("[::1]:{port}"))
+                && reason.contains(&format!("127.0.0.1:{port}")),
+            "{reason}"
+        );
+    }
     use super::*;
     use crate::config::IpVersion;
 
