@@ -251,7 +251,11 @@ impl Supervisor {
         for id in stale {
             if let Some((_, addr)) = self.probes.remove(&id) {
                 addr.do_send(StopProbe);
-                if !tasks.contains_key(&id) {
+                if tasks.contains_key(&id) {
+                    // Changed: series the new run no longer has are marked
+                    // stale by the probe after that run.
+                    self.telemetry.retire_series(&id);
+                } else {
                     self.mark_stale(&id);
                     log::info!(task_id = id.as_str(); "Task removed.");
                 }

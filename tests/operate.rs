@@ -446,19 +446,28 @@ fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config()
     let before = config(
         &listen,
         &backends,
-        &(ping_task("keep") + &ping_task("drop")),
+        &(ping_task("keep") + &ping_task("drop") + &ping_task("moved")),
         "",
     );
     let mut agent = Agent::start(&before);
-    wait_for("the series of task drop, in Prometheus", WAIT, || {
-        (!prom.instant(r#"ping_reachable{task_id="drop"}"#).is_empty()).then_some(())
-    });
+    wait_for(
+        "the series of tasks drop and moved, in Prometheus",
+        WAIT,
+        || {
+            (!prom.instant(r#"ping_reachable{task_id="drop"}"#).is_empty()
+                && !prom
+                    .instant(r#"ping_reachable{task_id="moved"}"#)
+                    .is_empty())
+            .then_some(())
+        },
+    );
 
-    // Remove one task, add another.
+    // Remove one task, add another, give a third a new device_id.
+    let moved = ping_task("moved").replace("device_id: dev-moved", "device_id: dev-moved-2");
     agent.rewrite_config(&config(
         &listen,
         &backends,
-        &(ping_task("keep") + &ping_task("added")),
+        &(ping_task("keep") + &ping_task("added") + &moved),
         "",
     ));
     agent.hup();
@@ -477,6 +486,16 @@ fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config()
             .then_some(())
     });
     assert!(!prom.instant(r#"ping_reachable{task_id="keep"}"#).is_empty());
+    // The changed task: its former series go stale once the new ones run.
+    wait_for("the moved task's old series to go stale", WAIT, || {
+        (prom
+            .instant(r#"ping_reachable{task_id="moved",device_id="dev-moved"}"#)
+            .is_empty()
+            && !prom
+                .instant(r#"ping_reachable{task_id="moved",device_id="dev-moved-2"}"#)
+                .is_empty())
+        .then_some(())
+    });
 
     // A broken config is refused; the agent keeps running the old one.
     agent.rewrite_config("tasks:\n  - id: [oops\n");

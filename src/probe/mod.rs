@@ -260,6 +260,14 @@ impl Probe {
                 // One copy of the run, shared by telemetry (the latest
                 // result, for /metrics and the status page) and the WAL
                 // appends below, which copy one chunk at a time.
+                // After a reload changed the task: stale markers for the
+                // series of its former runs that this run no longer has.
+                let mut retired = act.telemetry.take_retired(act.task.id.as_str(), &samples);
+                let at = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+                for s in &mut retired {
+                    s.value = f64::from_bits(crate::supervisor::STALE_NAN);
+                    s.timestamp_ms = at.max(s.timestamp_ms + 1);
+                }
                 let samples = Arc::new(samples);
                 act.telemetry
                     .set_probe_result(act.task.id.as_str(), samples.clone());
@@ -271,6 +279,16 @@ impl Probe {
                 let wal = act.wal.clone();
                 let task_id = act.task.id.clone();
                 actix_rt::spawn(async move {
+                    if !retired.is_empty() {
+                        log::info!(task_id = task_id.as_str(), series = retired.len(); "Series of the task before its change marked stale.");
+                        let append = Append {
+                            task_id: task_id.clone(),
+                            samples: retired,
+                        };
+                        if let Ok(Err(e)) = wal.send(append).await {
+                            log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
+                        }
+                    }
                     for chunk in append_chunks(&samples, APPEND_MAX_SAMPLES) {
                         let append = Append {
                             task_id: task_id.clone(),

@@ -48,6 +48,9 @@ struct Families {
     backends: BTreeMap<String, BackendHealth>,
     /// task id → its recent past, for the status page.
     histories: BTreeMap<String, status::TaskHistory>,
+    /// task id → the last run before the task was changed by a reload:
+    /// the series of it that the next run no longer has get stale markers.
+    retired: BTreeMap<String, Arc<Vec<Sample>>>,
 }
 
 /// Shared counters; cheap to clone behind an `Arc`.
@@ -227,6 +230,31 @@ impl Telemetry {
     }
 
     /// The latest samples of a task (for stale markers on removal).
+    /// A reload changed the task: keep its last run aside until the first
+    /// run of the changed task (see [`Telemetry::take_retired`]).
+    pub fn retire_series(&self, task_id: &str) {
+        self.with(|f| {
+            if let Some(last) = f.probes.get(task_id).cloned() {
+                f.retired.insert(task_id.to_string(), last);
+            }
+        })
+    }
+
+    /// The series of the task's run before a change that `run` does not
+    /// have any more (a new device_id, label or host): the probe writes
+    /// stale markers for them. Empty when the task did not change.
+    pub fn take_retired(&self, task_id: &str, run: &[Sample]) -> Vec<Sample> {
+        let Some(old) = self.with(|f| f.retired.remove(task_id)) else {
+            return Vec::new();
+        };
+        let now: std::collections::HashSet<(&str, &Labels)> =
+            run.iter().map(|s| (s.name.as_str(), &s.labels)).collect();
+        old.iter()
+            .filter(|s| !now.contains(&(s.name.as_str(), &s.labels)))
+            .cloned()
+            .collect()
+    }
+
     pub fn probe_result(&self, task_id: &str) -> Vec<Sample> {
         self.with(|f| {
             f.probes
