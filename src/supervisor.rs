@@ -95,7 +95,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 ),
                 // Probing matters more than the listener: keep going.
                 Err(e) => {
-                    log::error!(error = e.as_str(); "HTTP listener failed; running without it.")
+                    log::error!(error = e.as_str(), retry_ms = crate::telemetry::server::BIND_RETRY.as_millis() as u64; "HTTP listener failed; probing goes on, and the listener is tried again every 30 s.")
                 }
             }
         }

@@ -620,3 +620,38 @@ fn a_probe_failing_every_run_is_logged_once() {
         "{warnings:?}"
     );
 }
+
+/// http.listen held by another process at start: the agent probes anyway,
+/// says so, and serves /metrics once the port is free (it retries every
+/// 30 s).
+#[test]
+fn a_busy_listen_port_is_retried_until_free() {
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = squatter.local_addr().unwrap().to_string();
+    let mut agent = Agent::start(&config(&listen, "", &ping_task("busy"), ""));
+    let failed = agent.wait_for_log("the listener failure", WAIT, |l| {
+        l["msg"]
+            == "HTTP listener failed; probing goes on, and the listener is tried again every 30 s."
+    });
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&listen) && e.contains("http.listen")),
+        "{failed}"
+    );
+    agent.wait_for_count_in_run("Samples appended.", 2, WAIT);
+    drop(squatter);
+    let body = wait_for(
+        "/metrics once the port is free",
+        Duration::from_secs(60),
+        || {
+            let (status, body) = crate::util::servers::try_http_get(
+                &format!("http://{listen}/metrics"),
+                Duration::from_secs(2),
+            )?;
+            (status == 200).then_some(body)
+        },
+    );
+    assert!(body.contains("ping_rtt_ms"), "{body}");
+    agent.terminate();
+}

@@ -34,12 +34,34 @@ pub struct Endpoints {
 }
 
 /// Binds `listen` and serves on a thread of its own.
+/// How often a listen address that was busy or refused is tried again.
+pub const BIND_RETRY: Duration = Duration::from_secs(30);
+
+/// Serves the endpoints on `listen` from a thread of their own. When the
+/// address cannot be bound (another process holds the port), the error is
+/// returned for the caller to log, and the thread tries again every
+/// [`BIND_RETRY`] until it can: the agent probes meanwhile.
 pub fn start(listen: &str, endpoints: Endpoints) -> Result<(), String> {
-    let server = tiny_http::Server::http(listen)
-        .map_err(|e| format!("cannot listen on {listen} (http.listen): {e}"))?;
+    let bind = |listen: &str| {
+        tiny_http::Server::http(listen)
+            .map_err(|e| format!("cannot listen on {listen} (http.listen): {e}"))
+    };
+    let first = bind(listen);
+    let failed = first.as_ref().err().cloned();
+    let listen_owned = listen.to_string();
     std::thread::Builder::new()
         .name("http".into())
         .spawn(move || {
+            let server = match first {
+                Ok(server) => server,
+                Err(_) => loop {
+                    std::thread::sleep(BIND_RETRY);
+                    if let Ok(server) = bind(&listen_owned) {
+                        log::info!(listen = listen_owned.as_str(); "HTTP listener is up after all; serving /metrics and /healthz.");
+                        break server;
+                    }
+                },
+            };
             for request in server.incoming_requests() {
                 let (status, content_type, body) = route(&request, &endpoints);
                 let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type)
@@ -51,7 +73,10 @@ pub fn start(listen: &str, endpoints: Endpoints) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start the http thread: {e}"))?;
-    Ok(())
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn route(request: &tiny_http::Request, ep: &Endpoints) -> (u16, &'static str, String) {
