@@ -207,17 +207,32 @@ pub fn parse_with(text: &str, file: &Path, env: EnvLookup) -> Result<Config, Con
 
 impl Loader<'_> {
     fn yaml_error(&self, e: &serde_yaml::Error) -> ConfigError {
-        let msg = e.to_string();
+        let mut msg = e.to_string();
+        let mut what = "invalid YAML at";
+        // A whole number beyond 64 bits is valid YAML that serde_yaml
+        // cannot hold; say that instead of its internal type names.
+        for wide in [
+            "` as u128, expected any YAML value",
+            "` as i128, expected any YAML value",
+        ] {
+            if let (Some(start), Some(end)) = (msg.find("invalid type: integer `"), msg.find(wide))
+            {
+                let number = &msg[start + "invalid type: integer `".len()..end];
+                msg = format!(
+                    "{}found {number}, a number too large for any setting (the largest is {})",
+                    &msg[..start],
+                    u64::MAX
+                );
+                what = "at";
+                break;
+            }
+        }
         let reason = match e.location() {
             Some(loc) => {
                 // libyaml's text repeats the position; keep ours only.
                 let suffix = format!(" at line {} column {}", loc.line(), loc.column());
                 let msg = msg.split(&suffix).collect::<Vec<_>>().join("");
-                format!(
-                    "invalid YAML at line {}, column {}: {msg}",
-                    loc.line(),
-                    loc.column()
-                )
+                format!("{what} line {}, column {}: {msg}", loc.line(), loc.column())
             }
             None => format!("invalid YAML: {msg}"),
         };

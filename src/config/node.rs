@@ -57,6 +57,31 @@ impl Scalar {
     }
 }
 
+/// The longest error reason printed whole; a longer one (a huge value
+/// quoted in it) keeps its start and end, where "found" and "expected" are.
+const MAX_REASON: usize = 600;
+
+/// `reason`, cut in the middle when longer than [`MAX_REASON`] bytes.
+pub fn shorten(reason: String) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason;
+    }
+    let mut head = MAX_REASON / 2;
+    while !reason.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = reason.len() - MAX_REASON / 2;
+    while !reason.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} … ({} bytes left out) … {}",
+        &reason[..head],
+        tail - head,
+        &reason[tail..]
+    )
+}
+
 /// Joins a key onto a path, quoting keys that would read ambiguously.
 pub fn join(path: &str, key: &str) -> String {
     let plain = !key.is_empty()
@@ -160,7 +185,7 @@ impl Ctx<'_> {
         ConfigError::Invalid {
             file: self.file.clone(),
             path: path.to_string(),
-            reason: reason.into(),
+            reason: shorten(reason.into()),
         }
     }
 

@@ -594,6 +594,28 @@ fn a_host_with_a_port_is_refused_and_brackets_are_dropped() {
 }
 
 #[test]
+fn a_number_beyond_64_bits_and_a_huge_value_read_well() {
+    let e = err(&with_task(
+        "    config: {host: h, count: 99999999999999999999999}\n",
+    ));
+    assert!(
+        e.contains(": tasks[1].config.count: found 99999999999999999999999, a number too large for any setting (the largest is 18446744073709551615)")
+            || e.contains(": tasks[0].config.count: found 99999999999999999999999, a number too large for any setting (the largest is 18446744073709551615)"),
+        "{e}"
+    );
+    assert!(!e.contains("invalid YAML"), "{e}");
+    let huge = "x".repeat(100_000);
+    let e = err(&with_task(&format!(
+        "    config: {{host: h, count: \"{huge}\"}}\n"
+    )));
+    assert!(e.len() < 1_000, "{} bytes", e.len());
+    assert!(
+        e.contains("bytes left out") && e.ends_with("expected a whole number from 1 to 10000"),
+        "{e}"
+    );
+}
+
+#[test]
 fn durations_beyond_ten_years_are_refused() {
     let e = err(&with_task(
         "    config: {host: h, timeout: 10000000000000000000s}\n",
