@@ -599,8 +599,7 @@ fn a_number_beyond_64_bits_and_a_huge_value_read_well() {
         "    config: {host: h, count: 99999999999999999999999}\n",
     ));
     assert!(
-        e.contains(": tasks[1].config.count: found 99999999999999999999999, a number too large for any setting (the largest is 18446744073709551615)")
-            || e.contains(": tasks[0].config.count: found 99999999999999999999999, a number too large for any setting (the largest is 18446744073709551615)"),
+        e.ends_with(": tasks[0].config.count: found 99999999999999999999999, a number too large for any setting (the largest is 18446744073709551615)"),
         "{e}"
     );
     assert!(!e.contains("invalid YAML"), "{e}");
