@@ -83,7 +83,8 @@ fn parse_line(line: &str) -> Result<(String, LabelPairs, f64), String> {
             "metric name {name:?} is not valid, expected letters, digits, _ and :, not starting with a digit"
         ));
     }
-    let mut rest = &line[name_end..];
+    // `name {a="1"} 5`: Prometheus allows blanks before the brace.
+    let mut rest = line[name_end..].trim_start();
     let mut labels = Vec::new();
     if let Some(after) = rest.strip_prefix('{') {
         let (parsed, tail) = parse_labels(after)?;
@@ -234,6 +235,15 @@ mod tests {
         assert_eq!(s[0].labels.get("task_id"), Some("t"));
         assert_eq!(s[0].labels.get("exported_task_id"), Some("other"));
         assert_eq!(s[0].labels.get("x"), Some("1"));
+    }
+
+    #[test]
+    fn blanks_inside_and_before_the_label_set_are_allowed() {
+        let s = parse("up {a = \"1\" , b=\"2\" } 5\n", &Labels::new(), 0).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].name.as_str(), s[0].value), ("up", 5.0));
+        assert_eq!(s[0].labels.get("a"), Some("1"));
+        assert_eq!(s[0].labels.get("b"), Some("2"));
     }
 
     #[test]
