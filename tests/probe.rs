@@ -8,6 +8,8 @@
 //! machine is shared): each states its bound and why.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sentinel::config::{IpVersion, PingConfig, PluginConfig};
@@ -501,4 +503,55 @@ fn rtt_accuracy_holds_under_load() {
     assert_eq!(answered, u64::from(runs) * LOAD_HOSTS as u64);
     assert_all_answered(&outcome, &samples, 25.0 + FAST_RTT_MS);
     assert_delayed_rtt("rtt_accuracy_holds_under_load", &outcome, &samples);
+}
+
+/// A name whose DNS server never answers (its queries dropped, inside a
+/// namespace of the test's own) does not hold a probe past its timeout:
+/// getaddrinfo alone would wait 5 s per attempt. Run through the CLI under
+/// `ip netns exec`, which gives the namespace its own resolv.conf.
+#[test]
+fn a_name_lookup_is_bounded_by_the_probe_timeout() {
+    let pair = NetnsPair::new();
+    // The DNS server is b, which drops every query.
+    pair.nft(
+        &pair.b,
+        "table inet dns {\n chain input {\n  type filter hook input priority 0; policy accept;\n  \
+         udp dport 53 drop\n  tcp dport 53 drop\n }\n}\n",
+    );
+    let etc = PathBuf::from("/etc/netns").join(&pair.a);
+    struct RemoveDir(PathBuf);
+    impl Drop for RemoveDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    std::fs::create_dir_all(&etc).unwrap();
+    let _cleanup = RemoveDir(etc.clone());
+    std::fs::write(
+        etc.join("resolv.conf"),
+        format!("nameserver {}\noptions timeout:5 attempts:2\n", pair.b_v4),
+    )
+    .unwrap();
+    std::fs::write(etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+
+    let started = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &pair.a])
+        .arg(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["trigger", "tcp", "slow.sentinel.test", "80", "-t", "1s"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("did not finish within 1000 ms") && text.contains("tcp_up"),
+        "{text}"
+    );
+    // The resolver alone would take 10 s (5 s x 2 attempts).
+    assert!(took < Duration::from_secs(5), "took {took:?}: {text}");
 }

@@ -115,7 +115,7 @@ pub fn run_hosts(cfg: &PingConfig) -> Result<Vec<HostResult>, ProbeError> {
     let resolved: Vec<(String, Result<SocketAddr, ProbeError>)> = cfg
         .targets()
         .into_iter()
-        .map(|h| (h.to_string(), resolve(h, cfg.ip_version)))
+        .map(|h| (h.to_string(), resolve(h, cfg.ip_version, cfg.timeout)))
         .collect();
     let mut v4: Option<Lease> = None;
     let mut v6: Option<Lease> = None;
@@ -225,13 +225,56 @@ fn unresolved_samples(host: &str, base: &Labels, ts_ms: i64) -> Vec<Sample> {
 
 /// `host` as a socket address of the wanted IP version: an IP literal as
 /// is, a name through the system resolver (first matching address).
-pub fn resolve(host: &str, ip_version: IpVersion) -> Result<SocketAddr, ProbeError> {
-    Ok(resolve_all(host, ip_version)?[0])
+/// A lookup is given up after `within` (the probe's timeout).
+pub fn resolve(
+    host: &str,
+    ip_version: IpVersion,
+    within: Duration,
+) -> Result<SocketAddr, ProbeError> {
+    Ok(resolve_all(host, ip_version, within)?[0])
+}
+
+/// The system resolver's addresses for a name, given up after `within`:
+/// getaddrinfo has no timeout of its own, and an unreachable DNS server
+/// holds it for several seconds per attempt. The lookup runs on a thread
+/// of its own, which finishes in the background when given up.
+fn lookup(host: &str, within: Duration) -> Result<Vec<SocketAddr>, ProbeError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let r = (name.as_str(), 0).to_socket_addrs().map(|a| a.collect());
+            let _ = tx.send(r);
+        });
+    let result = match spawned {
+        Ok(_) => rx
+            .recv_timeout(within.max(Duration::from_millis(1)))
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                    "the name lookup did not finish within {} ms (is the DNS server reachable?)",
+                    within.as_millis()
+                ),
+                ))
+            }),
+        // No thread to spare: look up here, unbounded.
+        Err(_) => (host, 0).to_socket_addrs().map(|a| a.collect()),
+    };
+    result.map_err(|source| ProbeError::Resolve {
+        host: host.to_string(),
+        source,
+    })
 }
 
 /// Every address of `host` of the wanted IP version, in the resolver's
-/// order (at least one).
-pub fn resolve_all(host: &str, ip_version: IpVersion) -> Result<Vec<SocketAddr>, ProbeError> {
+/// order (at least one); a name's lookup is given up after `within`.
+pub fn resolve_all(
+    host: &str,
+    ip_version: IpVersion,
+    within: Duration,
+) -> Result<Vec<SocketAddr>, ProbeError> {
     let wanted = match ip_version {
         IpVersion::Any => "IP",
         IpVersion::V4 => "IPv4",
@@ -244,13 +287,7 @@ pub fn resolve_all(host: &str, ip_version: IpVersion) -> Result<Vec<SocketAddr>,
     };
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, 0)],
-        Err(_) => (host, 0)
-            .to_socket_addrs()
-            .map_err(|source| ProbeError::Resolve {
-                host: host.to_string(),
-                source,
-            })?
-            .collect(),
+        Err(_) => lookup(host, within)?,
     };
     let mut fitting: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
     for a in addrs.into_iter().filter(fits) {
@@ -644,18 +681,18 @@ mod tests {
 
     #[test]
     fn resolves_literals_by_version() {
-        let a = resolve("127.0.0.1", IpVersion::Any).unwrap();
+        let a = resolve("127.0.0.1", IpVersion::Any, Duration::from_secs(5)).unwrap();
         assert_eq!(a.ip().to_string(), "127.0.0.1");
-        let a = resolve("::1", IpVersion::V6).unwrap();
+        let a = resolve("::1", IpVersion::V6, Duration::from_secs(5)).unwrap();
         assert_eq!(a.ip().to_string(), "::1");
-        let e = resolve("::1", IpVersion::V4).unwrap_err();
+        let e = resolve("::1", IpVersion::V4, Duration::from_secs(5)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "host \"::1\" has no IPv4 address; set ip_version (-4 or -6 with trigger) to match the host"
         );
         // Host names go to the system resolver; "localhost" is answered
         // from /etc/hosts, without a DNS query leaving the machine.
-        let a = resolve("localhost", IpVersion::V4).unwrap();
+        let a = resolve("localhost", IpVersion::V4, Duration::from_secs(5)).unwrap();
         assert!(a.ip().is_loopback(), "{a}");
     }
 }

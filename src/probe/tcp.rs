@@ -34,7 +34,7 @@ pub struct TcpOutcome {
 /// all within `cfg.timeout`. `connect_ms` times the connect that worked.
 pub fn run(cfg: &TcpConfig) -> Result<TcpOutcome, ProbeError> {
     let started = Instant::now();
-    let targets = match resolve_all(&cfg.host, cfg.ip_version) {
+    let targets = match resolve_all(&cfg.host, cfg.ip_version, cfg.timeout) {
         Ok(t) => t,
         Err(e) => {
             return Ok(TcpOutcome {
