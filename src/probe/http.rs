@@ -181,8 +181,13 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
                 let text = String::from_utf8_lossy(&body);
                 if !re.is_match(&text) {
                     outcome.up = false;
+                    let cut = if body.len() as u64 >= MAX_BODY_BYTES {
+                        " (only its first 1 MiB is searched)"
+                    } else {
+                        ""
+                    };
                     outcome.reason = Some(format!(
-                        "the body does not match body_regex {:?}",
+                        "the body does not match body_regex {:?}{cut}",
                         re.as_str()
                     ));
                 }
