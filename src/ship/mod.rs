@@ -35,7 +35,7 @@ use futures_util::future::Either;
 use crate::config::{BackendConfig, SenderConfig};
 use crate::sample::{BackendId, Labels, Seq};
 use crate::telemetry::Telemetry;
-use crate::wal::{self, Ack, Batch, DropReason, ReadBatch, Wal};
+use crate::wal::{self, Ack, Batch, DropReason, ReadBatch, Release, Wal};
 
 use backoff::Backoff;
 use remote_write::{Client, ShipError, Verdict};
@@ -400,6 +400,10 @@ impl Shipper {
     /// A batch was kept: count, log once per outage, schedule the retry.
     fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
         self.summary.failed_count += 1;
+        // Until the retry, the caps may take this batch like any other.
+        self.wal.do_send(Release {
+            backend: self.id.clone(),
+        });
         let reason = keep.reason();
         self.telemetry.inc(
             "sentinel_send_failures_total",

@@ -165,6 +165,14 @@ pub struct ReadBatch {
     pub max_samples: u64,
 }
 
+/// `backend`'s last batch was not delivered and waits for a retry: it may
+/// be dropped by the caps meanwhile (the retry reads what is left).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub backend: BackendId,
+}
+
 /// `backend` is done with everything through `through`: delivered, except
 /// the samples listed in `dropped`.
 #[derive(Message)]
@@ -750,6 +758,16 @@ impl Handler<ReadBatch> for Wal {
             Some(store) => store.read_batch(&msg.backend, msg.max_samples),
             // Nothing to read until the WAL is back; the shipper waits.
             None => Ok(None),
+        }
+    }
+}
+
+impl Handler<Release> for Wal {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        if let Some(store) = &self.store {
+            store.release(&msg.backend);
         }
     }
 }

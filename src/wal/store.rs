@@ -560,6 +560,13 @@ impl WalStore {
         Ok(batch)
     }
 
+    /// `backend`'s delivery attempt failed and waits for its retry: its
+    /// batch is no longer protected from the caps (during an outage it is
+    /// the oldest data, and `max_age`/`max_size` must take it first).
+    pub fn release(&self, backend: &BackendId) {
+        self.in_flight.borrow_mut().remove(backend.as_str());
+    }
+
     /// Whether `seq` is in a batch some backend is delivering now.
     fn is_in_flight(&self, seq: u64) -> bool {
         self.in_flight.borrow().iter().any(|(b, last)| {
@@ -1111,6 +1118,32 @@ mod tests {
         assert_eq!(events[0].reason, DropReason::Age);
         assert_eq!(events[0].samples, 3);
         assert_eq!(s.stats().unwrap().records, 1);
+    }
+
+    /// The caps pass over a batch while it is being sent, and take it
+    /// once the attempt failed (during an outage it is the oldest data:
+    /// keeping it would drop younger samples first and leave a hole).
+    #[test]
+    fn a_batch_is_spared_by_the_age_cap_only_while_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        s.append(&run(3, 1_000)).unwrap();
+        s.append(&run(3, 2_000)).unwrap();
+        s.append(&run(3, 10_000_000)).unwrap();
+        let batch = s.read_batch(&b("a"), 3).unwrap().unwrap();
+        assert_eq!((batch.first, batch.last), (Seq(1), Seq(1)));
+        let now = 10_000_000 + 1000;
+        let events = s.enforce_caps(now).unwrap();
+        let dropped: u64 = events.iter().map(|e| e.samples).sum();
+        assert_eq!(dropped, 3, "only the record not in flight: {events:?}");
+        s.release(&b("a"));
+        let events = s.enforce_caps(now).unwrap();
+        let dropped: u64 = events.iter().map(|e| e.samples).sum();
+        assert_eq!(dropped, 3, "the released batch goes too: {events:?}");
+        assert_eq!(s.stats().unwrap().records, 1);
+        let next = s.read_batch(&b("a"), 100).unwrap().unwrap();
+        assert_eq!(next.first, Seq(3));
     }
 
     #[test]
