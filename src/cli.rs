@@ -494,17 +494,23 @@ fn ask_agent(cfg: &config::Config) -> anyhow::Result<crate::wal::WalStats> {
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
-    let body = agent
+    let answer = agent
         .get(&url)
         .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .with_context(|| {
-            format!(
-                "the WAL at {} is in use by a running agent, but asking it at {url} failed \
-                 (a changed http.listen takes effect when the agent restarts)",
-                cfg.buffer.path.display()
-            )
-        })?;
+        .and_then(|mut r| r.body_mut().read_to_string());
+    let body = answer.map_err(|e| {
+        let refused =
+            matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused);
+        let hint = if refused {
+            " (nothing listens there: a changed http.listen takes effect when the agent restarts)"
+        } else {
+            ""
+        };
+        anyhow::Error::new(e).context(format!(
+            "the WAL at {} is in use by a running agent, but asking it at {url} failed{hint}",
+            cfg.buffer.path.display()
+        ))
+    })?;
     serde_json::from_str(&body).with_context(|| format!("unexpected answer from {url}"))
 }
 

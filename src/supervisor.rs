@@ -95,7 +95,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 ),
                 // Probing matters more than the listener: keep going.
                 Err(e) => {
-                    log::error!(error = e.as_str(), retry_ms = crate::telemetry::server::BIND_RETRY.as_millis() as u64; "HTTP listener failed; probing goes on, and the listener is tried again every 30 s.")
+                    log::error!(error = e.as_str(); "HTTP listener failed; probing goes on, and the listener is tried again every 30 s.")
                 }
             }
         }
@@ -121,8 +121,8 @@ fn exit_if_stuck() {
     std::thread::spawn(|| {
         std::thread::sleep(EXIT_GRACE);
         log::warn!(
-            grace_ms = EXIT_GRACE.as_millis() as u64;
-            "A request to a backend is still hanging at stop; exiting without it (its samples stay in the WAL)."
+            duration_ms = EXIT_GRACE.as_millis() as u64;
+            "Work still running at stop (a request a backend holds open, or a probe run); exiting without it. Unacknowledged samples stay in the WAL."
         );
         log::logger().flush();
         std::process::exit(0);

@@ -28,12 +28,12 @@ pub fn advice(detail: &str) -> &'static str {
          `openssl req -x509` makes by default) as its own, which TLS refuses even when it \
          is in ca_file: give the server a certificate with CA:FALSE (signed by a CA whose \
          certificate goes in ca_file), or set insecure_skip_verify: true"
-    } else if detail.contains("NotValidForName") {
+    } else if detail.contains("not valid for name") || detail.contains("NotValidForName") {
         "the server's certificate is not issued for the host in the URL: use a name or \
          address the certificate lists"
-    } else if detail.contains("Expired") {
+    } else if detail.contains("certificate expired") || detail.contains("Expired") {
         "the server's certificate has expired (or this machine's clock is wrong)"
-    } else if detail.contains("NotValidYet") {
+    } else if detail.contains("certificate not valid yet") || detail.contains("NotValidYet") {
         "the server's certificate is not valid yet: is this machine's clock right?"
     } else {
         "set ca_file to the PEM of the CA that signed the server's certificate (or \
@@ -78,8 +78,26 @@ mod tests {
         assert!(advice(ca).contains("CA:FALSE"));
         let plain = "received corrupt message of type InvalidContentType";
         assert!(advice(plain).contains("does not speak TLS"));
-        assert!(advice("invalid peer certificate: NotValidForName").contains("not issued for"));
-        assert!(advice("invalid peer certificate: Expired").contains("expired"));
+        // rustls's own words for them (its Display), not made-up strings.
+        use rustls::pki_types::{ServerName, UnixTime};
+        use rustls::CertificateError as C;
+        let t = |s| UnixTime::since_unix_epoch(std::time::Duration::from_secs(s));
+        let words = |e: C| rustls::Error::InvalidCertificate(e).to_string();
+        let name = words(C::NotValidForNameContext {
+            expected: ServerName::try_from("vm.example").unwrap(),
+            presented: vec!["other.example".into()],
+        });
+        assert!(advice(&name).contains("not issued for"), "{name}");
+        let expired = words(C::ExpiredContext {
+            time: t(2_000),
+            not_after: t(1_000),
+        });
+        assert!(advice(&expired).contains("has expired"), "{expired}");
+        let early = words(C::NotValidYetContext {
+            time: t(1_000),
+            not_before: t(2_000),
+        });
+        assert!(advice(&early).contains("not valid yet"), "{early}");
         assert!(advice("invalid peer certificate: UnknownIssuer").starts_with("set ca_file"));
     }
 

@@ -916,7 +916,7 @@ fn stop_during_a_hung_request_is_prompt_and_keeps_its_samples() {
     assert!(
         !agent
             .lines_with_msg(
-                "A request to a backend is still hanging at stop; exiting without it (its samples stay in the WAL)."
+                "Work still running at stop (a request a backend holds open, or a probe run); exiting without it. Unacknowledged samples stay in the WAL."
             )
             .is_empty(),
         "{}",

@@ -915,8 +915,6 @@ fn dns_nxdomain_and_no_answer() {
     assert_eq!(o.reason.as_deref(), Some("the answer holds no AAAA record"));
 }
 
-/// A server that never answers: the run ends at the timeout, dns_up 0,
-/// no lookup time.
 /// An answer over 512 bytes arrives whole (the query carries EDNS0); one
 /// too large even for that says it was truncated (its count is short).
 #[test]
@@ -937,6 +935,8 @@ fn dns_large_answers_use_edns_and_truncation_is_named() {
     );
 }
 
+/// A server that never answers: the run ends at the timeout, dns_up 0,
+/// no lookup time.
 #[test]
 fn dns_silent_server_times_out() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();

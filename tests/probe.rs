@@ -511,6 +511,19 @@ fn rtt_accuracy_holds_under_load() {
 /// `ip netns exec`, which gives the namespace its own resolv.conf.
 #[test]
 fn a_name_lookup_is_bounded_by_the_probe_timeout() {
+    // `ip netns exec` gives the namespace its own resolv.conf; that reaches
+    // getaddrinfo only through the `dns` module of nsswitch.conf.
+    let nss = std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    // No such line: glibc's default, which asks DNS.
+    let hosts = nss
+        .lines()
+        .find(|l| l.trim_start().starts_with("hosts:"))
+        .unwrap_or("hosts: dns files");
+    assert!(
+        hosts.split_whitespace().any(|m| m == "dns") && !hosts.contains("resolve"),
+        "this test needs `hosts: files dns` in /etc/nsswitch.conf (found {hosts:?}); \
+         with systemd-resolved or nscd in the way the namespace's resolv.conf is not used"
+    );
     let pair = NetnsPair::new();
     // The DNS server is b, which drops every query.
     pair.nft(

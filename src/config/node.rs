@@ -348,14 +348,21 @@ impl Ctx<'_> {
         match node.value {
             Value::Number(n) => {
                 let secs = n.as_f64().filter(|s| s.is_finite() && *s >= 0.0);
-                secs.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-                    .filter(|d| *d <= units::MAX_DURATION)
-                    .ok_or_else(|| {
-                        self.err(
-                            &node.path,
-                            format!("found {n}, expected {}", units::DURATION_EXPECTED),
-                        )
-                    })
+                let d = secs.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+                match d {
+                    Some(d) if d <= units::MAX_DURATION => Ok(d),
+                    Some(_) => Err(self.err(
+                        &node.path,
+                        format!(
+                            "found {n}, expected {}: it is too long, the most is 3650d (ten years)",
+                            units::DURATION_EXPECTED
+                        ),
+                    )),
+                    None => Err(self.err(
+                        &node.path,
+                        format!("found {n}, expected {}", units::DURATION_EXPECTED),
+                    )),
+                }
             }
             Value::String(_) => {
                 let s = self.scalar(node, units::DURATION_EXPECTED)?;

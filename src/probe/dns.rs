@@ -216,14 +216,8 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
             unusable = Some("a reply to another query (wrong id)".into());
             continue;
         }
-        let asked = r.question.as_ref().is_some_and(|(n, t)| {
-            n.eq_ignore_ascii_case(&cfg.name) && *t == cfg.record_type.code()
-        });
-        if !asked {
-            unusable = Some("a reply for a different question".into());
-            continue;
-        }
-        // FORMERR to an EDNS query: an old server; ask again without it.
+        // FORMERR to an EDNS query: an old server (often without echoing
+        // the question); ask again without EDNS.
         if r.rcode == 1 && edns {
             edns = false;
             query = encode_query(id, &cfg.name, cfg.record_type.code());
@@ -231,6 +225,13 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
                 outcome.reason = Some(format!("sending the query failed: {e}"));
                 return Ok(outcome);
             }
+            continue;
+        }
+        let asked = r.question.as_ref().is_some_and(|(n, t)| {
+            n.eq_ignore_ascii_case(&cfg.name) && *t == cfg.record_type.code()
+        });
+        if !asked {
+            unusable = Some("a reply for a different question".into());
             continue;
         }
         break r;
@@ -520,6 +521,47 @@ mod tests {
         });
         let reason = o.reason.unwrap();
         assert!(reason.contains("wrong id"), "{reason}");
+    }
+
+    /// An old server answers FORMERR, without the question, to a query
+    /// with EDNS0; the probe asks again without it and takes the answer.
+    #[test]
+    fn formerr_to_edns_is_retried_plain() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            for _ in 0..2 {
+                let (n, from) = server.recv_from(&mut buf).unwrap();
+                let q = &buf[..n];
+                let arcount = u16::from_be_bytes([q[10], q[11]]);
+                let reply = if arcount > 0 {
+                    // Header only: id, QR + FORMERR, no sections.
+                    let mut r = q[..2].to_vec();
+                    r.extend_from_slice(&[0x81, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]);
+                    r
+                } else {
+                    // The question echoed, one A record 192.0.2.1.
+                    let mut r = q.to_vec();
+                    r[2] = 0x81;
+                    r[3] = 0x80;
+                    r[6..8].copy_from_slice(&1u16.to_be_bytes());
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+                    r
+                };
+                server.send_to(&reply, from).unwrap();
+            }
+        });
+        let o = run(&DnsConfig {
+            server: addr,
+            name: "a.sentinel.test".into(),
+            record_type: crate::config::DnsType::A,
+            timeout: Duration::from_secs(2),
+        })
+        .unwrap();
+        t.join().unwrap();
+        assert!(o.up, "{o:?}");
+        assert_eq!(o.answers, 1);
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! nothing is left.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -156,7 +156,7 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
             let read = response
                 .body_mut()
                 .as_reader()
-                .take(MAX_BODY_BYTES)
+                .take(MAX_BODY_BYTES + 1)
                 .read_to_end(&mut body);
             // Drain what is past the limit so the time covers the whole body.
             let drained = read.and_then(|_| {
@@ -178,10 +178,11 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
                     format_ranges(&cfg.accepted_status)
                 ));
             } else if let Some(re) = &regex {
-                let text = String::from_utf8_lossy(&body);
+                let text =
+                    String::from_utf8_lossy(&body[..body.len().min(MAX_BODY_BYTES as usize)]);
                 if !re.is_match(&text) {
                     outcome.up = false;
-                    let cut = if body.len() as u64 >= MAX_BODY_BYTES {
+                    let cut = if body.len() as u64 > MAX_BODY_BYTES {
                         " (only its first 1 MiB is searched)"
                     } else {
                         ""
@@ -194,7 +195,11 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
             }
         }
     }
-    if let Some((host, addr)) = https_target(&cfg.url) {
+    let left = cfg.timeout.saturating_sub(started.elapsed());
+    if left < MIN_HANDSHAKE_TIME {
+        return Ok(outcome);
+    }
+    if let Some((host, addr)) = https_target(&cfg.url, left) {
         let left = cfg.timeout.saturating_sub(started.elapsed());
         if left >= MIN_HANDSHAKE_TIME {
             match peer_cert_not_after(&host, addr, left) {
@@ -299,8 +304,9 @@ pub fn describe_error(e: &ureq::Error, timeout: Duration) -> String {
 }
 
 /// For an https URL, the host (for SNI) and the first address of its
-/// authority; `None` for http or a URL that does not resolve.
-fn https_target(url: &str) -> Option<(String, SocketAddr)> {
+/// authority; `None` for http or a URL that does not resolve within
+/// `within`.
+fn https_target(url: &str, within: Duration) -> Option<(String, SocketAddr)> {
     let uri: ureq::http::Uri = url.parse().ok()?;
     if uri.scheme_str() != Some("https") {
         return None;
@@ -311,7 +317,8 @@ fn https_target(url: &str) -> Option<(String, SocketAddr)> {
         .trim_matches(|c| c == '[' || c == ']')
         .to_string();
     let port = auth.port_u16().unwrap_or(443);
-    let addr = (host.as_str(), port).to_socket_addrs().ok()?.next()?;
+    let mut addr = super::ping::resolve(&host, crate::config::IpVersion::Any, within).ok()?;
+    addr.set_port(port);
     Some((host, addr))
 }
 

@@ -20,7 +20,8 @@ pub mod scrape;
 pub mod tcp;
 pub mod textformat;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -93,7 +94,12 @@ pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, Pro
         PluginConfig::Tcp(cfg) => {
             let outcome = tcp::run(cfg)?;
             if let (None, Some(why)) = (outcome.target, &outcome.reason) {
-                log::warn!(task_id = base.get("task_id").unwrap_or(""), host = cfg.host.as_str(), error = why.as_str(); "Host cannot be reached; reported down.");
+                warn_host(
+                    base.get("task_id").unwrap_or(""),
+                    &cfg.host,
+                    why,
+                    "Host cannot be reached; reported down.",
+                );
             }
             Ok(tcp::samples(cfg, &outcome, base, ts))
         }
@@ -101,6 +107,35 @@ pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, Pro
         PluginConfig::Dns(cfg) => Ok(dns::samples(cfg, &dns::run(cfg)?, base, ts)),
         PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts),
         PluginConfig::Scrape(cfg) => scrape::samples(cfg, &scrape::run(cfg)?, base, ts),
+    }
+}
+
+/// The last warning per (task, host) about a host that could not be
+/// probed at all: the error and when it was logged.
+type HostWarnings = BTreeMap<(String, String), (String, Instant)>;
+static HOST_WARNINGS: Mutex<HostWarnings> = Mutex::new(BTreeMap::new());
+
+/// Warns that `host` of a task cannot be probed (its name does not
+/// resolve), like a failing probe: the first time, when the error changes
+/// and every [`FAILURE_LOG_EVERY`]; otherwise at debug level, so that a
+/// dead name does not fill a router's flash with one line per run.
+pub(crate) fn warn_host(task_id: &str, host: &str, error: &str, msg: &'static str) {
+    let now = Instant::now();
+    let due = {
+        let mut seen = HOST_WARNINGS.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (task_id.to_string(), host.to_string());
+        let due = seen
+            .get(&key)
+            .is_none_or(|(e, at)| e != error || now.duration_since(*at) >= FAILURE_LOG_EVERY);
+        if due {
+            seen.insert(key, (error.to_string(), now));
+        }
+        due
+    };
+    if due {
+        log::warn!(task_id = task_id, error = error; "{msg}");
+    } else {
+        log::debug!(task_id = task_id, error = error; "{msg}");
     }
 }
 
@@ -134,7 +169,6 @@ pub struct Probe {
 /// [`FAILURE_LOG_EVERY`]; the recovery is logged once.
 struct Failing {
     since: Instant,
-    runs: u64,
     error: String,
     logged: Instant,
 }
@@ -174,7 +208,7 @@ impl Probe {
 
     /// A run gave no result: count it on the status page, and log it
     /// unless it is the same error as a moment ago.
-    fn failed(&mut self, error: String, msg: &'static str) {
+    fn failed(&mut self, error: String, msg: &'static str, level: log::Level) {
         self.telemetry
             .set_probe_error(self.task.id.as_str(), error.clone());
         let now = Instant::now();
@@ -182,14 +216,12 @@ impl Probe {
             None => {
                 self.failing = Some(Failing {
                     since: now,
-                    runs: 1,
                     error: error.clone(),
                     logged: now,
                 });
                 true
             }
             Some(f) => {
-                f.runs += 1;
                 let due = f.error != error || now.duration_since(f.logged) >= FAILURE_LOG_EVERY;
                 if due {
                     f.error = error.clone();
@@ -198,12 +230,13 @@ impl Probe {
                 due
             }
         };
-        let runs = self.failing.as_ref().map_or(1, |f| f.runs);
-        if log {
-            log::warn!(task_id = self.task.id.as_str(), failed_runs = runs, error = error.as_str(); "{msg}");
+        // A crash is a bug: always at its level, never thinned out.
+        let level = if log || level == log::Level::Error {
+            level
         } else {
-            log::debug!(task_id = self.task.id.as_str(), failed_runs = runs, error = error.as_str(); "{msg}");
-        }
+            log::Level::Debug
+        };
+        log::log!(level, task_id = self.task.id.as_str(), error = error.as_str(); "{msg}");
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -225,12 +258,16 @@ impl Probe {
                     Ok(Ok(Ok(samples))) => samples,
                     Ok(Ok(Err(e))) => {
                         act.count("error");
-                        act.failed(e.to_string(), "Probe failed.");
+                        act.failed(e.to_string(), "Probe failed.", log::Level::Warn);
                         return;
                     }
                     Ok(Err(join)) => {
                         act.count("error");
-                        act.failed(join.to_string(), "Probe crashed; it runs again at the next interval.");
+                        act.failed(
+                            join.to_string(),
+                            "Probe crashed; it runs again at the next interval.",
+                            log::Level::Error,
+                        );
                         return;
                     }
                     Err(_) => {
@@ -238,6 +275,7 @@ impl Probe {
                         act.failed(
                             format!("the run did not finish within {} ms", limit.as_millis()),
                             "Probe did not finish in time.",
+                            log::Level::Warn,
                         );
                         return;
                     }
@@ -246,7 +284,6 @@ impl Probe {
                 if let Some(f) = act.failing.take() {
                     log::info!(
                         task_id = act.task.id.as_str(),
-                        failed_runs = f.runs,
                         duration_ms = f.since.elapsed().as_millis() as u64;
                         "Probe works again."
                     );
@@ -280,7 +317,7 @@ impl Probe {
                 let task_id = act.task.id.clone();
                 actix_rt::spawn(async move {
                     if !retired.is_empty() {
-                        log::info!(task_id = task_id.as_str(), series = retired.len(); "Series of the task before its change marked stale.");
+                        log::info!(task_id = task_id.as_str(), samples = retired.len(); "Series of the task before its change marked stale.");
                         let append = Append {
                             task_id: task_id.clone(),
                             samples: retired,

@@ -109,14 +109,17 @@ pub type HostResult = (String, Result<PingOutcome, ProbeError>);
 /// whole run (no ICMP socket); each host has its own result, an error
 /// when its name does not resolve.
 pub fn run_hosts(cfg: &PingConfig) -> Result<Vec<HostResult>, ProbeError> {
+    // Names first, all at once and bounded together; the pinging's own
+    // clock starts after them.
+    let targets = cfg.targets();
+    let resolved: Vec<(String, Result<SocketAddr, ProbeError>)> = targets
+        .iter()
+        .zip(resolve_many(&targets, cfg.ip_version, NAME_LOOKUP_TIMEOUT))
+        .map(|(h, r)| (h.to_string(), r.map(|a| a[0])))
+        .collect();
     let start = Instant::now();
     let hard_deadline = start + cfg.max_run_time() + RUN_MARGIN;
     let count = cfg.count as usize;
-    let resolved: Vec<(String, Result<SocketAddr, ProbeError>)> = cfg
-        .targets()
-        .into_iter()
-        .map(|h| (h.to_string(), resolve(h, cfg.ip_version, cfg.timeout)))
-        .collect();
     let mut v4: Option<Lease> = None;
     let mut v6: Option<Lease> = None;
     for (_, r) in &resolved {
@@ -201,7 +204,12 @@ pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sampl
                 }
             }
             Err(e) => {
-                log::warn!(task_id = base.get("task_id").unwrap_or(""), host = host.as_str(), error:% = e; "Host cannot be pinged; reported unreachable.");
+                super::warn_host(
+                    base.get("task_id").unwrap_or(""),
+                    &host,
+                    &e.to_string(),
+                    "Host cannot be pinged; reported unreachable.",
+                );
                 out.extend(unresolved_samples(&host, base, ts_ms));
             }
         }
@@ -225,7 +233,7 @@ fn unresolved_samples(host: &str, base: &Labels, ts_ms: i64) -> Vec<Sample> {
 
 /// `host` as a socket address of the wanted IP version: an IP literal as
 /// is, a name through the system resolver (first matching address).
-/// A lookup is given up after `within` (the probe's timeout).
+/// A lookup is given up after `within`.
 pub fn resolve(
     host: &str,
     ip_version: IpVersion,
@@ -234,46 +242,104 @@ pub fn resolve(
     Ok(resolve_all(host, ip_version, within)?[0])
 }
 
-/// The system resolver's addresses for a name, given up after `within`:
-/// getaddrinfo has no timeout of its own, and an unreachable DNS server
-/// holds it for several seconds per attempt. The lookup runs on a thread
-/// of its own, which finishes in the background when given up.
-fn lookup(host: &str, within: Duration) -> Result<Vec<SocketAddr>, ProbeError> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let name = host.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("resolve".into())
-        .spawn(move || {
-            let r = (name.as_str(), 0).to_socket_addrs().map(|a| a.collect());
-            let _ = tx.send(r);
-        });
-    let result = match spawned {
-        Ok(_) => rx
-            .recv_timeout(within.max(Duration::from_millis(1)))
-            .unwrap_or_else(|_| {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                    "the name lookup did not finish within {} ms (is the DNS server reachable?)",
-                    within.as_millis()
-                ),
-                ))
-            }),
-        // No thread to spare: look up here, unbounded.
-        Err(_) => (host, 0).to_socket_addrs().map(|a| a.collect()),
-    };
-    result.map_err(|source| ProbeError::Resolve {
-        host: host.to_string(),
-        source,
-    })
-}
-
 /// Every address of `host` of the wanted IP version, in the resolver's
 /// order (at least one); a name's lookup is given up after `within`.
 pub fn resolve_all(
     host: &str,
     ip_version: IpVersion,
     within: Duration,
+) -> Result<Vec<SocketAddr>, ProbeError> {
+    resolve_many(&[host], ip_version, within).remove(0)
+}
+
+/// How long ping waits for the names of a task to resolve (all at once).
+pub const NAME_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Name lookups that may run at once, in the whole process: with a dead
+/// DNS server each holds a thread for several seconds after it was given
+/// up, and a router has few threads to spare.
+const MAX_LOOKUPS: usize = 64;
+
+/// Lookups running now (their threads not yet finished).
+static LOOKUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// [`resolve_all`] for several hosts: the names are looked up at once,
+/// each on a thread of its own, and all are given up together after
+/// `within` (getaddrinfo has no timeout of its own; an unreachable DNS
+/// server holds it for 5 s per attempt). A given-up lookup finishes in
+/// the background.
+pub fn resolve_many(
+    hosts: &[&str],
+    ip_version: IpVersion,
+    within: Duration,
+) -> Vec<Result<Vec<SocketAddr>, ProbeError>> {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+    type Answer = std::io::Result<Vec<SocketAddr>>;
+    let deadline = Instant::now() + within;
+    let pending: Vec<Result<Answer, mpsc::Receiver<Answer>>> = hosts
+        .iter()
+        .map(|host| {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(Ok(vec![SocketAddr::new(ip, 0)]));
+            }
+            if LOOKUPS.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS {
+                LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+                return Ok(Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "{MAX_LOOKUPS} name lookups are still pending (is the DNS server reachable?)"
+                    ),
+                )));
+            }
+            let (tx, rx) = mpsc::channel();
+            let name = host.to_string();
+            let spawned = std::thread::Builder::new()
+                .name("resolve".into())
+                .spawn(move || {
+                    let r = (name.as_str(), 0).to_socket_addrs().map(|a| a.collect());
+                    LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+                    let _ = tx.send(r);
+                });
+            match spawned {
+                Ok(_) => Err(rx),
+                Err(e) => {
+                    LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+                    Ok(Err(e))
+                }
+            }
+        })
+        .collect();
+    hosts
+        .iter()
+        .zip(pending)
+        .map(|(host, p)| {
+            let answer = p.unwrap_or_else(|rx| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                rx.recv_timeout(left).unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the name lookup did not finish within {} ms (is the DNS server reachable?)",
+                            within.as_millis()
+                        ),
+                    ))
+                })
+            });
+            let addrs = answer.map_err(|source| ProbeError::Resolve {
+                host: host.to_string(),
+                source,
+            })?;
+            pick_version(host, addrs, ip_version)
+        })
+        .collect()
+}
+
+/// The addresses of the wanted IP version, without repeats (at least one).
+fn pick_version(
+    host: &str,
+    addrs: Vec<SocketAddr>,
+    ip_version: IpVersion,
 ) -> Result<Vec<SocketAddr>, ProbeError> {
     let wanted = match ip_version {
         IpVersion::Any => "IP",
@@ -284,10 +350,6 @@ pub fn resolve_all(
         IpVersion::Any => true,
         IpVersion::V4 => a.is_ipv4(),
         IpVersion::V6 => a.is_ipv6(),
-    };
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, 0)],
-        Err(_) => lookup(host, within)?,
     };
     let mut fitting: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
     for a in addrs.into_iter().filter(fits) {

@@ -57,7 +57,8 @@ fn connect_first(
 ) -> TcpOutcome {
     let mut failures: Vec<String> = Vec::new();
     let mut last = None;
-    for mut target in targets {
+    let n = targets.len();
+    for (i, mut target) in targets.into_iter().enumerate() {
         target.set_port(port);
         last = Some(target);
         let left = timeout.saturating_sub(started.elapsed());
@@ -65,8 +66,12 @@ fn connect_first(
             failures.push(format!("{target}: no time left"));
             break;
         }
+        // Each address gets its share of the time left, so that one whose
+        // packets are dropped (a filtered IPv6 route) leaves time for the
+        // next; the last gets all of it.
+        let share = left / (n - i) as u32;
         let t0 = Instant::now();
-        match TcpStream::connect_timeout(&target, left) {
+        match TcpStream::connect_timeout(&target, share.max(std::time::Duration::from_millis(1))) {
             Ok(stream) => {
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 drop(stream);
@@ -136,6 +141,13 @@ mod tests {
         );
         assert!(o.connect_ms.is_some() && o.reason.is_none(), "{o:?}");
         drop(listener);
+        // Keep the port ours (bound, not listening: connects are refused),
+        // so a parallel test cannot take it.
+        let _hold = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .and_then(|s| {
+                s.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+                    .map(|()| s)
+            });
         // Both refuse: each address is named in the reason.
         let targets: Vec<SocketAddr> =
             vec!["[::1]:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];

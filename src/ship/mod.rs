@@ -119,9 +119,20 @@ const FAILURE_REASONS: [&str; 7] = [
     "rejected",
 ];
 
+/// The most requests one batch may cost while a refused batch is split to
+/// find the series the backend refuses: enough for a few bad series in a
+/// batch of thousands (each costs about 2 log2 n), bounded when the
+/// backend refuses everything.
+const MAX_POSTS_PER_BATCH: u32 = 64;
+
 /// The result of delivering one batch (with any 413 splits).
 #[derive(Debug, Default)]
 struct Delivered {
+    /// Requests sent for this batch, splits included.
+    posts: u32,
+    /// A refused batch used up [`MAX_POSTS_PER_BATCH`]: the pieces not yet
+    /// sent are dropped unsent.
+    split_spent: bool,
     requests: u64,
     samples: u64,
     dropped: Vec<(DropReason, u64)>,
@@ -151,6 +162,8 @@ pub struct Shipper {
     max_sample_age: Option<Duration>,
     /// When a rejection was last logged (they are rate-limited).
     last_rejection_log: Option<Instant>,
+    /// Samples refused since the last rejection log line.
+    rejected_unlogged: u64,
     /// For 429/5xx, timeouts and unreachable backends.
     backoff: Backoff,
     /// For answers a person must fix (401/403/404/405).
@@ -188,6 +201,7 @@ impl Shipper {
             flush_interval: sender.flush_interval,
             max_sample_age: backend.max_sample_age,
             last_rejection_log: None,
+            rejected_unlogged: 0,
             backoff: Backoff::new(sender.retry.min_backoff, max),
             long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
             busy: false,
@@ -361,18 +375,30 @@ impl Shipper {
                 l.clone().with("reason", "rejected"),
                 done.rejected_requests as f64,
             );
+            self.rejected_unlogged += rejected;
             let due = self
                 .last_rejection_log
                 .is_none_or(|t| t.elapsed() >= REJECTION_LOG_EVERY);
             if due {
                 self.last_rejection_log = Some(Instant::now());
-                log::warn!(
-                    backend = self.id.as_str(),
-                    status = *status,
-                    samples = rejected,
-                    error = body.as_str();
-                    "Backend refused samples as invalid; only those were dropped and counted."
-                );
+                let samples = std::mem::take(&mut self.rejected_unlogged);
+                if *status == 413 {
+                    log::warn!(
+                        backend = self.id.as_str(),
+                        status = *status,
+                        samples = samples,
+                        error = body.as_str();
+                        "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
+                    );
+                } else {
+                    log::warn!(
+                        backend = self.id.as_str(),
+                        status = *status,
+                        samples = samples,
+                        error = body.as_str();
+                        "Backend refused samples as invalid; only those were dropped and counted."
+                    );
+                }
             }
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
@@ -707,7 +733,13 @@ fn send(
     samples: u64,
     out: &mut Delivered,
 ) -> Result<(), Keep> {
+    if out.split_spent {
+        // Rest of a refused batch that used up its requests.
+        out.dropped.push((DropReason::Rejected, samples));
+        return Ok(());
+    }
     let body = remote_write::body_from_payloads(payloads);
+    out.posts += 1;
     let resp = client.post(&body).map_err(|e| {
         if matches!(e, ShipError::Connect { .. } | ShipError::Dns { .. }) {
             Keep::Unreachable(e)
@@ -737,7 +769,12 @@ fn send(
         .iter()
         .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
         .collect();
-    if entries.len() <= 1 {
+    // One series, or a refused batch has cost its share of requests
+    // already (a backend that refuses everything would otherwise get two
+    // requests per series): what is left of it is dropped, as DESIGN drops
+    // a refused batch. A 413 split goes on: its halves get stored.
+    out.split_spent |= reason == DropReason::Rejected && out.posts >= MAX_POSTS_PER_BATCH;
+    if entries.len() <= 1 || out.split_spent {
         out.dropped.push((reason, samples));
         out.rejected_requests += 1;
         if out.rejection.is_none() {
@@ -776,10 +813,12 @@ pub fn check_backend(backend: &BackendConfig) -> Result<String, String> {
     let ms = started.elapsed().as_millis();
     match remote_write::classify_answer(resp.status, &resp.body) {
         Verdict::Delivered => {
-            let junk = client
-                .post(b"\xff sentinel check: not snappy, not protobuf")
-                .map_err(|e| e.to_string())?;
-            if remote_write::classify(junk.status) == Verdict::Delivered {
+            // A server that drops the connection on it refused it too.
+            let junk = client.post(b"\xff sentinel check: not snappy, not protobuf");
+            if let Some(junk) = junk
+                .ok()
+                .filter(|j| remote_write::classify(j.status) == Verdict::Delivered)
+            {
                 return Err(format!(
                     "HTTP {}: {} accepted a request that is not remote write, so it is not a \
                      remote-write receiver and would lose every sample (an InfluxDB endpoint \
@@ -936,6 +975,22 @@ mod tests {
         assert_eq!(
             done.dropped,
             vec![(DropReason::Rejected, 1), (DropReason::Rejected, 1)]
+        );
+    }
+
+    #[test]
+    fn a_backend_refusing_everything_costs_a_bounded_number_of_requests() {
+        let values: Vec<f64> = (1..=500).map(f64::from).collect();
+        let (url, stored) = mock(values.clone(), usize::MAX);
+        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        assert!(stored.lock().unwrap().is_empty());
+        assert_eq!(done.samples, 0);
+        let dropped: u64 = done.dropped.iter().map(|(_, n)| n).sum();
+        assert_eq!(dropped, 500, "every sample is counted as dropped");
+        assert!(
+            done.posts <= MAX_POSTS_PER_BATCH + 1,
+            "{} requests for one refused batch",
+            done.posts
         );
     }
 

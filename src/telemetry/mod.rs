@@ -170,6 +170,7 @@ impl Telemetry {
         self.with(|f| {
             f.probes.remove(task_id);
             f.histories.remove(task_id);
+            f.retired.remove(task_id);
         })
     }
 
