@@ -119,10 +119,10 @@ const FAILURE_REASONS: [&str; 7] = [
     "rejected",
 ];
 
-/// The most requests one batch may cost while a refused batch is split to
-/// find the series the backend refuses: enough for a few bad series in a
-/// batch of thousands (each costs about 2 log2 n), bounded when the
-/// backend refuses everything.
+/// The most requests a refused batch may cost while the backend takes none
+/// of its pieces: the split that finds the refused series goes on as long
+/// as some pieces are stored, and stops here when the backend refuses
+/// everything.
 const MAX_POSTS_PER_BATCH: u32 = 64;
 
 /// The result of delivering one batch (with any 413 splits).
@@ -769,11 +769,14 @@ fn send(
         .iter()
         .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
         .collect();
-    // One series, or a refused batch has cost its share of requests
-    // already (a backend that refuses everything would otherwise get two
-    // requests per series): what is left of it is dropped, as DESIGN drops
-    // a refused batch. A 413 split goes on: its halves get stored.
-    out.split_spent |= reason == DropReason::Rejected && out.posts >= MAX_POSTS_PER_BATCH;
+    // One series, or a refused batch of which the backend took nothing in
+    // its share of requests (a backend that refuses everything would
+    // otherwise get two requests per series): what is left of it is
+    // dropped, as DESIGN drops a refused batch. While pieces are taken
+    // (old samples among fresh ones) the split goes on, so only refused
+    // samples are lost; a 413 split goes on too.
+    out.split_spent |=
+        reason == DropReason::Rejected && out.posts >= MAX_POSTS_PER_BATCH && out.requests == 0;
     if entries.len() <= 1 || out.split_spent {
         out.dropped.push((reason, samples));
         out.rejected_requests += 1;
@@ -976,6 +979,22 @@ mod tests {
             done.dropped,
             vec![(DropReason::Rejected, 1), (DropReason::Rejected, 1)]
         );
+    }
+
+    #[test]
+    fn many_refused_series_among_good_ones_still_lose_only_themselves() {
+        let values: Vec<f64> = (1..=80).map(f64::from).collect();
+        let bad: Vec<f64> = values
+            .iter()
+            .copied()
+            .filter(|v| *v as u32 % 2 == 0)
+            .collect();
+        let (url, stored) = mock(bad.clone(), usize::MAX);
+        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        assert_eq!(stored.lock().unwrap().len(), 40, "every good sample stored");
+        let dropped: u64 = done.dropped.iter().map(|(_, n)| n).sum();
+        assert_eq!(dropped, 40);
+        assert!(done.posts > MAX_POSTS_PER_BATCH, "{}", done.posts);
     }
 
     #[test]
