@@ -382,23 +382,18 @@ impl Shipper {
             if due {
                 self.last_rejection_log = Some(Instant::now());
                 let samples = std::mem::take(&mut self.rejected_unlogged);
-                if *status == 413 {
-                    log::warn!(
-                        backend = self.id.as_str(),
-                        status = *status,
-                        samples = samples,
-                        error = body.as_str();
-                        "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
-                    );
+                let msg = if *status == 413 {
+                    "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
                 } else {
-                    log::warn!(
-                        backend = self.id.as_str(),
-                        status = *status,
-                        samples = samples,
-                        error = body.as_str();
-                        "Backend refused samples as invalid; only those were dropped and counted."
-                    );
-                }
+                    "Backend refused samples as invalid; only those were dropped and counted."
+                };
+                log::warn!(
+                    backend = self.id.as_str(),
+                    status = *status,
+                    samples = samples,
+                    error = body.as_str();
+                    "{msg}"
+                );
             }
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
