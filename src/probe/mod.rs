@@ -294,9 +294,6 @@ impl Probe {
                     result = summary(&samples).as_str();
                     "Probe finished."
                 );
-                // One copy of the run, shared by telemetry (the latest
-                // result, for /metrics and the status page) and the WAL
-                // appends below, which copy one chunk at a time.
                 // After a reload changed the task: stale markers for the
                 // series of its former runs that this run no longer has.
                 let mut retired = act.telemetry.take_retired(act.task.id.as_str(), &samples);
@@ -305,6 +302,9 @@ impl Probe {
                     s.value = f64::from_bits(crate::supervisor::STALE_NAN);
                     s.timestamp_ms = at.max(s.timestamp_ms + 1);
                 }
+                // One copy of the run, shared by telemetry (the latest
+                // result, for /metrics and the status page) and the WAL
+                // appends below, which copy one chunk at a time.
                 let samples = Arc::new(samples);
                 act.telemetry
                     .set_probe_result(act.task.id.as_str(), samples.clone());
