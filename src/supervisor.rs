@@ -124,6 +124,8 @@ fn exit_if_stuck() {
             duration_ms = EXIT_GRACE.as_millis() as u64;
             "Work still running at stop (a request a backend holds open, or a probe run); exiting without it. Unacknowledged samples stay in the WAL."
         );
+        // Commands of exec probes still running would outlive us.
+        crate::probe::exec::kill_running();
         log::logger().flush();
         std::process::exit(0);
     });

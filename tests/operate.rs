@@ -646,3 +646,38 @@ fn a_busy_listen_port_is_retried_until_free() {
     assert!(body.contains("ping_rtt_ms"), "{body}");
     agent.terminate();
 }
+
+/// SIGTERM while an exec probe's command is still running: the agent does
+/// not wait out the command's timeout, and the command does not outlive
+/// it. (`$$$$` is the shell's `$$` once the config's `$$` escape is read.)
+#[test]
+fn stop_kills_a_running_exec_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let task = format!(
+        "  - id: slow\n    plugin: exec\n    interval: 300s\n    \
+         config: {{command: ['/bin/sh', '-c', 'echo $$$$ > {}; exec sleep 120'], timeout: 200s}}\n",
+        pidfile.display()
+    );
+    let mut agent = Agent::start(&config("127.0.0.1:1", "", &task, "").replace(
+        "http:\n  listen: \"127.0.0.1:1\"\n",
+        "http:\n  enabled: false\n",
+    ));
+    let pid: libc::pid_t = wait_for("the command to start", WAIT, || {
+        std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok()
+    });
+    let asked = Instant::now();
+    let status = agent.terminate();
+    assert!(status.success(), "{status}\n{}", agent.log_tail());
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "stop waited {:?} for the command\n{}",
+        asked.elapsed(),
+        agent.log_tail()
+    );
+    // SAFETY: signal 0 only checks that the process exists.
+    let gone = wait_for("the command to be gone", WAIT, || {
+        (unsafe { libc::kill(pid, 0) } != 0).then_some(())
+    });
+    let _ = gone;
+}

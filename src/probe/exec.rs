@@ -83,12 +83,15 @@ pub fn run(cfg: &ExecConfig) -> Result<ExecOutput, ProbeError> {
             },
             source,
         })?;
+    let pgid = child.id() as libc::pid_t;
+    running().insert(pgid);
     let stdout = reader(child.stdout.take(), MAX_STDOUT + 1);
     let stderr = reader(child.stderr.take(), STDERR_KEEP as u64 * 4);
     let exited = wait_until(&child, started + cfg.timeout);
     // The whole group: on timeout the command itself, and in every case
     // whatever it left running.
     kill_group(&child);
+    running().remove(&pgid);
     let status = child.wait();
     let stdout = stdout.recv_timeout(READER_GRACE).unwrap_or_default();
     let stderr = stderr.recv_timeout(READER_GRACE).unwrap_or_default();
@@ -201,6 +204,26 @@ fn has_exited(child: &Child) -> bool {
         );
         // With WNOHANG, si_pid stays 0 while the child runs.
         rc == 0 && info.si_pid() != 0
+    }
+}
+
+/// The process groups of the commands running now (their leaders not yet
+/// reaped), so that an agent that exits without waiting for its probes
+/// (see `supervisor::exit_if_stuck`) takes them along.
+fn running() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<libc::pid_t>> {
+    static RUNNING: std::sync::Mutex<std::collections::BTreeSet<libc::pid_t>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// SIGKILL to the process group of every command still running.
+pub fn kill_running() {
+    for pgid in running().iter() {
+        // SAFETY: plain syscall; each group's leader is not reaped yet
+        // (it leaves the set before `wait`), so the id is still its own.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
     }
 }
 
