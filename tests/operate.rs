@@ -676,8 +676,7 @@ fn stop_kills_a_running_exec_command() {
         agent.log_tail()
     );
     // SAFETY: signal 0 only checks that the process exists.
-    let gone = wait_for("the command to be gone", WAIT, || {
+    wait_for("the command to be gone", WAIT, || {
         (unsafe { libc::kill(pid, 0) } != 0).then_some(())
     });
-    let _ = gone;
 }
