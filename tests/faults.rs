@@ -1150,6 +1150,42 @@ fn f06_prometheus_rejections_lose_only_the_refused_samples() {
     );
 }
 
+/// A backlog that Prometheus refuses whole (samples two hours old, "out of
+/// bounds") between fresh runs: the agent says once that the backend
+/// stores nothing (the same code sets backend_up 0 and /healthz), and
+/// that it stores again once fresh samples go in.
+#[test]
+fn f06_a_backend_refusing_everything_is_shown_as_not_storing() {
+    let prom = Prometheus::start();
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal");
+    // One batch of fresh runs first (Prometheus' head must be recent for
+    // the old ones to be out of bounds), then two batches of old ones.
+    let now = now_ms();
+    let mut runs: Vec<(&str, i64)> = (0..10).map(|i| ("seed_fresh", now - 60_000 + i)).collect();
+    runs.extend((0..20).map(|i| ("seed_old", now - 2 * 3600 * 1000 + i)));
+    seed_wal(&wal, &["prom"], &runs);
+    let setup = Setup {
+        backends: vec![("prom", prom.write_url(), "")],
+        buffer: &format!("path: \"{}\"", wal.display()),
+        sender: "flush_interval: 1s\n  batch_size: 80\n  timeout: 5s\n  retry:\n    min_backoff: 200ms\n    max_backoff: 2s",
+        ..Setup::default()
+    };
+    let mut agent = Agent::start(&setup.yaml());
+    let refusing = agent.wait_for_log("the refusing line", DELIVERY_TIMEOUT, |l| {
+        l["msg"] == "Backend refused every sample of a batch; it stores nothing at the moment."
+    });
+    assert_eq!(refusing["backend"], "prom", "{refusing}");
+    agent.wait_for_log("the recovery line", DELIVERY_TIMEOUT, |l| {
+        l["msg"] == "Backend stores samples again."
+    });
+    agent.terminate();
+    let lines = agent.lines_with_msg(
+        "Backend refused every sample of a batch; it stores nothing at the moment.",
+    );
+    assert_eq!(lines.len(), 1, "said once while it lasted: {lines:?}");
+}
+
 /// 429 with `Retry-After: 3` twice, then 413 for any request of more than
 /// 40 series: the shipper waits as told and splits until everything fits.
 #[test]

@@ -558,6 +558,9 @@ impl Loader<'_> {
                 if let Err(why) = check_url(&url) {
                     return Err(self.ctx.err(&n.path, why));
                 }
+                if let Some(why) = influx_path(&url) {
+                    return Err(self.ctx.err(&n.path, why));
+                }
                 if enabled && url_path_is_empty(&url) {
                     self.warn(format!(
                         "{}: {}: {url:?} has no path; remote-write endpoints usually end in /api/v1/write",
@@ -1871,6 +1874,19 @@ pub fn check_probe_url(url: &str) -> Result<String, String> {
         );
     }
     check_url(url).map(|()| url.to_string())
+}
+
+/// Why a backend URL is an InfluxDB write endpoint, not remote write:
+/// VictoriaMetrics answers a remote-write body there with 204 and stores
+/// nothing, so every sample would be lost while the agent counts it sent.
+fn influx_path(url: &str) -> Option<String> {
+    let (_, rest) = split_url(url)?;
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    (path.ends_with("/api/v2/write") || path.contains("/influx/")).then(|| {
+        format!(
+            "found {url:?}, an InfluxDB write endpoint, which takes a remote-write body and stores nothing; expected a Prometheus remote-write path such as /api/v1/write"
+        )
+    })
 }
 
 /// Checks a backend URL; the error is the whole reason.

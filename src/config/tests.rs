@@ -615,6 +615,24 @@ fn a_number_beyond_64_bits_and_a_huge_value_read_well() {
 }
 
 #[test]
+fn an_influxdb_write_path_is_refused_as_a_backend() {
+    for path in [
+        "/api/v2/write",
+        "/influx/write",
+        "/insert/0/influx/api/v2/write",
+    ] {
+        let e = err(&format!(
+            "sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428{path}\n"
+        ));
+        assert!(
+            e.starts_with("config/x.yaml: sender.direct.vm.url: found ")
+                && e.contains("an InfluxDB write endpoint"),
+            "{path}: {e}"
+        );
+    }
+}
+
+#[test]
 fn durations_beyond_ten_years_are_refused() {
     let e = err(&with_task(
         "    config: {host: h, timeout: 10000000000000000000s}\n",

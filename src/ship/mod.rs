@@ -164,6 +164,8 @@ pub struct Shipper {
     last_rejection_log: Option<Instant>,
     /// Samples refused since the last rejection log line.
     rejected_unlogged: u64,
+    /// The last batch was refused whole (shown as not ok on /healthz).
+    refusing: bool,
     /// For 429/5xx, timeouts and unreachable backends.
     backoff: Backoff,
     /// For answers a person must fix (401/403/404/405).
@@ -202,6 +204,7 @@ impl Shipper {
             max_sample_age: backend.max_sample_age,
             last_rejection_log: None,
             rejected_unlogged: 0,
+            refusing: false,
             backoff: Backoff::new(sender.retry.min_backoff, max),
             long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
             busy: false,
@@ -399,9 +402,28 @@ impl Shipper {
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
         self.backoff.reset();
         self.long_backoff.reset();
-        if self.outage.is_some() {
+        // A backend that refused every sample of the batch stores nothing:
+        // /healthz and backend_up say so until it takes samples again.
+        let refused_all = done.samples == 0 && done.rejection.is_some();
+        if refused_all {
+            let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
+            self.telemetry.set_backend_health(
+                self.id.as_str(),
+                false,
+                "refusing every sample",
+                body,
+            );
+            if !self.refusing {
+                log::warn!(backend = self.id.as_str(), error = body; "Backend refused every sample of a batch; it stores nothing at the moment.");
+            }
+            self.refusing = true;
+        } else if self.outage.is_some() || (self.refusing && done.samples > 0) {
             self.telemetry
                 .set_backend_health(self.id.as_str(), true, "", "");
+            if self.refusing {
+                log::info!(backend = self.id.as_str(), samples = done.samples; "Backend stores samples again.");
+            }
+            self.refusing = false;
         }
         if let Some(h) = self.reach_timer.take() {
             ctx.cancel_future(h);
