@@ -88,6 +88,9 @@ fn prometheus_scrapes_the_agent_and_vm_gets_its_own_series_through_an_outage() {
         r#"sentinel_send_failures_total{backend="victoria_metrics",reason="unreachable"}"#,
     );
     assert_eq!(failures.len(), 1, "{failures:?}");
+    let errors =
+        prom.instant(r#"sentinel_probe_runs_total{task_id="scraped",result="error"} == 0"#);
+    assert_eq!(errors.len(), 1, "{errors:?}");
 
     // /healthz says the backend is fine.
     let (status, body) = http_get(&format!("http://{listen}/healthz"));

@@ -744,7 +744,20 @@ impl Loader<'_> {
     fn buffer(&self, node: Option<Node>) -> Result<BufferConfig, ConfigError> {
         let t = self.section(node.as_ref(), "buffer", BUFFER_KEYS)?;
         let path = match t.get("path") {
-            Some(n) => self.path(&n)?,
+            Some(n) => {
+                let p = self.path(&n)?;
+                // Missing is fine (created at start); a file is not.
+                if p.exists() && !p.is_dir() {
+                    return Err(self.ctx.err(
+                        &n.path,
+                        format!(
+                            "found {}, which is a file; expected a directory for the WAL (it is created when missing)",
+                            p.display()
+                        ),
+                    ));
+                }
+                p
+            }
             None => default_buffer_path(self.ctx.env),
         };
         let max_size = match t.get("max_size") {

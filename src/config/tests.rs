@@ -615,6 +615,15 @@ fn a_number_beyond_64_bits_and_a_huge_value_read_well() {
 }
 
 #[test]
+fn a_file_as_buffer_path_is_refused() {
+    let e = err("buffer:\n  path: /etc/passwd\n");
+    assert_eq!(
+        e,
+        "config/x.yaml: buffer.path: found /etc/passwd, which is a file; expected a directory for the WAL (it is created when missing)"
+    );
+}
+
+#[test]
 fn an_influxdb_write_path_is_refused_as_a_backend() {
     for path in [
         "/api/v2/write",

@@ -196,13 +196,17 @@ impl Probe {
     }
 
     fn count(&self, result: &str) {
+        self.count_by(result, 1.0);
+    }
+
+    fn count_by(&self, result: &str, by: f64) {
         self.telemetry.inc(
             "sentinel_probe_runs_total",
             "Probe runs, by task and result.",
             Labels::new()
                 .with("task_id", self.task.id.as_str())
                 .with("result", result),
-            1.0,
+            by,
         );
     }
 
@@ -401,6 +405,11 @@ impl Actor for Probe {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         log::debug!(task_id = self.task.id.as_str(); "Probe started.");
+        // Every result's counter exists from the start, at 0, so that
+        // `increase()` sees the first error.
+        for result in ["ok", "error", "timeout", "skipped"] {
+            self.count_by(result, 0.0);
+        }
         ctx.notify(Tick);
         ctx.run_interval(self.task.interval, |act, ctx| act.tick(ctx));
     }

@@ -566,6 +566,12 @@ impl Actor for Shipper {
         // Every failure and drop counter of this backend exists from the
         // start, at 0: `increase()` ignores a series' first value, so a
         // counter first seen at 88 would never fire an alert.
+        self.telemetry.inc(
+            "sentinel_samples_sent_total",
+            "Samples the backend stored.",
+            self.labels(),
+            0.0,
+        );
         for reason in FAILURE_REASONS {
             self.telemetry.inc(
                 "sentinel_send_failures_total",
