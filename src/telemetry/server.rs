@@ -132,11 +132,22 @@ fn wal_stats(ep: &Endpoints) -> Result<WalStats, String> {
 /// with the backlog.
 fn healthz(ep: &Endpoints) -> String {
     let t = &ep.telemetry;
-    let mut out = format!(
-        "ok: sentinel {} running for {}s\n",
-        ep.agent,
-        t.uptime_seconds() as u64
-    );
+    // 200 either way (the agent runs); the first line says at a glance
+    // whether every backend takes the data.
+    let down = t.backend_health().iter().filter(|(_, h)| !h.ok).count();
+    let mut out = if down == 0 {
+        format!(
+            "ok: sentinel {} running for {}s\n",
+            ep.agent,
+            t.uptime_seconds() as u64
+        )
+    } else {
+        format!(
+            "degraded: sentinel {} running for {}s, {down} backend(s) not storing\n",
+            ep.agent,
+            t.uptime_seconds() as u64
+        )
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
