@@ -375,7 +375,7 @@ impl Handler<Reload> for Supervisor {
                     );
                     new.buffer.path = self.config.buffer.path.clone();
                 }
-                if format!("{:?}", new.logging) != format!("{:?}", self.config.logging) {
+                if new.logging != self.config.logging {
                     log::warn!("logging settings changed; they take effect at the next restart.");
                     new.logging = self.config.logging.clone();
                 }

@@ -235,7 +235,7 @@ pub struct HttpConfig {
     pub listen: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
     pub level: log::LevelFilter,
     pub format: LogFormat,

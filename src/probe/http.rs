@@ -286,21 +286,23 @@ pub fn describe_error(e: &ureq::Error, timeout: Duration) -> String {
             timeout.as_millis()
         ),
         ureq::Error::HostNotFound => "the host name does not resolve".into(),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
-            let detail = e.to_string();
-            format!("{detail}: {}", crate::tls::advice(&detail))
-        }
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => with_tls_advice(e.to_string()),
         ureq::Error::Io(io)
             if io.kind() == std::io::ErrorKind::InvalidData
                 && (io.to_string().contains("certificate")
                     || io.to_string().contains("InvalidContentType")) =>
         {
-            let detail = io.to_string();
-            format!("{detail}: {}", crate::tls::advice(&detail))
+            with_tls_advice(io.to_string())
         }
         ureq::Error::Io(io) => io.to_string(),
         other => other.to_string(),
     }
+}
+
+/// A TLS failure followed by what to do about it.
+fn with_tls_advice(detail: String) -> String {
+    let advice = crate::tls::advice(&detail);
+    format!("{detail}: {advice}")
 }
 
 /// For an https URL, the host (for SNI) and the first address of its

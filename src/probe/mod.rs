@@ -112,7 +112,7 @@ pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, Pro
 
 /// The last warning per (task, host) about a host that could not be
 /// probed at all: the error and when it was logged.
-type HostWarnings = BTreeMap<(String, String), (String, Instant)>;
+type HostWarnings = BTreeMap<(String, String), Logged>;
 static HOST_WARNINGS: Mutex<HostWarnings> = Mutex::new(BTreeMap::new());
 
 /// Warns that `host` of a task cannot be probed (its name does not
@@ -124,9 +124,7 @@ pub(crate) fn warn_host(task_id: &str, host: &str, error: &str, msg: &'static st
     let due = {
         let mut seen = HOST_WARNINGS.lock().unwrap_or_else(|p| p.into_inner());
         let key = (task_id.to_string(), host.to_string());
-        let due = seen
-            .get(&key)
-            .is_none_or(|(e, at)| e != error || now.duration_since(*at) >= FAILURE_LOG_EVERY);
+        let due = worth_logging(seen.get(&key), error, now);
         if due {
             seen.insert(key, (error.to_string(), now));
         }
@@ -169,12 +167,21 @@ pub struct Probe {
 /// [`FAILURE_LOG_EVERY`]; the recovery is logged once.
 struct Failing {
     since: Instant,
-    error: String,
-    logged: Instant,
+    logged: Logged,
 }
+
+/// An error as last logged, and when.
+type Logged = (String, Instant);
 
 /// How often a probe failing with the same error is logged again.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
+
+/// Whether a failure that repeats is worth a warning: the first one, a
+/// changed error, or the same one [`FAILURE_LOG_EVERY`] after it was last
+/// logged.
+fn worth_logging(last: Option<&Logged>, error: &str, now: Instant) -> bool {
+    last.is_none_or(|(e, at)| e != error || now.duration_since(*at) >= FAILURE_LOG_EVERY)
+}
 
 impl Probe {
     pub fn new(
@@ -216,24 +223,14 @@ impl Probe {
         self.telemetry
             .set_probe_error(self.task.id.as_str(), error.clone());
         let now = Instant::now();
-        let log = match &mut self.failing {
-            None => {
-                self.failing = Some(Failing {
-                    since: now,
-                    error: error.clone(),
-                    logged: now,
-                });
-                true
-            }
-            Some(f) => {
-                let due = f.error != error || now.duration_since(f.logged) >= FAILURE_LOG_EVERY;
-                if due {
-                    f.error = error.clone();
-                    f.logged = now;
-                }
-                due
-            }
-        };
+        let log = worth_logging(self.failing.as_ref().map(|f| &f.logged), &error, now);
+        let since = self.failing.as_ref().map_or(now, |f| f.since);
+        if log {
+            self.failing = Some(Failing {
+                since,
+                logged: (error.clone(), now),
+            });
+        }
         // A crash is a bug: always at its level, never thinned out.
         let level = if log || level == log::Level::Error {
             level

@@ -221,6 +221,26 @@ impl Shipper {
         Labels::new().with("backend", self.id.as_str())
     }
 
+    /// Adds `n` to `sentinel_samples_sent_total` of this backend.
+    fn count_sent(&self, n: u64) {
+        self.telemetry.inc(
+            "sentinel_samples_sent_total",
+            "Samples the backend stored.",
+            self.labels(),
+            n as f64,
+        );
+    }
+
+    /// Adds `n` to `sentinel_send_failures_total` of this backend.
+    fn count_failures(&self, reason: &str, n: u64) {
+        self.telemetry.inc(
+            "sentinel_send_failures_total",
+            "Failed remote-write requests, by reason.",
+            self.labels().with("reason", reason),
+            n as f64,
+        );
+    }
+
     fn wake_in(&mut self, ctx: &mut Context<Self>, delay: Duration) {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
@@ -353,12 +373,7 @@ impl Shipper {
         let l = self.labels();
         self.summary.success_count += done.requests;
         self.summary.samples_sent += done.samples;
-        self.telemetry.inc(
-            "sentinel_samples_sent_total",
-            "Samples the backend stored.",
-            l.clone(),
-            done.samples as f64,
-        );
+        self.count_sent(done.samples);
         for (reason, n) in &done.dropped {
             if *reason == DropReason::TooOld {
                 log::debug!(backend = self.id.as_str(), samples = *n; "Samples older than max_sample_age skipped.");
@@ -372,12 +387,7 @@ impl Shipper {
                 .filter(|(r, _)| matches!(r, DropReason::Rejected | DropReason::TooLarge))
                 .map(|(_, n)| n)
                 .sum();
-            self.telemetry.inc(
-                "sentinel_send_failures_total",
-                "Failed remote-write requests, by reason.",
-                l.clone().with("reason", "rejected"),
-                done.rejected_requests as f64,
-            );
+            self.count_failures("rejected", done.rejected_requests);
             self.rejected_unlogged += rejected;
             let due = self
                 .last_rejection_log
@@ -448,12 +458,7 @@ impl Shipper {
             backend: self.id.clone(),
         });
         let reason = keep.reason();
-        self.telemetry.inc(
-            "sentinel_send_failures_total",
-            "Failed remote-write requests, by reason.",
-            self.labels().with("reason", reason),
-            1.0,
-        );
+        self.count_failures(reason, 1);
         let backlog = self
             .telemetry
             .get("sentinel_wal_samples_pending", &self.labels())
@@ -566,27 +571,13 @@ impl Actor for Shipper {
         // Every failure and drop counter of this backend exists from the
         // start, at 0: `increase()` ignores a series' first value, so a
         // counter first seen at 88 would never fire an alert.
-        self.telemetry.inc(
-            "sentinel_samples_sent_total",
-            "Samples the backend stored.",
-            self.labels(),
-            0.0,
-        );
+        self.count_sent(0);
         for reason in FAILURE_REASONS {
-            self.telemetry.inc(
-                "sentinel_send_failures_total",
-                "Failed remote-write requests, by reason.",
-                self.labels().with("reason", reason),
-                0.0,
-            );
+            self.count_failures(reason, 0);
         }
         for reason in DropReason::ALL {
-            self.telemetry.inc(
-                "sentinel_samples_dropped_total",
-                "Samples dropped, by backend and reason.",
-                self.labels().with("reason", reason.as_str()),
-                0.0,
-            );
+            self.telemetry
+                .count_dropped(self.id.as_str(), reason.as_str(), 0.0);
         }
         self.wake_in(ctx, Duration::ZERO);
     }

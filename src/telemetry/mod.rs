@@ -90,6 +90,19 @@ impl Telemetry {
         })
     }
 
+    /// Adds `samples` to `sentinel_samples_dropped_total{backend,reason}`
+    /// (the WAL's caps and the shipper's refusals count the same series).
+    pub fn count_dropped(&self, backend: &str, reason: &str, samples: f64) {
+        self.inc(
+            "sentinel_samples_dropped_total",
+            "Samples dropped, by backend and reason.",
+            Labels::new()
+                .with("backend", backend)
+                .with("reason", reason),
+            samples,
+        );
+    }
+
     /// Sets the gauge `name{labels}`.
     pub fn set(&self, name: &str, help: &'static str, labels: Labels, value: f64) {
         self.with(|f| {

@@ -591,14 +591,8 @@ impl Wal {
     }
 
     fn record_drop(&self, backend: &BackendId, reason: DropReason, samples: u64) {
-        self.telemetry.inc(
-            "sentinel_samples_dropped_total",
-            "Samples dropped, by backend and reason.",
-            Labels::new()
-                .with("backend", backend.as_str())
-                .with("reason", reason.as_str()),
-            samples as f64,
-        );
+        self.telemetry
+            .count_dropped(backend.as_str(), reason.as_str(), samples as f64);
     }
 
     fn stats(&self) -> Result<WalStats, WalError> {
