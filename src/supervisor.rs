@@ -1,7 +1,7 @@
 //! The `Supervisor`: builds the agent from a `Config`, reloads it on SIGHUP
 //! and stops it in order on SIGTERM/SIGINT.
 //!
-//! Stop order (DESIGN.md): probes first, so nothing new arrives; then a WAL
+//! Stop order (docs/DESIGN.md): probes first, so nothing new arrives; then a WAL
 //! flush, so everything accepted is durable; then each shipper gets one
 //! bounded last attempt; then one `Sender stopped.` line per backend with
 //! `success_count` and `failed_count`; then a final flush of the cursors.

@@ -166,7 +166,7 @@ fn servers_round_trip() {
 /// A fixture of the original Sentinel's docs, as it is on disk.
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read the fixture {}: {e}", path.display()))

@@ -1,6 +1,6 @@
 //! The ping plugin: one run sends `count` ICMP echo requests `interval`
 //! apart to `host` and turns the replies into the `ping_*` samples of
-//! DESIGN.md ("Data model").
+//! docs/DESIGN.md ("Data model").
 //!
 //! `run` is blocking and bounded: it returns at most `RUN_MARGIN` after
 //! `PingConfig::max_run_time()` (the gaps between requests plus `timeout`),

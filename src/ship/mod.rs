@@ -8,7 +8,7 @@
 //! each series in timestamp order.
 //!
 //! The POST is blocking (ureq), so it runs in `spawn_blocking`, never on the
-//! event loop. How each answer is treated is DESIGN.md's table, decided by
+//! event loop. How each answer is treated is docs/DESIGN.md's table, decided by
 //! `remote_write::classify`:
 //!
 //! - 2xx: acknowledge. 400/422: drop the batch, count `rejected`, log the

@@ -50,7 +50,7 @@ pub struct Response {
     pub retry_after: Option<Duration>,
 }
 
-/// What the shipper does with an answer (DESIGN.md "Remote write").
+/// What the shipper does with an answer (docs/DESIGN.md "Remote write").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
     /// 2xx: stored; acknowledge and advance the cursor.

@@ -9,7 +9,7 @@
 //! the agent, also when the test panics.
 //!
 //! The log is the agent's account of what it accepted: the durability
-//! contract (DESIGN.md) is checked by comparing it with what the backend
+//! contract (docs/DESIGN.md) is checked by comparing it with what the backend
 //! stored. See `accepted_samples`.
 
 use std::fs::OpenOptions;
