@@ -200,9 +200,105 @@ pub fn parse_with(text: &str, file: &Path, env: EnvLookup) -> Result<Config, Con
         base_dir,
         warnings: Vec::new(),
     };
+    if let Some((line, column)) = too_deep(text, super::MAX_FLOW_DEPTH) {
+        return Err(loader.ctx.err(
+            "",
+            format!(
+                "at line {line}, column {column}: `[` and `{{` nest more than {} levels deep here; a config needs only a few",
+                super::MAX_FLOW_DEPTH
+            ),
+        ));
+    }
     let mut value: Value = serde_yaml::from_str(text).map_err(|e| loader.yaml_error(&e))?;
     value.apply_merge().map_err(|e| loader.yaml_error(&e))?;
     loader.config(&value, file)
+}
+
+/// Where flow collections (`[`, `{`) first nest deeper than `max`, as
+/// 1-based line and column, skipping quoted strings and comments. A cheap
+/// pass before the YAML parser, whose time grows with the square of the
+/// depth. Brackets inside plain scalars (`a[1]`) count too; they would
+/// need to open `max` levels on one path to matter.
+fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    for c in text.chars() {
+        col += 1;
+        if c == '\n' {
+            (line, col, comment) = (line + 1, 0, false);
+            // A quoted scalar may span lines; keep the quote open.
+        } else if comment {
+        } else if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > max {
+                        return Some((line, col));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    None
+}
+
+/// The bound of durations that only need to be above zero.
+const ABOVE_ZERO: Duration = Duration::from_nanos(1);
+/// The shortest `sender.flush_interval`.
+const MIN_TIMER: Duration = Duration::from_millis(100);
+/// The shortest `sender.retry` backoff: retries closer than this are a
+/// busy loop against a failing backend.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+/// The shortest `buffer.sync_interval`.
+const MIN_SYNC_INTERVAL: Duration = Duration::from_millis(10);
+/// The shortest `sentinel.self_metrics_interval` (0 turns it off).
+const MIN_SELF_METRICS_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest gap between a ping's echo requests (as `ping -i`'s
+/// floor for root, rounded up).
+const MIN_PING_GAP: Duration = Duration::from_millis(1);
+
+/// Reads a duration at `n` that is above zero and at least `min`, naming
+/// both in the error (`default` is the example given).
+fn duration_at_least(
+    ctx: &Ctx,
+    n: &Node,
+    min: Duration,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let d = ctx.duration(n)?;
+    if d.is_zero() {
+        return Err(ctx.err(
+            &n.path,
+            format!(
+                "found {}, expected a duration above zero like {}",
+                describe(n.value),
+                format_duration(default)
+            ),
+        ));
+    }
+    if d < min {
+        return Err(ctx.err(
+            &n.path,
+            format!(
+                "found {}, expected at least {} (like {}): a shorter one would only keep a core busy",
+                describe(n.value),
+                format_duration(min),
+                format_duration(default)
+            ),
+        ));
+    }
+    Ok(d)
 }
 
 impl Loader<'_> {
@@ -356,10 +452,13 @@ impl Loader<'_> {
         // The agent's own sentinel_* series go into the WAL this often;
         // 0 turns it off.
         let self_metrics_interval = match t.get("self_metrics_interval") {
-            Some(n) => {
-                let d = self.ctx.duration(&n)?;
-                (!d.is_zero()).then_some(d)
-            }
+            Some(n) if self.ctx.duration(&n)?.is_zero() => None,
+            Some(n) => Some(duration_at_least(
+                &self.ctx,
+                &n,
+                MIN_SELF_METRICS_INTERVAL,
+                DEFAULT_SELF_METRICS_INTERVAL,
+            )?),
             None => Some(DEFAULT_SELF_METRICS_INTERVAL),
         };
         Ok(AgentConfig {
@@ -420,7 +519,7 @@ impl Loader<'_> {
             }
         }
         let flush_interval =
-            self.positive_duration(&t, "flush_interval", DEFAULT_FLUSH_INTERVAL)?;
+            self.positive_duration(&t, "flush_interval", DEFAULT_FLUSH_INTERVAL, MIN_TIMER)?;
         let batch_size = match t.get("batch_size") {
             Some(n) => self.ctx.uint(
                 &n,
@@ -430,7 +529,7 @@ impl Loader<'_> {
             )? as usize,
             None => DEFAULT_BATCH_SIZE,
         };
-        let timeout = self.positive_duration(&t, "timeout", DEFAULT_SEND_TIMEOUT)?;
+        let timeout = self.positive_duration(&t, "timeout", DEFAULT_SEND_TIMEOUT, ABOVE_ZERO)?;
         let retry = self.retry(t.get("retry"))?;
         let mut backends = Vec::new();
         if let Some(direct) = t.get("direct") {
@@ -457,35 +556,26 @@ impl Loader<'_> {
     }
 
     /// `key` of `t` as a duration above zero, or `default`.
+    /// A duration above zero (`min` is [`ABOVE_ZERO`]) or at least `min`:
+    /// timers, intervals and backoffs shorter than that would only spin
+    /// a core.
     fn positive_duration(
         &self,
         t: &Table,
         key: &str,
         default: Duration,
+        min: Duration,
     ) -> Result<Duration, ConfigError> {
         match t.get(key) {
-            Some(n) => {
-                let d = self.ctx.duration(&n)?;
-                if d.is_zero() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {}, expected a duration above zero like {}",
-                            describe(n.value),
-                            format_duration(default)
-                        ),
-                    ));
-                }
-                Ok(d)
-            }
+            Some(n) => duration_at_least(&self.ctx, &n, min, default),
             None => Ok(default),
         }
     }
 
     fn retry(&self, node: Option<Node>) -> Result<RetryConfig, ConfigError> {
         let t = self.section(node.as_ref(), "sender.retry", RETRY_KEYS)?;
-        let min_backoff = self.positive_duration(&t, "min_backoff", DEFAULT_MIN_BACKOFF)?;
-        let max_backoff = self.positive_duration(&t, "max_backoff", DEFAULT_MAX_BACKOFF)?;
+        let min_backoff = self.positive_duration(&t, "min_backoff", DEFAULT_MIN_BACKOFF, MIN_BACKOFF)?;
+        let max_backoff = self.positive_duration(&t, "max_backoff", DEFAULT_MAX_BACKOFF, MIN_BACKOFF)?;
         if min_backoff > max_backoff {
             let path = t
                 .get("max_backoff")
@@ -621,7 +711,7 @@ impl Loader<'_> {
             Some(n) => self.headers(&n, auth_set)?,
             None => Vec::new(),
         };
-        let timeout = self.positive_duration(&t, "timeout", default_timeout)?;
+        let timeout = self.positive_duration(&t, "timeout", default_timeout, ABOVE_ZERO)?;
         let ca_file = self.ca_file(&t, enabled)?;
         let insecure_skip_verify = match t.get("insecure_skip_verify") {
             Some(n) => self.ctx.bool(&n)?,
@@ -777,7 +867,7 @@ impl Loader<'_> {
             }
             None => DEFAULT_BUFFER_SIZE,
         };
-        let max_age = self.positive_duration(&t, "max_age", DEFAULT_MAX_AGE)?;
+        let max_age = self.positive_duration(&t, "max_age", DEFAULT_MAX_AGE, Duration::from_secs(1))?;
         let sync = match t.get("sync") {
             Some(n) => match self.ctx.choice(&n, &["always", "interval"])? {
                 "always" => SyncMode::Always,
@@ -785,7 +875,7 @@ impl Loader<'_> {
             },
             None => SyncMode::Interval,
         };
-        let sync_interval = self.positive_duration(&t, "sync_interval", DEFAULT_SYNC_INTERVAL)?;
+        let sync_interval = self.positive_duration(&t, "sync_interval", DEFAULT_SYNC_INTERVAL, MIN_SYNC_INTERVAL)?;
         let cache_size = match t.get("cache_size") {
             Some(n) => {
                 let v = self.ctx.size(&n)?;
@@ -964,10 +1054,10 @@ impl Loader<'_> {
                 ),
             ));
         };
-        let interval = self.positive_duration(&t, "interval", DEFAULT_TASK_INTERVAL)?;
+        let interval = self.positive_duration(&t, "interval", DEFAULT_TASK_INTERVAL, MIN_TASK_INTERVAL)?;
         let timeout = match t.get("timeout") {
             Some(n) => {
-                let d = self.positive_duration(&t, "timeout", interval)?;
+                let d = self.positive_duration(&t, "timeout", interval, ABOVE_ZERO)?;
                 if d > interval {
                     return Err(self.ctx.err(
                         &n.path,
@@ -1303,22 +1393,12 @@ fn ping_config(
             &format!("a whole number from 1 to {MAX_PING_COUNT}"),
         )? as u32;
     }
-    for (key, slot) in [
-        ("interval", &mut cfg.interval),
-        ("timeout", &mut cfg.timeout),
+    for (key, slot, min) in [
+        ("interval", &mut cfg.interval, MIN_PING_GAP),
+        ("timeout", &mut cfg.timeout, ABOVE_ZERO),
     ] {
         if let Some(n) = t.get(key) {
-            let d = ctx.duration(&n)?;
-            if d.is_zero() {
-                return Err(ctx.err(
-                    &n.path,
-                    format!(
-                        "found {}, expected a duration above zero like 1s",
-                        describe(n.value)
-                    ),
-                ));
-            }
-            *slot = d;
+            *slot = duration_at_least(ctx, &n, min, Duration::from_secs(1))?;
         }
     }
     if let Some(n) = t.get("size") {

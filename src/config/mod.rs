@@ -74,6 +74,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9851";
 pub const DEFAULT_LOG_FILE: &str = "/var/log/sentinel/sentinel.log";
 /// `tasks[].interval`.
 pub const DEFAULT_TASK_INTERVAL: Duration = Duration::from_secs(60);
+/// The shortest `tasks[].interval`: below it a task only counts skipped
+/// runs (`interval: 1ns` kept a core busy doing that).
+pub const MIN_TASK_INTERVAL: Duration = Duration::from_millis(100);
 /// The largest ping `count`.
 pub const MAX_PING_COUNT: u32 = 10_000;
 /// The largest ping `size`: an IPv4 datagram's 65535 bytes less the IP
@@ -531,11 +534,45 @@ pub enum ConfigError {
     },
 }
 
+/// The largest config file read: far above any real one (10,000 tasks
+/// fit in about 1 MiB), and a bound on what a wrong path (`/dev/zero`, a
+/// log file) costs before it is refused.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// How deep `[`/`{` may nest in the config file. The YAML parser's time
+/// grows with the square of the depth before its own limit (128) trips:
+/// 100,000 `[` took a minute. Real configs nest 2 or 3 levels.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.display().to_string(),
+    use std::io::Read;
+    let file = path.display().to_string();
+    let read_err = |source| ConfigError::Read {
+        file: file.clone(),
         source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Invalid {
+            file,
+            path: String::new(),
+            reason: format!(
+                "the file is larger than {}, the most a config may be; is this the right file?",
+                units::format_size(MAX_CONFIG_BYTES)
+            ),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
+        file: file.clone(),
+        path: String::new(),
+        reason: format!(
+            "the file is not UTF-8 text (invalid byte at offset {}); is this the right file?",
+            e.utf8_error().valid_up_to()
+        ),
     })?;
     parse(&text, path)
 }

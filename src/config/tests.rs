@@ -1491,3 +1491,84 @@ fn ping_hosts_and_cidr_ranges() {
         "config/x.yaml: tasks[0].config: one ping run can take up to 5s277ms ((count - 1) x interval + sending to 65534 hosts + timeout = 1 x 1s + 3s277ms + 1s), longer than the task's timeout (default: the interval) 2s; lower the values under config, or raise the task's timeout (and interval)"
     );
 }
+
+#[test]
+fn intervals_below_their_floor_are_refused_naming_it() {
+    assert_eq!(
+        err(&with_task("    interval: 1ns\n    config: {host: h}\n")),
+        "config/x.yaml: tasks[0].interval: found \"1ns\", expected at least 100ms (like 1m): a shorter one would only keep a core busy"
+    );
+    assert_eq!(
+        err(&with_task("    interval: 99ms\n    config: {host: h}\n")),
+        "config/x.yaml: tasks[0].interval: found \"99ms\", expected at least 100ms (like 1m): a shorter one would only keep a core busy"
+    );
+    let t = ok(&with_task(
+        "    interval: 100ms\n    config: {host: h, count: 1, timeout: 50ms}\n",
+    ));
+    assert_eq!(t.tasks[0].interval, MIN_TASK_INTERVAL);
+    let base = "sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n";
+    for (yaml, path) in [
+        ("  flush_interval: 1us\n", "sender.flush_interval"),
+        ("  retry: {min_backoff: 1ms}\n", "sender.retry.min_backoff"),
+    ] {
+        let e = err(&format!("{base}{yaml}"));
+        assert!(
+            e.starts_with(&format!("config/x.yaml: {path}: found ")) && e.contains("expected at least"),
+            "{e}"
+        );
+    }
+    let e = err(&format!("{base}buffer: {{sync_interval: 1ns}}\n"));
+    assert!(e.contains("buffer.sync_interval: found \"1ns\", expected at least 10ms"), "{e}");
+    let e = err(&format!("{base}sentinel: {{self_metrics_interval: 10ms}}\n"));
+    assert!(e.contains("sentinel.self_metrics_interval: found \"10ms\", expected at least 1s"), "{e}");
+    let e = err(&with_task("    config: {host: h, interval: 1us}\n"));
+    assert!(e.contains("tasks[0].config.interval: found \"1us\", expected at least 1ms"), "{e}");
+    // 0 still turns the agent's own metrics off.
+    assert!(ok(&format!("{base}sentinel: {{self_metrics_interval: 0}}\n"))
+        .agent
+        .self_metrics_interval
+        .is_none());
+}
+
+#[test]
+fn deep_nesting_is_refused_before_the_yaml_parser_sees_it() {
+    // 100,000 `[` kept the YAML parser busy for a minute.
+    let text = format!("tasks: {}", "[".repeat(100_000));
+    let e = err(&text);
+    assert_eq!(
+        e,
+        "config/x.yaml: at line 1, column 72: `[` and `{` nest more than 64 levels deep here; a config needs only a few"
+    );
+    // Brackets in quotes and comments do not count; real nesting does.
+    let quoted = format!(
+        "sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      headers: {{X-A: \"{}\"}} # {}\n",
+        "[".repeat(100),
+        "{".repeat(100)
+    );
+    ok(&quoted);
+    let nested = format!("x: {}1{}\n", "[".repeat(64), "]".repeat(64));
+    assert!(!err(&nested).contains("nest more than"));
+    assert!(err(&format!("x: {}1{}\n", "[".repeat(65), "]".repeat(65))).contains("nest more than 64"));
+}
+
+#[test]
+fn a_file_that_is_not_a_config_is_refused_without_reading_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b' '; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+    let e = load(&big).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: the file is larger than 4MiB, the most a config may be; is this the right file?",
+            big.display()
+        )
+    );
+    // An endless file ends the same way.
+    let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(e.starts_with("/dev/zero: the file is larger than 4MiB"), "{e}");
+    let bin = dir.path().join("bin.yaml");
+    std::fs::write(&bin, b"tasks: \xff\xfe\n").unwrap();
+    let e = load(&bin).unwrap_err().to_string();
+    assert!(e.ends_with("the file is not UTF-8 text (invalid byte at offset 7); is this the right file?"), "{e}");
+}
