@@ -542,6 +542,97 @@ fn sighup_reloads_tasks_marks_removed_series_stale_and_refuses_a_broken_config()
 }
 
 #[test]
+fn sighup_applies_a_changed_password_file_without_losing_or_resending() {
+    let vm = VictoriaMetrics::start_with_flags(
+        &[
+            "-httpAuth.username=sentinel".to_string(),
+            "-httpAuth.password=right-password".to_string(),
+            "-retentionPeriod=100y".to_string(),
+            "-search.latencyOffset=0s".to_string(),
+            "-search.disableCache".to_string(),
+        ],
+        &[200, 401],
+    );
+    let pw_dir = tempfile::tempdir().unwrap();
+    let pw = pw_dir.path().join("password");
+    std::fs::write(&pw, "wrong-password\n").unwrap();
+    let backends = format!(
+        "    vm:\n      url: {}\n      username: sentinel\n      password_file: {}\n",
+        vm.write_url(),
+        pw.display()
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let yaml = config(&listen, &backends, &ping_task("auth"), "");
+    let mut agent = Agent::start(&yaml);
+    agent.wait_for_log("the 401", WAIT, |l| {
+        l["backend"] == "vm" && l["error"].as_str().is_some_and(|e| e.contains("401"))
+    });
+    // The same config file; only what password_file holds changed (its
+    // Debug text, `***`, is the same either way).
+    std::fs::write(&pw, "right-password\n").unwrap();
+    agent.hup();
+    agent.wait_for_log("the backend's restart", WAIT, |l| {
+        l["msg"] == "Backend changed; it restarts with its new settings." && l["backend"] == "vm"
+    });
+    let n = |vm: &VictoriaMetrics| -> usize {
+        vm.raw_samples(r#"{task_id="auth"}"#)
+            .iter()
+            .map(|s| s.timestamps.len())
+            .sum()
+    };
+    wait_for(
+        "samples in VictoriaMetrics with the new password",
+        WAIT,
+        || (n(&vm) > 0).then_some(()),
+    );
+    sleep(Duration::from_secs(2));
+    agent.terminate();
+    // Everything probed before and after the reload arrives, once.
+    let accepted = agent.accepted_samples(SyncMode::Always).samples
+        - agent
+            .lines_with_msg("Samples appended.")
+            .iter()
+            .filter(|l| l["task_id"] != "auth")
+            .map(|l| l["samples"].as_u64().unwrap())
+            .sum::<u64>();
+    let stored = wait_for("every accepted sample in VictoriaMetrics", WAIT, || {
+        let n = n(&vm) as u64;
+        (n >= accepted).then_some(n)
+    });
+    assert_eq!(stored, accepted, "{}", agent.log_tail());
+    for s in vm.raw_samples(r#"{task_id="auth"}"#) {
+        assert_eq!(s.duplicates(), 0, "{}", s.describe());
+    }
+}
+
+#[test]
+fn a_reload_that_cannot_read_its_file_does_not_stop_probing_or_the_stop() {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let yaml = config(&listen, "", &ping_task("busy"), "");
+    let mut agent = Agent::start(&yaml);
+    agent.wait_for_log("a first run", WAIT, |l| l["msg"] == "Samples appended.");
+    // A FIFO that nobody writes: opening it blocks until a writer comes,
+    // as a slow or hostile file would keep a parser busy.
+    std::fs::remove_file(agent.config_path()).unwrap();
+    let path = std::ffi::CString::new(agent.config_path().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    agent.hup();
+    sleep(Duration::from_millis(500));
+    let before = agent.lines_with_msg("Samples appended.").len();
+    sleep(Duration::from_secs(3));
+    assert!(
+        agent.lines_with_msg("Samples appended.").len() >= before + 2,
+        "probing stopped while the reload waits for its file\n{}",
+        agent.log_tail()
+    );
+    let t = Instant::now();
+    assert!(agent.terminate().success());
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(agent.lines_with_msg("Config reloaded.").len(), 0);
+}
+
+#[test]
 fn sighup_reopens_the_log_file_for_logrotate() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("sentinel.log");

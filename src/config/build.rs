@@ -574,8 +574,10 @@ impl Loader<'_> {
 
     fn retry(&self, node: Option<Node>) -> Result<RetryConfig, ConfigError> {
         let t = self.section(node.as_ref(), "sender.retry", RETRY_KEYS)?;
-        let min_backoff = self.positive_duration(&t, "min_backoff", DEFAULT_MIN_BACKOFF, MIN_BACKOFF)?;
-        let max_backoff = self.positive_duration(&t, "max_backoff", DEFAULT_MAX_BACKOFF, MIN_BACKOFF)?;
+        let min_backoff =
+            self.positive_duration(&t, "min_backoff", DEFAULT_MIN_BACKOFF, MIN_BACKOFF)?;
+        let max_backoff =
+            self.positive_duration(&t, "max_backoff", DEFAULT_MAX_BACKOFF, MIN_BACKOFF)?;
         if min_backoff > max_backoff {
             let path = t
                 .get("max_backoff")
@@ -741,6 +743,10 @@ impl Loader<'_> {
             bearer_token,
             headers,
             timeout,
+            ca_pem: ca_file
+                .as_ref()
+                .filter(|_| enabled)
+                .and_then(|p| std::fs::read(p).ok()),
             ca_file,
             insecure_skip_verify,
             max_sample_age,
@@ -867,7 +873,8 @@ impl Loader<'_> {
             }
             None => DEFAULT_BUFFER_SIZE,
         };
-        let max_age = self.positive_duration(&t, "max_age", DEFAULT_MAX_AGE, Duration::from_secs(1))?;
+        let max_age =
+            self.positive_duration(&t, "max_age", DEFAULT_MAX_AGE, Duration::from_secs(1))?;
         let sync = match t.get("sync") {
             Some(n) => match self.ctx.choice(&n, &["always", "interval"])? {
                 "always" => SyncMode::Always,
@@ -875,7 +882,12 @@ impl Loader<'_> {
             },
             None => SyncMode::Interval,
         };
-        let sync_interval = self.positive_duration(&t, "sync_interval", DEFAULT_SYNC_INTERVAL, MIN_SYNC_INTERVAL)?;
+        let sync_interval = self.positive_duration(
+            &t,
+            "sync_interval",
+            DEFAULT_SYNC_INTERVAL,
+            MIN_SYNC_INTERVAL,
+        )?;
         let cache_size = match t.get("cache_size") {
             Some(n) => {
                 let v = self.ctx.size(&n)?;
@@ -1054,7 +1066,8 @@ impl Loader<'_> {
                 ),
             ));
         };
-        let interval = self.positive_duration(&t, "interval", DEFAULT_TASK_INTERVAL, MIN_TASK_INTERVAL)?;
+        let interval =
+            self.positive_duration(&t, "interval", DEFAULT_TASK_INTERVAL, MIN_TASK_INTERVAL)?;
         let timeout = match t.get("timeout") {
             Some(n) => {
                 let d = self.positive_duration(&t, "timeout", interval, ABOVE_ZERO)?;

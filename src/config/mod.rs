@@ -128,7 +128,7 @@ pub struct Config {
 }
 
 /// `sentinel:` — who this agent is; its labels go on every series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     /// `sentinel.name`, default the host name; sent as label `sentinel`.
     pub name: String,
@@ -157,7 +157,7 @@ pub struct SenderConfig {
     pub backends: Vec<BackendConfig>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RetryConfig {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
@@ -185,8 +185,9 @@ impl std::fmt::Display for Secret {
     }
 }
 
-/// One remote-write backend: `sender.direct.<name>`.
-#[derive(Debug, Clone)]
+/// One remote-write backend: `sender.direct.<name>`. Compared by value
+/// (secrets included) to find what a reload changed.
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
     pub id: BackendId,
     pub enabled: bool,
@@ -202,6 +203,9 @@ pub struct BackendConfig {
     pub timeout: Duration,
     /// A PEM file of CA certificates to trust for https.
     pub ca_file: Option<PathBuf>,
+    /// What `ca_file` held when the config was loaded (enabled backends),
+    /// so that a reload sees a changed certificate under the same name.
+    pub ca_pem: Option<Vec<u8>>,
     pub insecure_skip_verify: bool,
     /// Samples older than this are skipped for this backend and counted as
     /// `too_old` (like Prometheus' `sample_age_limit`); `None` sends all.
@@ -209,7 +213,7 @@ pub struct BackendConfig {
 }
 
 /// `buffer:` — the write-ahead log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BufferConfig {
     pub path: PathBuf,
     /// Bytes; the oldest records are dropped past it.
@@ -231,7 +235,7 @@ pub enum SyncMode {
 }
 
 /// `http:` — the /metrics and /healthz listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
     pub enabled: bool,
     /// `host:port`, loopback by default.

@@ -1513,21 +1513,35 @@ fn intervals_below_their_floor_are_refused_naming_it() {
     ] {
         let e = err(&format!("{base}{yaml}"));
         assert!(
-            e.starts_with(&format!("config/x.yaml: {path}: found ")) && e.contains("expected at least"),
+            e.starts_with(&format!("config/x.yaml: {path}: found "))
+                && e.contains("expected at least"),
             "{e}"
         );
     }
     let e = err(&format!("{base}buffer: {{sync_interval: 1ns}}\n"));
-    assert!(e.contains("buffer.sync_interval: found \"1ns\", expected at least 10ms"), "{e}");
-    let e = err(&format!("{base}sentinel: {{self_metrics_interval: 10ms}}\n"));
-    assert!(e.contains("sentinel.self_metrics_interval: found \"10ms\", expected at least 1s"), "{e}");
+    assert!(
+        e.contains("buffer.sync_interval: found \"1ns\", expected at least 10ms"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{base}sentinel: {{self_metrics_interval: 10ms}}\n"
+    ));
+    assert!(
+        e.contains("sentinel.self_metrics_interval: found \"10ms\", expected at least 1s"),
+        "{e}"
+    );
     let e = err(&with_task("    config: {host: h, interval: 1us}\n"));
-    assert!(e.contains("tasks[0].config.interval: found \"1us\", expected at least 1ms"), "{e}");
+    assert!(
+        e.contains("tasks[0].config.interval: found \"1us\", expected at least 1ms"),
+        "{e}"
+    );
     // 0 still turns the agent's own metrics off.
-    assert!(ok(&format!("{base}sentinel: {{self_metrics_interval: 0}}\n"))
-        .agent
-        .self_metrics_interval
-        .is_none());
+    assert!(
+        ok(&format!("{base}sentinel: {{self_metrics_interval: 0}}\n"))
+            .agent
+            .self_metrics_interval
+            .is_none()
+    );
 }
 
 #[test]
@@ -1548,7 +1562,9 @@ fn deep_nesting_is_refused_before_the_yaml_parser_sees_it() {
     ok(&quoted);
     let nested = format!("x: {}1{}\n", "[".repeat(64), "]".repeat(64));
     assert!(!err(&nested).contains("nest more than"));
-    assert!(err(&format!("x: {}1{}\n", "[".repeat(65), "]".repeat(65))).contains("nest more than 64"));
+    assert!(
+        err(&format!("x: {}1{}\n", "[".repeat(65), "]".repeat(65))).contains("nest more than 64")
+    );
 }
 
 #[test]
@@ -1566,9 +1582,17 @@ fn a_file_that_is_not_a_config_is_refused_without_reading_it_all() {
     );
     // An endless file ends the same way.
     let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
-    assert!(e.starts_with("/dev/zero: the file is larger than 4MiB"), "{e}");
+    assert!(
+        e.starts_with("/dev/zero: the file is larger than 4MiB"),
+        "{e}"
+    );
     let bin = dir.path().join("bin.yaml");
     std::fs::write(&bin, b"tasks: \xff\xfe\n").unwrap();
     let e = load(&bin).unwrap_err().to_string();
-    assert!(e.ends_with("the file is not UTF-8 text (invalid byte at offset 7); is this the right file?"), "{e}");
+    assert!(
+        e.ends_with(
+            "the file is not UTF-8 text (invalid byte at offset 7); is this the right file?"
+        ),
+        "{e}"
+    );
 }

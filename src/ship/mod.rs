@@ -58,12 +58,16 @@ const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
 #[rtype(result = "()")]
 struct Wake;
 
-/// Stop: finish the request in flight, make one last bounded attempt,
-/// and report the totals.
+/// Stop: finish the request in flight, make one last bounded attempt
+/// (when `last_attempt`), and report the totals.
 #[derive(Message)]
 #[rtype(result = "ShipSummary")]
 pub struct Drain {
     pub deadline: Instant,
+    /// Send what is pending once more before the deadline (at stop), or
+    /// only wait for the request in flight (a backend being restarted
+    /// with new settings: its successor sends the rest).
+    pub last_attempt: bool,
 }
 
 /// What a shipper did in its life; logged as `Sender stopped.`.
@@ -603,9 +607,12 @@ impl Handler<Drain> for Shipper {
             ctx.cancel_future(h);
         }
         let deadline = msg.deadline;
+        let last = msg.last_attempt;
         Box::pin(
             wait_idle(deadline)
-                .then(move |_, act: &mut Shipper, _| act.last_attempt(deadline))
+                .then(move |_, act: &mut Shipper, _| {
+                    act.last_attempt(if last { deadline } else { Instant::now() })
+                })
                 .map(|_, act, _| act.summary),
         )
     }
@@ -631,15 +638,14 @@ impl Shipper {
     fn last_attempt(&mut self, deadline: Instant) -> impl ActorFuture<Self, Output = ()> + use<> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let skip = self.busy || remaining.is_zero() || self.outage.is_some();
-        let read = self.wal.send(ReadBatch {
-            backend: self.id.clone(),
-            max_samples: self.batch_size,
+        let read = (!skip).then(|| {
+            self.wal.send(ReadBatch {
+                backend: self.id.clone(),
+                max_samples: self.batch_size,
+            })
         });
         async move {
-            if skip {
-                return None;
-            }
-            match read.await {
+            match read?.await {
                 Ok(Ok(Some(batch))) => Some(batch),
                 _ => None,
             }

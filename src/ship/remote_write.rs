@@ -578,6 +578,7 @@ pub(crate) mod tests {
             headers: Vec::new(),
             timeout: Duration::from_secs(5),
             ca_file: None,
+            ca_pem: None,
             insecure_skip_verify: false,
             max_sample_age: None,
         }

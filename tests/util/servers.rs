@@ -139,6 +139,17 @@ impl VictoriaMetrics {
         vm
     }
 
+    /// The `Authorization` value for a server started with `-httpAuth.*`.
+    fn basic_auth(&self) -> Option<String> {
+        let flag = |name: &str| {
+            self.extra
+                .iter()
+                .find_map(|f| f.strip_prefix(&format!("-httpAuth.{name}=")))
+        };
+        let (user, password) = (flag("username")?, flag("password")?);
+        Some(sentinel::tls::basic_auth(&format!("{user}:{password}")))
+    }
+
     /// The server's temp dir (for certificates the test writes).
     pub fn dir(&self) -> &std::path::Path {
         self.process.dir.path()
@@ -197,7 +208,22 @@ impl VictoriaMetrics {
         // Samples wait in memory before they become searchable; this
         // endpoint pushes them through (it exists in 1.79). Visibility can
         // still trail by about a second, so callers poll.
-        let (status, body) = http_get(&format!("{base}/internal/force_flush"));
+        let get = |url: &str| -> (u16, String) {
+            let mut request = http_agent(HTTP_TIMEOUT).get(url);
+            if let Some(auth) = self.basic_auth() {
+                request = request.header("Authorization", auth);
+            }
+            let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status().as_u16();
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(256 << 20)
+                .read_to_string()
+                .unwrap_or_else(|e| panic!("GET {url}: reading the body: {e}"));
+            (status, body)
+        };
+        let (status, body) = get(&format!("{base}/internal/force_flush"));
         assert_eq!(
             status,
             200,
@@ -205,7 +231,7 @@ impl VictoriaMetrics {
             self.log_tail()
         );
         let url = format!("{base}/api/v1/export?match[]={}", url_encode(selector));
-        let (status, body) = http_get(&url);
+        let (status, body) = get(&url);
         assert_eq!(
             status,
             200,

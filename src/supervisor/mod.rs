@@ -6,7 +6,7 @@
 //! bounded last attempt; then one `Sender stopped.` line per backend with
 //! `success_count` and `failed_count`; then a final flush of the cursors.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,8 @@ use crate::sample::BackendId;
 use crate::ship::{Drain, Shipper};
 use crate::telemetry::Telemetry;
 use crate::wal::{self, Flush, SetBackends, Wal};
+
+pub mod plan;
 
 /// How long the shippers get for their last attempt at stop. systemd's
 /// `TimeoutStopSec` must stay above this plus a few seconds.
@@ -51,6 +53,13 @@ pub struct Supervisor {
     probes: BTreeMap<String, (TaskConfig, Addr<Probe>)>,
     shippers: BTreeMap<BackendId, Addr<Shipper>>,
     stopping: bool,
+    /// Backends whose shipper is being replaced (a reload changed their
+    /// settings): the new one starts when the old one is idle.
+    restarting: BTreeSet<BackendId>,
+    /// A config load is running off the event loop.
+    reloading: bool,
+    /// SIGHUP arrived during that load: load again after it.
+    reload_again: bool,
     /// The timer writing the agent's own metrics into the WAL.
     self_metrics: Option<SpawnHandle>,
 }
@@ -78,6 +87,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             probes: BTreeMap::new(),
             shippers: BTreeMap::new(),
             stopping: false,
+            restarting: BTreeSet::new(),
+            reloading: false,
+            reload_again: false,
             self_metrics: None,
         };
         if sup.config.http.enabled {
@@ -176,25 +188,22 @@ async fn tokio_select(
 
 impl Supervisor {
     /// Starts shippers and probes to match `self.config`, stopping what no
-    /// longer belongs.
-    fn apply(&mut self, ctx: &mut Context<Self>, agent_changed: bool) {
+    /// longer belongs; `changed` names the tasks a reload changed (their
+    /// probes restart).
+    fn apply(&mut self, ctx: &mut Context<Self>, changed_tasks: &[String]) {
         // Backends.
-        let wanted: BTreeMap<BackendId, _> = self
+        let backends: Vec<BackendId> = self
             .config
-            .sender
-            .backends
-            .iter()
-            .filter(|b| b.enabled)
-            .map(|b| (b.id.clone(), b.clone()))
+            .enabled_backends()
+            .map(|b| b.id.clone())
             .collect();
-        let backends: Vec<BackendId> = wanted.keys().cloned().collect();
         let set = self.wal.send(SetBackends {
             backends: backends.clone(),
         });
         let removed: Vec<BackendId> = self
             .shippers
             .keys()
-            .filter(|b| !wanted.contains_key(*b))
+            .filter(|b| !backends.contains(b))
             .cloned()
             .collect();
         for b in removed {
@@ -202,17 +211,11 @@ impl Supervisor {
             if let Some(addr) = self.shippers.remove(&b) {
                 addr.do_send(Drain {
                     deadline: Instant::now(),
+                    last_attempt: false,
                 });
                 log::info!(backend = b.as_str(); "Backend removed.");
             }
         }
-        let sender = self.config.sender.clone();
-        let new: Vec<_> = wanted
-            .into_iter()
-            .filter(|(id, _)| !self.shippers.contains_key(id))
-            .collect();
-        let wal = self.wal.clone();
-        let telemetry = self.telemetry.clone();
         // Shippers start only once the WAL knows their cursors.
         let fut = set.into_actor(self).map(move |res, act, _| {
             match res {
@@ -220,16 +223,7 @@ impl Supervisor {
                 Ok(Err(e)) => log::error!(error:% = e; "Setting the WAL's backends failed."),
                 Err(e) => log::error!(error:% = e; "The WAL actor is gone."),
             }
-            for (id, backend) in new {
-                match Shipper::new(&backend, &sender, wal.clone(), telemetry.clone()) {
-                    Ok(s) => {
-                        act.shippers.insert(id, s.start());
-                    }
-                    Err(e) => {
-                        log::error!(backend = id.as_str(), error:% = e; "Backend cannot be used; its data stays in the WAL.")
-                    }
-                }
-            }
+            act.start_shippers();
         });
         ctx.spawn(fut);
         if backends.is_empty() {
@@ -239,16 +233,14 @@ impl Supervisor {
         // Tasks.
         let tasks: BTreeMap<String, TaskConfig> = self
             .config
-            .tasks
-            .iter()
-            .filter(|t| t.enabled)
+            .enabled_tasks()
             .map(|t| (t.id.0.clone(), t.clone()))
             .collect();
         let stale: Vec<String> = self
             .probes
-            .iter()
-            .filter(|(id, (cfg, _))| agent_changed || tasks.get(*id) != Some(cfg))
-            .map(|(id, _)| id.clone())
+            .keys()
+            .filter(|id| !tasks.contains_key(*id) || changed_tasks.contains(id))
+            .cloned()
             .collect();
         for id in stale {
             if let Some((_, addr)) = self.probes.remove(&id) {
@@ -259,7 +251,7 @@ impl Supervisor {
                     self.telemetry.retire_series(&id);
                 } else {
                     self.mark_stale(&id);
-                    log::info!(task_id = id.as_str(); "Task removed.");
+                    log::info!(task_id = id.as_str(); "Task removed; its series are marked stale.");
                 }
             }
         }
@@ -283,6 +275,85 @@ impl Supervisor {
             "Enabled tasks.",
             crate::sample::Labels::new(),
             self.probes.len() as f64,
+        );
+    }
+
+    /// Starts a shipper for every enabled backend that has none, except
+    /// those whose previous shipper is still finishing its request.
+    fn start_shippers(&mut self) {
+        let sender = &self.config.sender;
+        for backend in sender.backends.iter().filter(|b| b.enabled) {
+            let id = &backend.id;
+            if self.shippers.contains_key(id) || self.restarting.contains(id) {
+                continue;
+            }
+            match Shipper::new(backend, sender, self.wal.clone(), self.telemetry.clone()) {
+                Ok(s) => {
+                    self.shippers.insert(id.clone(), s.start());
+                }
+                Err(e) => {
+                    log::error!(backend = id.as_str(), error:% = e; "Backend cannot be used; its data stays in the WAL.")
+                }
+            }
+        }
+    }
+
+    /// Carries out a reload: `new` was loaded off the event loop.
+    fn reload(&mut self, new: Config, ctx: &mut Context<Self>) {
+        let p = plan::plan(&self.config, new);
+        for section in &p.needs_restart {
+            log::warn!(section = *section; "Settings changed that take effect at the next restart.");
+        }
+        if p.agent_changed {
+            log::info!(
+                "sentinel.name, region or labels changed; every task restarts with the new labels."
+            );
+        }
+        for id in &p.tasks.added {
+            log::info!(task_id = id.as_str(); "Task added.");
+        }
+        for id in p.tasks.changed.iter().filter(|_| !p.agent_changed) {
+            log::info!(task_id = id.as_str(); "Task changed; it restarts with its new settings.");
+        }
+        for id in &p.backends.added {
+            log::info!(backend = id.as_str(); "Backend added.");
+        }
+        // A backend whose settings changed gets a new shipper once the old
+        // one has finished the request it has in flight (bounded by its
+        // timeout), so that no batch is sent twice; its cursor stays.
+        for id in &p.backends.changed {
+            let Some(old) = self.shippers.remove(id) else {
+                continue;
+            };
+            log::info!(backend = id.as_str(); "Backend changed; it restarts with its new settings.");
+            let timeout = self
+                .config
+                .backend(id.as_str())
+                .map_or(Duration::ZERO, |b| b.timeout);
+            self.restarting.insert(id.clone());
+            let stopped = old.send(Drain {
+                deadline: Instant::now() + timeout + Duration::from_secs(1),
+                last_attempt: false,
+            });
+            let id = id.clone();
+            ctx.spawn(
+                async move { stopped.await }
+                    .into_actor(self)
+                    .map(move |_, act, _| {
+                        act.restarting.remove(&id);
+                        if !act.stopping {
+                            act.start_shippers();
+                        }
+                    }),
+            );
+        }
+        self.config = p.config;
+        self.apply(ctx, &p.tasks.changed);
+        self.schedule_self_metrics(ctx);
+        log::info!(
+            tasks = self.probes.len(),
+            backends = self.config.enabled_backends().count();
+            "Config reloaded."
         );
     }
 
@@ -344,7 +415,7 @@ impl Actor for Supervisor {
         for w in &self.config.warnings {
             log::warn!(error = w.as_str(); "Config warning.");
         }
-        self.apply(ctx, false);
+        self.apply(ctx, &[]);
         self.schedule_self_metrics(ctx);
         log::info!(
             tasks = self.probes.len(),
@@ -357,68 +428,41 @@ impl Actor for Supervisor {
 impl Handler<Reload> for Supervisor {
     type Result = ();
 
+    /// Loads the file off the event loop (a large or hostile file must not
+    /// stall probing, shipping or a stop), then applies it. A SIGHUP during
+    /// a load is remembered and loads again after it.
     fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
         if self.stopping {
             return;
         }
+        if self.reloading {
+            self.reload_again = true;
+            return;
+        }
+        self.reloading = true;
         if let Err(e) = crate::logging::reopen() {
             log::error!(error:% = e; "Reopening the log file failed.");
         }
         let path = self.config_path();
-        match config::load(&path) {
-            Ok(mut new) => {
-                // What only a restart can change stays as it runs, so that
-                // the next reload compares with what is running.
-                if new.buffer.path != self.config.buffer.path {
-                    log::warn!(
-                        "buffer.path changed; the new path takes effect at the next restart."
-                    );
-                    new.buffer.path = self.config.buffer.path.clone();
-                }
-                if new.logging != self.config.logging {
-                    log::warn!("logging settings changed; they take effect at the next restart.");
-                    new.logging = self.config.logging.clone();
-                }
-                let agent_changed = new.agent.name != self.config.agent.name
-                    || new.agent.region != self.config.agent.region
-                    || new.agent.labels != self.config.agent.labels;
-                // A backend whose settings changed is restarted.
-                let changed: Vec<BackendId> = new
-                    .sender
-                    .backends
-                    .iter()
-                    .filter(|b| {
-                        self.config
-                            .sender
-                            .backends
-                            .iter()
-                            .find(|o| o.id == b.id)
-                            .is_some_and(|o| format!("{o:?}") != format!("{b:?}"))
-                    })
-                    .map(|b| b.id.clone())
-                    .collect();
-                for b in changed {
-                    if let Some(addr) = self.shippers.remove(&b) {
-                        addr.do_send(Drain {
-                            deadline: Instant::now(),
-                        });
-                    }
-                }
-                let http_changed = new.http.listen != self.config.http.listen
-                    || new.http.enabled != self.config.http.enabled;
-                if http_changed {
-                    log::warn!("http settings changed; they take effect at the next restart.");
-                    new.http = self.config.http.clone();
-                }
-                self.config = new;
-                self.apply(ctx, agent_changed);
-                self.schedule_self_metrics(ctx);
-                log::info!("Config reloaded.");
+        let load = actix_rt::task::spawn_blocking(move || config::load(&path));
+        ctx.spawn(async move { load.await }.into_actor(self).map(|res, act, ctx| {
+            act.reloading = false;
+            if act.stopping {
+                return;
             }
-            Err(e) => {
-                log::error!(error:% = e; "Config reload failed; keeping the running config.");
+            match res {
+                Ok(Ok(new)) => act.reload(new, ctx),
+                Ok(Err(e)) => {
+                    log::error!(error:% = e; "Config reload failed; keeping the running config.")
+                }
+                Err(e) => {
+                    log::error!(error:% = e; "Config reload crashed; keeping the running config.")
+                }
             }
-        }
+            if std::mem::take(&mut act.reload_again) {
+                ctx.notify(Reload);
+            }
+        }));
     }
 }
 
@@ -441,7 +485,13 @@ impl Handler<Shutdown> for Supervisor {
                 let mut summaries = Vec::new();
                 let drains: Vec<_> = shippers
                     .iter()
-                    .map(|(id, addr)| (id.clone(), addr.send(Drain { deadline })))
+                    .map(|(id, addr)| {
+                        let drain = Drain {
+                            deadline,
+                            last_attempt: true,
+                        };
+                        (id.clone(), addr.send(drain))
+                    })
                     .collect();
                 for (id, d) in drains {
                     let limit =
