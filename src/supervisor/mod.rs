@@ -336,16 +336,12 @@ impl Supervisor {
                 last_attempt: false,
             });
             let id = id.clone();
-            ctx.spawn(
-                async move { stopped.await }
-                    .into_actor(self)
-                    .map(move |_, act, _| {
-                        act.restarting.remove(&id);
-                        if !act.stopping {
-                            act.start_shippers();
-                        }
-                    }),
-            );
+            ctx.spawn(stopped.into_actor(self).map(move |_, act, _| {
+                act.restarting.remove(&id);
+                if !act.stopping {
+                    act.start_shippers();
+                }
+            }));
         }
         self.config = p.config;
         self.apply(ctx, &p.tasks.changed);
@@ -445,7 +441,7 @@ impl Handler<Reload> for Supervisor {
         }
         let path = self.config_path();
         let load = actix_rt::task::spawn_blocking(move || config::load(&path));
-        ctx.spawn(async move { load.await }.into_actor(self).map(|res, act, ctx| {
+        ctx.spawn(load.into_actor(self).map(|res, act, ctx| {
             act.reloading = false;
             if act.stopping {
                 return;
