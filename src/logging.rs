@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,10 +31,10 @@ pub fn init(cfg: &LoggingConfig) -> std::io::Result<()> {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
-    let format = cfg.format;
+    let format = resolve(cfg.format, cfg.output, std::io::stdout().is_terminal());
     builder.format(move |buf, record| {
         let line = match format {
-            LogFormat::Json => json_line(record),
+            LogFormat::Json | LogFormat::Auto => json_line(record),
             LogFormat::Text => text_line(record),
         };
         buf.write_all(line.as_bytes())
@@ -56,6 +56,16 @@ pub fn init(cfg: &LoggingConfig) -> std::io::Result<()> {
     }
     let _ = builder.try_init();
     Ok(())
+}
+
+/// `logging.format: auto` is text for a person at a terminal and JSON
+/// for journald, a file or a pipe (one object a line, for log shippers).
+fn resolve(format: LogFormat, output: LogOutput, stdout_is_terminal: bool) -> LogFormat {
+    match (format, output) {
+        (LogFormat::Auto, LogOutput::Stdout) if stdout_is_terminal => LogFormat::Text,
+        (LogFormat::Auto, _) => LogFormat::Json,
+        (f, _) => f,
+    }
 }
 
 /// The log file, when `logging.output: file`; `reopen` swaps it.
@@ -225,6 +235,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_is_text_at_a_terminal_and_json_elsewhere() {
+        use LogFormat::*;
+        use LogOutput::*;
+        assert_eq!(resolve(Auto, Stdout, true), Text);
+        assert_eq!(resolve(Auto, Stdout, false), Json);
+        // A file is read by tools, whatever stdout is.
+        assert_eq!(resolve(Auto, File, true), Json);
+        // What the config says wins.
+        assert_eq!(resolve(Json, Stdout, true), Json);
+        assert_eq!(resolve(Text, Stdout, false), Text);
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -192,6 +192,8 @@ pub fn parse_with(text: &str, file: &Path, env: EnvLookup) -> Result<Config, Con
             .map(|cwd| cwd.join(&dir))
             .unwrap_or(dir)
     };
+    // Canonical, so that `..` in a relative path can be taken off it.
+    let base_dir = std::fs::canonicalize(&base_dir).unwrap_or(base_dir);
     let loader = Loader {
         ctx: Ctx {
             file: file_name,
@@ -339,14 +341,28 @@ impl Loader<'_> {
         self.warnings.push(msg);
     }
 
-    /// `p` resolved against the config file's directory.
+    /// `p` resolved against the config file's directory; its leading `..`
+    /// and `.` are taken off that (canonical) directory, so that logs show
+    /// `/srv/data/wal`, not `/srv/config/../data/wal`.
     fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
+            return p.to_path_buf();
         }
+        let mut base = self.base_dir.clone();
+        let mut rest = p.components().peekable();
+        while let Some(c) = rest.peek() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir if base.parent().is_some() => {
+                    base.pop();
+                }
+                _ => break,
+            }
+            rest.next();
+        }
+        base.extend(rest);
+        base
     }
 
     /// A non-empty path, resolved.
@@ -950,11 +966,12 @@ impl Loader<'_> {
             None => log::LevelFilter::Info,
         };
         let format = match t.get("format") {
-            Some(n) => match self.ctx.choice(&n, &["json", "text"])? {
+            Some(n) => match self.ctx.choice(&n, &["auto", "json", "text"])? {
+                "auto" => LogFormat::Auto,
                 "json" => LogFormat::Json,
                 _ => LogFormat::Text,
             },
-            None => LogFormat::Json,
+            None => LogFormat::Auto,
         };
         let output = match t.get("output") {
             Some(n) => match self.ctx.choice(&n, &["stdout", "file"])? {

@@ -252,6 +252,9 @@ pub struct LoggingConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Text when the log goes to a terminal, JSON otherwise (journald, a
+    /// file, a pipe): the default.
+    Auto,
     Json,
     Text,
 }

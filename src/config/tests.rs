@@ -184,7 +184,10 @@ fn shipped_config_loads_and_puts_the_wal_in_data() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let c = load(&dir.join("config/config.yaml")).unwrap();
     assert_eq!(c.agent.name, "sentinel-dev");
-    assert_eq!(c.buffer.path, dir.join("config/../data/wal"));
+    assert_eq!(
+        c.buffer.path,
+        std::fs::canonicalize(dir).unwrap().join("data/wal")
+    );
     let b: Vec<_> = c.enabled_backends().collect();
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].id.as_str(), "victoria_metrics");
@@ -195,7 +198,7 @@ fn shipped_config_loads_and_puts_the_wal_in_data() {
         assert_eq!(t.interval, secs(10));
         assert_eq!(ping(t).count, 3);
     }
-    assert_eq!(c.logging.format, LogFormat::Json);
+    assert_eq!(c.logging.format, LogFormat::Auto);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
@@ -251,7 +254,7 @@ fn defaults_fill_every_section() {
     assert!(c.http.enabled);
     assert_eq!(c.http.listen, "127.0.0.1:9851");
     assert_eq!(c.logging.level, log::LevelFilter::Info);
-    assert_eq!(c.logging.format, LogFormat::Json);
+    assert_eq!(c.logging.format, LogFormat::Auto);
     assert_eq!(c.logging.output, LogOutput::Stdout);
     assert_eq!(
         c.logging.file_path,
@@ -934,7 +937,7 @@ fn logging_choices() {
     );
     assert_eq!(
         err("logging:\n  format: xml\n"),
-        "config/x.yaml: logging.format: found \"xml\", expected one of json, text"
+        "config/x.yaml: logging.format: found \"xml\", expected one of auto, json, text"
     );
     assert_eq!(
         err("logging:\n  output: stderr\n"),
@@ -1595,4 +1598,30 @@ fn a_file_that_is_not_a_config_is_refused_without_reading_it_all() {
         ),
         "{e}"
     );
+}
+
+#[test]
+fn relative_paths_are_shown_without_dot_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir(root.join("config")).unwrap();
+    let c = parse_with_env(
+        "buffer: {path: ../data/wal}\nlogging: {file_path: ./logs/../x.log}\n",
+        &root.join("config/sentinel.yaml"),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(c.buffer.path, root.join("data/wal"));
+    // Only leading `.` and `..` are taken off: a later `..` may follow a
+    // symlink, which only the kernel resolves right.
+    assert_eq!(c.logging.file_path, root.join("config/logs/../x.log"));
+    // The config's directory itself is resolved (symlinks and all).
+    std::os::unix::fs::symlink(root.join("config"), root.join("link")).unwrap();
+    let c = parse_with_env(
+        "buffer: {path: ../wal}\n",
+        &root.join("link/sentinel.yaml"),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(c.buffer.path, root.join("wal"));
 }
