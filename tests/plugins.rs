@@ -772,14 +772,31 @@ struct Dnsmasq {
 }
 
 impl Dnsmasq {
+    /// dnsmasq binds TCP as well as UDP on its port: the port is one free
+    /// for both, and another is tried if something took it meanwhile.
     fn start() -> Dnsmasq {
         require_tool("dnsmasq", &["--version"], "dnsmasq-base");
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = loop {
+                let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let port = udp.local_addr().unwrap().port();
+                if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                    break port;
+                }
+            };
+            let mut d = Dnsmasq::spawn(port);
+            match d.wait_ready() {
+                Ok(()) => return d,
+                Err(e) if e.contains("Address already in use") => last_error = e,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("dnsmasq found no free port in 5 tries: {last_error}");
+    }
+
+    fn spawn(port: u16) -> Dnsmasq {
         let dir = tempfile::tempdir().unwrap();
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new("dnsmasq")
             .args([
@@ -810,32 +827,31 @@ impl Dnsmasq {
             .stderr(Stdio::piped())
             .spawn()
             .expect("cannot start dnsmasq");
-        let mut d = Dnsmasq {
+        Dnsmasq {
             child,
             addr,
             _dir: dir,
-        };
-        d.wait_ready();
-        d
+        }
     }
 
-    /// Waits until dnsmasq answers a query (it binds after parsing).
-    fn wait_ready(&mut self) {
+    /// Waits until dnsmasq answers a query (it binds after parsing); its
+    /// error when it exits instead.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let mut err = String::new();
                 let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
-                panic!("dnsmasq exited with {status}: {err}");
+                return Err(format!("dnsmasq exited with {status}: {err}"));
             }
             let o = sentinel::probe::dns::run(&dns_cfg(self.addr, "a.sentinel.test", DnsType::A))
                 .unwrap();
             if o.response.is_some() {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("dnsmasq on {} did not answer within 10 s", self.addr);
+        Err(format!("dnsmasq on {} did not answer within 10 s", self.addr))
     }
 }
 
