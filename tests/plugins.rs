@@ -851,7 +851,10 @@ impl Dnsmasq {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("dnsmasq on {} did not answer within 10 s", self.addr))
+        Err(format!(
+            "dnsmasq on {} did not answer within 10 s",
+            self.addr
+        ))
     }
 }
 

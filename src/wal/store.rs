@@ -192,16 +192,21 @@ pub struct WalStore {
     /// The share of `max_size` the records may take (`retention.rs`).
     budget: DiskBudget,
     max_age: Duration,
+    /// The records found lost when the store was opened (first, last):
+    /// made durable, not delivered everywhere, gone from the database.
+    lost_on_open: Option<(u64, u64)>,
 }
 
 const META_REMOVED_THROUGH: &[u8] = b"removed_through";
 
 /// A file next to sled's own (outside the database) holding the highest
-/// seq a flush made durable. If the database comes back without it (a
-/// truncated or deleted `db` file), the loss is logged instead of passing
-/// silently, and seqs continue above it (they never repeat). Written
-/// after each successful flush, without its own fsync: after a power cut
-/// it may lag, never lead.
+/// seq a flush made durable, then the highest seq every backend had
+/// acknowledged by then (`"120 97"`; older versions wrote the first
+/// only). If the database comes back without some records (a truncated or
+/// deleted `db` file), the records that had not yet been delivered
+/// everywhere are logged as lost instead of passing silently, and seqs
+/// continue above it (they never repeat). Written after each successful
+/// flush, without its own fsync: after a power cut it may lag, never lead.
 const SYNCED_SEQ_FILE: &str = "sentinel-synced-seq";
 
 fn be(seq: u64) -> [u8; 8] {
@@ -286,6 +291,7 @@ impl WalStore {
             in_flight: Default::default(),
             budget: DiskBudget::new(opts.max_size),
             max_age: opts.max_age,
+            lost_on_open: None,
         };
         store.rebuild_index()?;
         // The backends of the last run, until `set_backends` says
@@ -344,20 +350,25 @@ impl WalStore {
             max_cursor = max_cursor.max(read_u64(&v));
         }
         let known = last.max(removed).max(max_cursor);
-        if let Some(synced) = read_synced_seq(&self.path).filter(|s| *s > known) {
+        let (synced, delivered) = read_synced_seq(&self.path).unwrap_or((0, 0));
+        // What was delivered to every backend before the damage is not
+        // lost, even when the database no longer has it.
+        let first_lost = known.max(delivered) + 1;
+        if synced >= first_lost {
+            self.lost_on_open = Some((first_lost, synced));
             log::error!(
                 path = self.path.display().to_string().as_str(),
                 seq = synced,
                 error = format!(
-                    "records {}..={synced} were made durable but are not in the database \
-                     (a truncated or deleted file); they are lost",
-                    known + 1
+                    "records {first_lost}..={synced} were made durable but are not in the \
+                     database (a truncated or deleted file) and had not been delivered to \
+                     every backend; they are lost"
                 )
                 .as_str();
                 "WAL lost records."
             );
         }
-        self.next_seq = known.max(read_synced_seq(&self.path).unwrap_or(0)) + 1;
+        self.next_seq = known.max(synced) + 1;
         Ok(())
     }
 
@@ -499,11 +510,19 @@ impl WalStore {
     pub fn flush(&self) -> Result<usize, WalError> {
         let n = self.db.flush().map_err(|e| self.storage(e))?;
         // Only a detector (see SYNCED_SEQ_FILE): a failed write is harmless.
+        let delivered = self.backends.values().min().copied().unwrap_or(0);
         let _ = std::fs::write(
             self.path.join(SYNCED_SEQ_FILE),
-            (self.next_seq - 1).to_string(),
+            format!("{} {delivered}", self.next_seq - 1),
         );
         Ok(n)
+    }
+
+    /// The records found lost when the store was opened, as (first, last)
+    /// seq: made durable, not yet delivered to every backend, and no
+    /// longer in the database.
+    pub fn lost_on_open(&self) -> Option<(u64, u64)> {
+        self.lost_on_open
     }
 
     /// The last seq handed out (0 when none).
@@ -917,13 +936,17 @@ fn remove_unfinished_snapshots(path: &Path) -> usize {
     removed
 }
 
-/// The seq in `SYNCED_SEQ_FILE`, if the file is there and readable.
-fn read_synced_seq(path: &Path) -> Option<u64> {
-    std::fs::read_to_string(path.join(SYNCED_SEQ_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// The seqs in `SYNCED_SEQ_FILE` (synced, delivered everywhere), if the
+/// file is there and readable; delivered is 0 in an older version's file.
+fn read_synced_seq(path: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(path.join(SYNCED_SEQ_FILE)).ok()?;
+    let mut words = text.split_whitespace().map(|w| w.parse::<u64>());
+    let synced = words.next()?.ok()?;
+    let delivered = match words.next() {
+        Some(d) => d.ok()?,
+        None => 0,
+    };
+    Some((synced, delivered.min(synced)))
 }
 
 /// fsyncs the directory that holds `path`, so renames in it are durable.
@@ -1058,6 +1081,48 @@ mod tests {
         assert_eq!(s.append(&run(1, 9)).unwrap(), Seq(4));
         let batch = s.read_batch(&b("a"), 100).unwrap().unwrap();
         assert_eq!(batch.first, Seq(4));
+    }
+
+    /// A database that comes back without its records (here: deleted)
+    /// reports as lost only what was not yet delivered to every backend.
+    #[test]
+    fn only_undelivered_records_are_reported_lost_after_damage() {
+        for (acked_a, acked_b, lost) in [(9, 9, None), (9, 4, Some((5, 9))), (0, 9, Some((1, 9)))] {
+            let dir = tempfile::tempdir().unwrap();
+            let o = opts(dir.path());
+            {
+                let mut s = WalStore::open(&o).unwrap();
+                s.set_backends(&[b("a"), b("b")]).unwrap();
+                for i in 0..9 {
+                    s.append(&run(2, i)).unwrap();
+                }
+                s.ack(&b("a"), Seq(acked_a), &[]).unwrap();
+                s.ack(&b("b"), Seq(acked_b), &[]).unwrap();
+                s.flush().unwrap();
+            }
+            // The database is gone; the file beside it stays.
+            for e in std::fs::read_dir(&o.path).unwrap().flatten() {
+                if e.file_name() != SYNCED_SEQ_FILE {
+                    let p = e.path();
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(p).unwrap();
+                    } else {
+                        std::fs::remove_file(p).unwrap();
+                    }
+                }
+            }
+            let mut s = WalStore::open(&o).unwrap();
+            assert_eq!(s.lost_on_open(), lost, "acked {acked_a} and {acked_b}");
+            // Seqs never repeat.
+            assert_eq!(s.append(&run(1, 9)).unwrap(), Seq(10));
+        }
+        // An older version's file holds the synced seq alone.
+        let dir = tempfile::tempdir().unwrap();
+        let o = opts(dir.path());
+        std::fs::create_dir_all(&o.path).unwrap();
+        std::fs::write(o.path.join(SYNCED_SEQ_FILE), "7").unwrap();
+        let s = WalStore::open(&o).unwrap();
+        assert_eq!(s.lost_on_open(), Some((1, 7)));
     }
 
     #[test]
