@@ -16,5 +16,7 @@ mod pipeline;
 mod operate;
 // The local status page in a real browser.
 mod status_page;
+// The HTTP listener against idle, slowloris and non-reading clients.
+mod listener;
 // Fault injection: WAL caps, damage, disk full, backend faults, crashes, clocks.
 mod faults;

@@ -129,6 +129,11 @@ impl Agent {
         &self.config_path
     }
 
+    /// The process id of the running agent (for /proc and prlimit).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the agent is not running").id()
+    }
+
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "the agent is already running");
         self.runs += 1;
