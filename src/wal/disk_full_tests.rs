@@ -204,6 +204,8 @@ struct Run {
     backend: Backend,
     disk_full: u64,
     outages: u64,
+    /// `sentinel_samples_accepted_total` at the end.
+    accepted: u64,
 }
 
 fn run(seed: u64, fs: &Path) -> Run {
@@ -221,7 +223,8 @@ fn run(seed: u64, fs: &Path) -> Run {
         elapsed: Mutex::new(Duration::ZERO),
     });
     let store = open_or_recover(&cfg).unwrap();
-    let mut wal = Wal::new(store, &cfg, Arc::new(Telemetry::new())).with_clock(clock.clone());
+    let telemetry = Arc::new(Telemetry::new());
+    let mut wal = Wal::new(store, &cfg, telemetry.clone()).with_clock(clock.clone());
     let mut ctx = Context::<Wal>::new();
     let bk = BackendId("vm".into());
     Handler::handle(
@@ -341,11 +344,13 @@ fn run(seed: u64, fs: &Path) -> Run {
     }
     let store = wal.store.as_ref().unwrap();
     let disk_full = store.drops("vm").unwrap()["disk_full"];
+    let accepted = telemetry.get("sentinel_samples_accepted_total", &Labels::new()) as u64;
     Run {
         produced,
         backend,
         disk_full,
         outages,
+        accepted,
     }
 }
 
@@ -382,6 +387,15 @@ fn disk_full_outages_lose_nothing_and_keep_seqs_and_cursors() {
             dups.len(),
             r.backend.problems
         );
+        // Samples held in memory count as accepted once written: what
+        // arrived is what was accepted, and the rest is counted dropped.
+        let delivered: u64 = r.backend.delivered.keys().map(|id| r.produced[id]).sum();
+        if r.accepted != delivered {
+            failures.push(format!(
+                "seed {seed}: sentinel_samples_accepted_total {} but {delivered} delivered",
+                r.accepted
+            ));
+        }
         // Nothing crashes here, so nothing is sent twice either.
         if missing_samples != r.disk_full || !dups.is_empty() || !r.backend.problems.is_empty() {
             failures.push(format!(

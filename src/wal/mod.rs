@@ -406,6 +406,17 @@ impl Wal {
         }
     }
 
+    /// Samples made part of the WAL: appended, or written from memory
+    /// once a full disk has room again (not when they are held).
+    fn count_accepted(&self, samples: u64) {
+        self.telemetry.inc(
+            "sentinel_samples_accepted_total",
+            "Samples written to the WAL (held in memory while the disk is full: counted once written).",
+            Labels::new(),
+            samples as f64,
+        );
+    }
+
     /// Reopens a closed WAL and writes back what was held in memory.
     fn try_reopen(&mut self) {
         let now = self.clock.instant();
@@ -471,10 +482,17 @@ impl Wal {
         }
         store.discard(&self.abandoned)?;
         let mut restored = 0;
+        // Samples accepted only now: those held in memory, and with
+        // `sync: always` the ones whose fsync failed (with `interval` a
+        // record counts when it is appended).
+        let mut accepted = 0;
         for (seq, held) in &self.unsynced_records {
             if !store.holds(*seq) && !store.acknowledged_by_all(*seq) {
                 store.insert_at(*seq, &held.bytes)?;
                 restored += held.samples;
+            }
+            if self.sync == SyncMode::Always {
+                accepted += held.samples;
             }
         }
         for held in &self.overflow {
@@ -483,8 +501,10 @@ impl Wal {
                 store.insert_at(seq, &held.bytes)?;
                 restored += held.samples;
             }
+            accepted += held.samples;
         }
         store.flush()?;
+        self.count_accepted(accepted);
         // Everything is in the reopened WAL now.
         self.pending_acks.clear();
         self.overflow.clear();
@@ -727,12 +747,7 @@ impl Handler<Append> for Wal {
             // broke() kept the record for the reopen; not accepted yet.
             return Ok(last);
         }
-        self.telemetry.inc(
-            "sentinel_samples_accepted_total",
-            "Samples written to the WAL.",
-            Labels::new(),
-            msg.samples.len() as f64,
-        );
+        self.count_accepted(msg.samples.len() as u64);
         log::debug!(
             task_id = msg.task_id.as_str(),
             samples = msg.samples.len(),
