@@ -70,9 +70,9 @@ pub struct Drain {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShipSummary {
     /// Requests the backend stored.
-    pub success_count: u64,
+    pub requests_ok: u64,
     /// Requests that failed (kept for retry or rejected).
-    pub failed_count: u64,
+    pub requests_failed: u64,
     /// Samples the backend stored.
     pub samples_sent: u64,
 }
@@ -85,9 +85,7 @@ enum Keep {
     Transport(ShipError),
     Status {
         verdict: Verdict,
-        status: u16,
-        body: String,
-        retry_after: Option<Duration>,
+        answer: remote_write::Response,
     },
 }
 
@@ -371,7 +369,7 @@ impl Shipper {
 
     fn delivered(&mut self, ctx: &mut Context<Self>, done: Delivered, last: Seq) {
         let l = self.labels();
-        self.summary.success_count += done.requests;
+        self.summary.requests_ok += done.requests;
         self.summary.samples_sent += done.samples;
         self.count_sent(done.samples);
         for (reason, n) in &done.dropped {
@@ -380,7 +378,7 @@ impl Shipper {
             }
         }
         if let Some((status, body)) = &done.rejection {
-            self.summary.failed_count += done.rejected_requests;
+            self.summary.requests_failed += done.rejected_requests;
             let rejected: u64 = done
                 .dropped
                 .iter()
@@ -452,7 +450,7 @@ impl Shipper {
 
     /// A batch was kept: count, log once per outage, schedule the retry.
     fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
-        self.summary.failed_count += 1;
+        self.summary.requests_failed += 1;
         // Until the retry, the caps may take this batch like any other.
         self.wal.do_send(Release {
             backend: self.id.clone(),
@@ -466,17 +464,11 @@ impl Shipper {
         let (message, delay) = match &keep {
             Keep::Unreachable(e) => (e.to_string(), self.backoff.next_delay()),
             Keep::Transport(e) => (e.to_string(), self.backoff.next_delay()),
-            Keep::Status {
-                verdict,
-                status,
-                body,
-                retry_after,
-            } => {
-                let hint = remote_write::hint(*verdict, &self.url);
-                let msg = format!("HTTP {status}: {hint} (the server said: {})", body.trim());
+            Keep::Status { verdict, answer } => {
+                let msg = remote_write::explain(*verdict, answer, &self.url);
                 let delay = match verdict {
                     Verdict::Credentials | Verdict::NotFound => self.long_backoff.next_delay(),
-                    _ => self.backoff.next_delay_after(*retry_after),
+                    _ => self.backoff.next_delay_after(answer.retry_after),
                 };
                 (msg, delay)
             }
@@ -773,9 +765,7 @@ fn send(
         verdict => {
             return Err(Keep::Status {
                 verdict,
-                status: resp.status,
-                body: resp.body,
-                retry_after: resp.retry_after,
+                answer: resp,
             })
         }
     };
@@ -852,12 +842,7 @@ pub fn check_backend(backend: &BackendConfig) -> Result<String, String> {
         }
         // An empty request is valid; a 400 here means the URL points at
         // something that is not a remote-write receiver.
-        verdict => Err(format!(
-            "HTTP {}: {} (the server said: {})",
-            resp.status,
-            remote_write::hint(verdict, &backend.url),
-            resp.body.trim()
-        )),
+        verdict => Err(remote_write::explain(verdict, &resp, &backend.url)),
     }
 }
 
@@ -1047,6 +1032,21 @@ mod tests {
         let done = deliver(&client(&url), &recs, Some(Duration::from_secs(600))).unwrap();
         assert_eq!(*stored.lock().unwrap(), vec![3.0]);
         assert_eq!(done.dropped, vec![(DropReason::TooOld, 2)]);
+    }
+
+    /// `sentinel check` on a redirect says where it points, and on an
+    /// empty body quotes nothing.
+    #[test]
+    fn check_explains_a_redirect() {
+        use remote_write::tests::{backend, mock, reply};
+        let (url, server) = mock(reply("302 Found", "Location: /vm/api/v1/write\r\n", ""));
+        let err = check_backend(&backend(&url)).unwrap_err();
+        server.join().unwrap();
+        assert!(
+            err.starts_with(&format!("HTTP 302: {url} redirected to /vm/api/v1/write; ")),
+            "{err}"
+        );
+        assert!(!err.contains("the server said"), "{err}");
     }
 
     #[test]
