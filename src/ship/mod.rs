@@ -11,8 +11,12 @@
 //! event loop. How each answer is treated is docs/DESIGN.md's table, decided by
 //! `remote_write::classify`:
 //!
-//! - 2xx: acknowledge. 400/422: drop the batch, count `rejected`, log the
-//!   body. 413: split the batch in halves at series boundaries and retry.
+//! - 2xx: acknowledge. 400/422: split the batch in halves at series
+//!   boundaries down to what is refused, drop and count only that
+//!   (`rejected`), log the body. 413: split the same way and retry. While
+//!   the backend has stored nothing of a batch, its split requests are
+//!   [`REFUSED_SPLIT_PAUSE`] apart, and a batch refused whole is followed
+//!   by the retry backoff: a backend refusing everything is not hammered.
 //! - 401/403, 404/405: keep, retry with the long backoff, log the hint.
 //! - 429/5xx: keep, exponential backoff with jitter, honour `Retry-After`.
 //! - connection errors: keep; a cheap TCP reachability check every second
@@ -122,6 +126,18 @@ const FAILURE_REASONS: [&str; 7] = [
 /// as some pieces are stored, and stops here when the backend refuses
 /// everything.
 const MAX_POSTS_PER_BATCH: u32 = 64;
+
+/// The pause before each further request of a refused batch while the
+/// backend has stored none of it: the split goes on (a backend that takes
+/// some pieces keeps their samples), but a backend that refuses everything
+/// gets at most one request per pause, not a burst of
+/// [`MAX_POSTS_PER_BATCH`]. Once a piece is stored the split runs unpaced.
+pub const REFUSED_SPLIT_PAUSE: Duration = Duration::from_millis(250);
+
+/// Logged once when a backend starts refusing every sample.
+pub const REFUSING_ALL: &str = "Backend refused every sample of a batch; it stores nothing at the \
+     moment. Refused batches are still split to keep any good samples, with their requests \
+     paced; the next batch waits the retry backoff (duration_ms).";
 
 /// The result of delivering one batch (with any 413 splits).
 #[derive(Debug, Default)]
@@ -354,20 +370,28 @@ impl Shipper {
                     log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.")
                 }
             }
-            act.delivered(ctx, done, last);
+            let pause = act.delivered(ctx, done, last);
             if act.stopping {
                 return;
             }
-            let delay = if backlog {
-                Duration::ZERO
-            } else {
-                act.flush_interval
+            let delay = match pause {
+                Some(pause) => pause,
+                None if backlog => Duration::ZERO,
+                None => act.flush_interval,
             };
             act.wake_in(ctx, delay);
         })
     }
 
-    fn delivered(&mut self, ctx: &mut Context<Self>, done: Delivered, last: Seq) {
+    /// Counts and logs a delivered batch; returns the pause before the
+    /// next one when the backend refused all of it (the retry backoff,
+    /// which grows while it refuses everything).
+    fn delivered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        done: Delivered,
+        last: Seq,
+    ) -> Option<Duration> {
         let l = self.labels();
         self.summary.requests_ok += done.requests;
         self.summary.samples_sent += done.samples;
@@ -408,12 +432,15 @@ impl Shipper {
             }
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
-        self.backoff.reset();
         self.long_backoff.reset();
         // A backend that refused every sample of the batch stores nothing:
         // /healthz and backend_up say so until it takes samples again.
         let refused_all = done.samples == 0 && done.rejection.is_some();
-        if refused_all {
+        let pause = refused_all.then(|| self.backoff.next_delay());
+        if !refused_all {
+            self.backoff.reset();
+        }
+        if let Some(pause) = pause {
             let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
             self.telemetry.set_backend_health(
                 self.id.as_str(),
@@ -422,7 +449,13 @@ impl Shipper {
                 body,
             );
             if !self.refusing {
-                log::warn!(backend = self.id.as_str(), error = body; "Backend refused every sample of a batch; it stores nothing at the moment.");
+                log::warn!(
+                    backend = self.id.as_str(),
+                    requests = done.posts,
+                    duration_ms = pause.as_millis() as u64,
+                    error = body;
+                    "{REFUSING_ALL}"
+                );
             }
             self.refusing = true;
         } else if self.outage.is_some() || (self.refusing && done.samples > 0) {
@@ -446,6 +479,7 @@ impl Shipper {
                 "Backend is back; delivering the backlog."
             );
         }
+        pause
     }
 
     /// A batch was kept: count, log once per outage, schedule the retry.
@@ -743,6 +777,10 @@ fn send(
         // Rest of a refused batch that used up its requests.
         out.dropped.push((DropReason::Rejected, samples));
         return Ok(());
+    }
+    if out.posts > 0 && out.requests == 0 {
+        // Every request of this batch so far was refused.
+        std::thread::sleep(REFUSED_SPLIT_PAUSE);
     }
     let body = remote_write::body_from_payloads(payloads);
     out.posts += 1;
