@@ -110,8 +110,9 @@ pub fn run(cfg: &ExecConfig) -> Result<ExecOutput, ProbeError> {
     // whatever it left running.
     kill_group(&child);
     running().remove(&pgid);
-    // A pipe still open for writing is held by a process outside the
-    // group (it called setsid): it goes too.
+    // A pipe still open for writing is held by a process the group kill
+    // missed (it left the group with setsid) or one still dying: every
+    // holder goes.
     let held: Vec<u64> = pipes
         .iter()
         .filter(|p| !p.eof)
