@@ -1173,17 +1173,67 @@ fn f06_a_backend_refusing_everything_is_shown_as_not_storing() {
     };
     let mut agent = Agent::start(&setup.yaml());
     let refusing = agent.wait_for_log("the refusing line", DELIVERY_TIMEOUT, |l| {
-        l["msg"] == "Backend refused every sample of a batch; it stores nothing at the moment."
+        l["msg"] == sentinel::ship::REFUSING_ALL
     });
     assert_eq!(refusing["backend"], "prom", "{refusing}");
     agent.wait_for_log("the recovery line", DELIVERY_TIMEOUT, |l| {
         l["msg"] == "Backend stores samples again."
     });
     agent.terminate();
-    let lines = agent.lines_with_msg(
-        "Backend refused every sample of a batch; it stores nothing at the moment.",
-    );
+    let lines = agent.lines_with_msg(sentinel::ship::REFUSING_ALL);
     assert_eq!(lines.len(), 1, "said once while it lasted: {lines:?}");
+}
+
+// See: issue 17 item 8. A backend that answers 400 to everything: the
+// refused batches are still split, but paced: every request after the
+// first waits at least the split pause (within a batch) or the retry
+// backoff (between batches), so a window of W seconds holds at most
+// 1 + W / min(pause, min_backoff) requests. Unpaced it was about 25 a
+// second. The log says once what goes on.
+#[test]
+fn r17_8_a_backend_refusing_everything_gets_paced_requests() {
+    let mock = MockServer::start(Box::new(|_, _| Answer::Status {
+        status: 400,
+        retry_after: None,
+    }));
+    let setup = Setup {
+        backends: vec![("mock", mock.url.clone(), "")],
+        hosts: "127.0.0.0/28",
+        ..Setup::default()
+    };
+    // Setup's sender: retry.min_backoff 200ms.
+    let min_backoff = Duration::from_millis(200);
+    let mut agent = Agent::start(&setup.yaml());
+    let refusing = agent.wait_for_log("the refusing line", Duration::from_secs(60), |l| {
+        l["msg"] == sentinel::ship::REFUSING_ALL
+    });
+    assert_eq!(refusing["backend"], "mock", "{refusing}");
+    assert!(refusing["requests"].as_u64().unwrap_or(0) > 1, "{refusing}");
+    let window = Duration::from_secs(10);
+    let start = Instant::now();
+    sleep(window);
+    let end = Instant::now();
+    agent.terminate();
+    let in_window = mock
+        .log
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.0 >= start && r.0 <= end)
+        .count();
+    let gap = sentinel::ship::REFUSED_SPLIT_PAUSE.min(min_backoff);
+    let bound = 1 + (window.as_millis() / gap.as_millis()) as usize;
+    assert!(
+        in_window <= bound,
+        "{in_window} requests in {window:?}, paced at most {bound}"
+    );
+    assert!(in_window >= 5, "the split goes on: {in_window} requests");
+    assert_eq!(
+        agent.lines_with_msg(sentinel::ship::REFUSING_ALL).len(),
+        1,
+        "said once while it lasts"
+    );
 }
 
 /// 429 with `Retry-After: 3` twice, then 413 for any request of more than

@@ -389,6 +389,15 @@ fn terminate_cleanly(agent: &mut Agent, backends: &[&str]) {
         "on SIGTERM the agent should log {SENDER_STOPPED:?} once per enabled backend\n{}",
         agent.log_tail()
     );
+    // See: issue 12 item 10. Requests and samples are named apart.
+    for line in agent.lines_with_msg(SENDER_STOPPED) {
+        for key in ["requests_ok", "requests_failed", "samples_sent"] {
+            assert!(
+                line[key].is_u64() || line[key].as_str().is_some_and(|v| v.parse::<u64>().is_ok()),
+                "{SENDER_STOPPED:?} should count {key}: {line}"
+            );
+        }
+    }
 }
 
 /// Waits until the current run has appended at least `n` times.

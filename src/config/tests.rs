@@ -1491,7 +1491,7 @@ fn ping_hosts_and_cidr_ranges() {
     );
     assert_eq!(
         err(&with_task("    interval: 2s\n    config: {hosts: [127.1.0.0/16], timeout: 1s, count: 2}\n")),
-        "config/x.yaml: tasks[0].config: one ping run can take up to 5s277ms ((count - 1) x interval + sending to 65534 hosts + timeout = 1 x 1s + 3s277ms + 1s), longer than the task's timeout (default: the interval) 2s; lower the values under config, or raise the task's timeout (and interval)"
+        "config/x.yaml: tasks[0].config: one ping run can take up to 5.277s ((count - 1) x interval + sending to 65534 hosts + timeout = 1 x 1s + 3.277s + 1s), longer than the task's timeout (default: the interval) 2s; lower the values under config, or raise the task's timeout (and interval)"
     );
 }
 

@@ -277,19 +277,37 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         .ok_or_else(|| size_error(text, Some("it is too large".into())))
 }
 
-/// Formats a duration the way the config spells it (`1m30s`, `500ms`),
-/// for messages and `check` output.
+/// Formats a duration the way the config spells it, for messages and
+/// `check` output: whole units down to minutes, then seconds with up to
+/// three decimals (`1m30s`, `22.007s`, `2d3h4m5.006s`); under a second,
+/// milliseconds and below (`500ms`, `1ms500us`). What it prints parses
+/// back to the same duration (to the millisecond, from a second up).
 pub fn format_duration(d: Duration) -> String {
     let mut nanos = d.as_nanos();
     if nanos == 0 {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, len) in DURATION_UNITS {
-        if *unit == "w" || *unit == "µs" {
-            continue;
+    if nanos >= NANOS_PER_SEC {
+        for (unit, len) in DURATION_UNITS {
+            if matches!(*unit, "d" | "h" | "m") && nanos >= *len {
+                out.push_str(&format!("{}{unit}", nanos / len));
+                nanos %= len;
+            }
         }
-        if nanos >= *len {
+        let ms = nanos / 1_000_000;
+        match (ms / 1000, ms % 1000) {
+            (0, 0) => {}
+            (secs, 0) => out.push_str(&format!("{secs}s")),
+            (secs, frac) => {
+                let frac = format!("{frac:03}");
+                out.push_str(&format!("{secs}.{}s", frac.trim_end_matches('0')));
+            }
+        }
+        return out;
+    }
+    for (unit, len) in DURATION_UNITS {
+        if *unit != "µs" && nanos >= *len {
             out.push_str(&format!("{}{unit}", nanos / len));
             nanos %= len;
         }
@@ -421,9 +439,23 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(format_duration(Duration::from_secs(7 * 86400)), "7d");
         assert_eq!(format_duration(Duration::ZERO), "0s");
-        for s in ["1m30s", "500ms", "7d", "1h1s", "2d3h4m5s6ms"] {
+        for s in [
+            "1m30s",
+            "500ms",
+            "7d",
+            "1h1s",
+            "2d3h4m5.006s",
+            "1ms500us",
+            "1.5s",
+        ] {
             assert_eq!(format_duration(d(s)), s);
         }
+        // See: issue 12 item 10. Seconds with decimals, not `22s7ms`.
+        assert_eq!(format_duration(Duration::from_millis(22_007)), "22.007s");
+        assert_eq!(format_duration(Duration::from_millis(2_111)), "2.111s");
+        assert_eq!(format_duration(Duration::from_millis(150)), "150ms");
+        assert_eq!(format_duration(Duration::from_millis(61_050)), "1m1.05s");
+        assert_eq!(format_duration(Duration::from_micros(2_000_999)), "2s");
         assert_eq!(format_size(256 << 20), "256MiB");
         assert_eq!(format_size(4 << 20), "4MiB");
         assert_eq!(format_size(1000), "1000B");

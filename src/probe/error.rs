@@ -85,12 +85,13 @@ pub enum ProbeError {
     },
 
     /// The exec plugin's command cannot be started.
-    #[error("cannot run command `{command}`: {source}{hint}")]
+    #[error("cannot run command `{command}`: {os_error}{hint}")]
     ExecSpawn {
         /// The command as configured, shortened.
         command: String,
-        #[source]
-        source: io::Error,
+        /// Shown in the message, not as a source: the message already
+        /// says it, and a one-line error chain would say it twice.
+        os_error: io::Error,
         /// What to check, from the kind of error (`""` when nothing useful).
         hint: &'static str,
     },
@@ -210,7 +211,7 @@ mod tests {
         );
         let e = ProbeError::ExecSpawn {
             command: "/nope".into(),
-            source: io::Error::from_raw_os_error(libc::ENOENT),
+            os_error: io::Error::from_raw_os_error(libc::ENOENT),
             hint: " (is the program installed, and its path absolute or on PATH?)",
         };
         assert_eq!(

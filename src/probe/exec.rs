@@ -8,16 +8,25 @@
 //! behind never outlives the run. The group is killed before the command
 //! itself is reaped, so its id cannot have been reused by then.
 //!
-//! stdin is `/dev/null`; stdout is read up to `MAX_STDOUT` and parsed by
+//! stdout and stderr are read on the calling thread with `poll(2)` (no
+//! reader threads) until the command itself exits; then what is still in
+//! the pipes is read without blocking, and the pipes are closed. The end
+//! of the output is not waited for: a process the command left behind
+//! with `setsid` escapes the group kill and may hold the pipes for as long
+//! as it lives (`setsid sleep 121 &`), so waiting for EOF would lose the
+//! output. Such a process is found by the pipe it holds (`/proc/*/fd`) and
+//! killed too: nothing that writes into a run outlives it.
+//!
+//! stdin is `/dev/null`; stdout is kept up to `MAX_STDOUT` and parsed by
 //! `textformat`; the start of stderr goes into the error when the command
 //! fails. Errors say which: it could not start, it exited non-zero or was
 //! killed by a signal, it hung, or it printed something else than the
 //! format.
 
 use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{textformat, ProbeError};
@@ -31,11 +40,10 @@ pub const MAX_STDOUT: u64 = 16 << 20;
 const STDERR_KEEP: usize = 512;
 /// The longest wait between two checks whether the command exited.
 const MAX_POLL: Duration = Duration::from_millis(20);
-/// How long the pipe readers may still take once the process group is
-/// gone (a process that left the group with `setsid` may hold the pipes).
-const READER_GRACE: Duration = Duration::from_millis(200);
 /// How long a command is shown in messages.
 const SHOWN_LEN: usize = 80;
+/// One read from a pipe (the size of a Linux pipe buffer).
+const READ_CHUNK: usize = 64 << 10;
 
 /// What the command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +70,7 @@ pub fn shown(command: &[String]) -> String {
 pub fn run(cfg: &ExecConfig) -> Result<ExecOutput, ProbeError> {
     let command = shown(&cfg.command);
     let started = Instant::now();
+    let deadline = started + cfg.timeout;
     let mut child = Command::new(&cfg.command[0])
         .args(&cfg.command[1..])
         .envs(cfg.env.iter().map(|(k, v)| (k, v)))
@@ -81,20 +90,39 @@ pub fn run(cfg: &ExecConfig) -> Result<ExecOutput, ProbeError> {
                 }
                 _ => "",
             },
-            source,
+            os_error: source,
         })?;
     let pgid = child.id() as libc::pid_t;
     running().insert(pgid);
-    let stdout = reader(child.stdout.take(), MAX_STDOUT + 1);
-    let stderr = reader(child.stderr.take(), STDERR_KEEP as u64 * 4);
-    let exited = wait_until(&child, started + cfg.timeout);
+    let mut pipes = [
+        Pipe::new(child.stdout.take().map(OwnedFd::from), MAX_STDOUT + 1),
+        Pipe::new(
+            child.stderr.take().map(OwnedFd::from),
+            STDERR_KEEP as u64 * 4,
+        ),
+    ];
+    let exited = read_until_exit(&child, &mut pipes, deadline);
+    if exited {
+        // What the command wrote before it exited is in the pipes now.
+        read_buffered(&mut pipes, deadline);
+    }
     // The whole group: on timeout the command itself, and in every case
     // whatever it left running.
     kill_group(&child);
     running().remove(&pgid);
+    // A pipe still open for writing is held by a process the group kill
+    // missed (it left the group with setsid) or one still dying: every
+    // holder goes.
+    let held: Vec<u64> = pipes
+        .iter()
+        .filter(|p| !p.eof)
+        .filter_map(|p| p.inode)
+        .collect();
+    if !held.is_empty() {
+        kill_pipe_holders(&held);
+    }
+    let [stdout, stderr] = pipes.map(Pipe::into_output);
     let status = child.wait();
-    let stdout = stdout.recv_timeout(READER_GRACE).unwrap_or_default();
-    let stderr = stderr.recv_timeout(READER_GRACE).unwrap_or_default();
     if !exited {
         return Err(ProbeError::ExecTimeout {
             command,
@@ -104,7 +132,7 @@ pub fn run(cfg: &ExecConfig) -> Result<ExecOutput, ProbeError> {
     let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
     let status = status.map_err(|source| ProbeError::ExecSpawn {
         command: command.clone(),
-        source,
+        os_error: source,
         hint: "",
     })?;
     if !status.success() {
@@ -154,27 +182,67 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Reads `pipe` to its end (at most `limit` bytes) on a thread; the
-/// result arrives on the channel.
-fn reader<R: Read + Send + 'static>(pipe: Option<R>, limit: u64) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let mut pipe = pipe.take(limit);
-            let _ = pipe.read_to_end(&mut buf);
-            // Keep reading (and dropping) so the writer never blocks on
-            // a full pipe while we wait for it to exit.
-            let _ = std::io::copy(&mut pipe.into_inner(), &mut std::io::sink());
-            let _ = tx.send(buf);
-        });
-    }
-    rx
+/// The read end of one of the command's output pipes and what came out
+/// of it so far.
+struct Pipe {
+    /// `None` when there is none (never when spawned with `piped()`).
+    file: Option<std::fs::File>,
+    /// `pipe:[inode]` in `/proc/<pid>/fd` of every process holding it.
+    inode: Option<u64>,
+    /// The first `keep` bytes; the rest is read and dropped, so the writer
+    /// never blocks on a full pipe.
+    kept: Vec<u8>,
+    keep: usize,
+    /// Every writer closed its end.
+    eof: bool,
 }
 
-/// Waits until `child` has exited (without reaping it) or `deadline`
-/// passes; `true` if it exited.
-fn wait_until(child: &Child, deadline: Instant) -> bool {
+impl Pipe {
+    fn new(fd: Option<OwnedFd>, keep: u64) -> Pipe {
+        let inode = fd.as_ref().and_then(|fd| {
+            // SAFETY: `st` is a valid, zeroed stat buffer for fstat.
+            unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                (libc::fstat(fd.as_raw_fd(), &mut st) == 0).then_some(st.st_ino)
+            }
+        });
+        Pipe {
+            eof: fd.is_none(),
+            file: fd.map(std::fs::File::from),
+            inode,
+            kept: Vec::new(),
+            keep: keep as usize,
+        }
+    }
+
+    /// One read into `chunk`; only called when `poll` said it would not
+    /// block.
+    fn read_some(&mut self, chunk: &mut [u8]) {
+        let Some(mut file) = self.file.as_ref() else {
+            self.eof = true;
+            return;
+        };
+        match file.read(chunk) {
+            Ok(0) => self.eof = true,
+            Ok(n) => {
+                let room = self.keep.saturating_sub(self.kept.len());
+                self.kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => self.eof = true,
+        }
+    }
+
+    /// Closes the pipe and returns what was kept.
+    fn into_output(self) -> Vec<u8> {
+        self.kept
+    }
+}
+
+/// Reads both pipes as output arrives until `child` has exited (without
+/// reaping it) or `deadline` passes; `true` if it exited.
+fn read_until_exit(child: &Child, pipes: &mut [Pipe; 2], deadline: Instant) -> bool {
+    let mut chunk = vec![0u8; READ_CHUNK];
     let mut pause = Duration::from_millis(1);
     loop {
         if has_exited(child) {
@@ -184,9 +252,50 @@ fn wait_until(child: &Child, deadline: Instant) -> bool {
         if now >= deadline {
             return false;
         }
-        std::thread::sleep(pause.min(deadline - now));
+        // Output wakes this up at once; an exit is noticed within `pause`.
+        poll_and_read(pipes, pause.min(deadline - now), &mut chunk);
         pause = (pause * 2).min(MAX_POLL);
     }
+}
+
+/// Reads what is in the pipes now, without waiting for more: the command
+/// has exited, and what it left behind may hold the pipes open forever.
+/// Bounded by `deadline` against a leftover that writes without pause.
+fn read_buffered(pipes: &mut [Pipe; 2], deadline: Instant) {
+    let mut chunk = vec![0u8; READ_CHUNK];
+    while poll_and_read(pipes, Duration::ZERO, &mut chunk) && Instant::now() < deadline {}
+}
+
+/// Waits up to `wait` for a pipe to be readable (or closed) and reads once
+/// from each that is; `false` when none was. With both pipes at their
+/// end, just sleeps `wait`.
+fn poll_and_read(pipes: &mut [Pipe; 2], wait: Duration, chunk: &mut [u8]) -> bool {
+    let open: Vec<usize> = (0..pipes.len()).filter(|&i| !pipes[i].eof).collect();
+    if open.is_empty() {
+        std::thread::sleep(wait);
+        return false;
+    }
+    let mut fds: Vec<libc::pollfd> = open
+        .iter()
+        .map(|&i| libc::pollfd {
+            fd: pipes[i].file.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Rounded up, so that a wait below a millisecond still waits.
+    let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n <= 0 {
+        return false;
+    }
+    for (fd, &i) in fds.iter().zip(&open) {
+        if fd.revents != 0 {
+            pipes[i].read_some(chunk);
+        }
+    }
+    true
 }
 
 /// Whether `child` has exited, leaving it a zombie (`WNOWAIT`) so its pid,
@@ -225,6 +334,65 @@ pub fn kill_running() {
             libc::kill(-pgid, libc::SIGKILL);
         }
     }
+}
+
+/// SIGKILL to every other process that holds one of the pipes `inodes`
+/// without close-on-exec: what the command left behind outside its
+/// process group. Only the command and its descendants hold them so: the
+/// agent's own descriptors are close-on-exec, so another command being
+/// started at this moment (forked, not yet exec'd) holds them with that
+/// flag and is spared.
+fn kill_pipe_holders(inodes: &[u64]) {
+    let links: Vec<String> = inodes.iter().map(|i| format!("pipe:[{i}]")).collect();
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| links.iter().any(|l| target.as_os_str() == l.as_str()))
+                && !close_on_exec(pid, &fd.file_name())
+        });
+        if holds {
+            // SAFETY: plain syscall. The process held the pipe just now
+            // (its pid could only be reused if it died and was reaped by
+            // its parent in between, and then nothing would hold it).
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Whether descriptor `fd` of process `pid` has close-on-exec set
+/// (`flags:` in `/proc/<pid>/fdinfo/<fd>`, octal).
+fn close_on_exec(pid: u32, fd: &std::ffi::OsStr) -> bool {
+    let path = std::path::Path::new("/proc")
+        .join(pid.to_string())
+        .join("fdinfo")
+        .join(fd);
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        })
+        .is_some_and(|flags| flags & libc::O_CLOEXEC as u32 != 0)
 }
 
 /// SIGKILL to every process in the command's group.
@@ -296,6 +464,108 @@ mod tests {
         assert!(e
             .to_string()
             .ends_with("(is the program installed, and its path absolute or on PATH?)"));
+    }
+
+    /// The OS error of a command that cannot start is said once, also in
+    /// the one-line form `sentinel trigger` prints.
+    #[test]
+    fn a_missing_program_is_named_once() {
+        let e = run(&ExecConfig {
+            command: vec!["/nonexistent/sentinel-probe".into()],
+            timeout: Duration::from_secs(1),
+            env: vec![],
+        })
+        .unwrap_err();
+        let line = crate::cli::error_line(&anyhow::Error::from(e));
+        assert_eq!(
+            line,
+            "cannot run command `/nonexistent/sentinel-probe`: No such file or directory \
+             (os error 2) (is the program installed, and its path absolute or on PATH?)"
+        );
+    }
+
+    /// Processes not reaped or not yet dead whose command line is `argv`.
+    fn alive_with_cmdline(argv: &[&str]) -> Vec<u32> {
+        let want: Vec<u8> = argv
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+            .collect()
+    }
+
+    fn entries(dir: &str) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    // See: issue 17 item 4. A child that leaves the process group with
+    // setsid keeps the stdout pipe open; the output printed before the
+    // command exited is still delivered, within the timeout, and nothing
+    // of the run stays behind: no process, thread or descriptor.
+    #[test]
+    fn r17_4_a_detached_child_neither_hides_the_output_nor_outlives_the_run() {
+        // A sleep length no other process uses, to find leftovers by.
+        let secs = format!("121.{}", std::process::id());
+        let c = cfg(&format!("setsid sleep {secs} & echo m 1"), 10_000);
+        let runs = 6;
+        let (fds, tasks) = (entries("/proc/self/fd"), entries("/proc/self/task"));
+        let mut outputs = Vec::new();
+        for _ in 0..runs {
+            let started = Instant::now();
+            let out = run(&c);
+            let took = started.elapsed();
+            assert!(took < c.timeout, "the run took {took:?}");
+            outputs.push(out.map(|o| o.stdout));
+        }
+        let grown = (
+            entries("/proc/self/fd").saturating_sub(fds),
+            entries("/proc/self/task").saturating_sub(tasks),
+        );
+        // Killed orphans are reaped by init: give it a moment.
+        let settle = Instant::now() + Duration::from_secs(5);
+        let mut left = alive_with_cmdline(&["sleep", &secs]);
+        while !left.is_empty() && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(50));
+            left = alive_with_cmdline(&["sleep", &secs]);
+        }
+        for pid in &left {
+            // SAFETY: plain syscall; the test's own leftovers.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        for out in outputs {
+            assert_eq!(out.unwrap(), "m 1\n");
+        }
+        assert!(
+            left.is_empty(),
+            "{} detached sleeps outlived their run",
+            left.len()
+        );
+        // Other tests of this binary may run beside this one: a leak of
+        // one per run is what is ruled out.
+        assert!(
+            grown.0 < runs && grown.1 < runs,
+            "after {runs} runs: {} more descriptors, {} more threads",
+            grown.0,
+            grown.1
+        );
+    }
+
+    /// Output larger than a pipe buffer, written by a command that exits
+    /// at once, is read whole (the reading goes on as it is written).
+    #[test]
+    fn large_output_is_read_whole() {
+        let c = cfg(
+            "i=0; while [ $i -lt 20000 ]; do echo \"m{i=\\\"$i\\\"} 1\"; i=$((i+1)); done",
+            30_000,
+        );
+        let out = run(&c).unwrap();
+        assert_eq!(out.stdout.lines().count(), 20000);
     }
 
     #[test]

@@ -11,8 +11,12 @@
 //! event loop. How each answer is treated is docs/DESIGN.md's table, decided by
 //! `remote_write::classify`:
 //!
-//! - 2xx: acknowledge. 400/422: drop the batch, count `rejected`, log the
-//!   body. 413: split the batch in halves at series boundaries and retry.
+//! - 2xx: acknowledge. 400/422: split the batch in halves at series
+//!   boundaries down to what is refused, drop and count only that
+//!   (`rejected`), log the body. 413: split the same way and retry. While
+//!   the backend has stored nothing of a batch, its split requests are
+//!   [`REFUSED_SPLIT_PAUSE`] apart, and a batch refused whole is followed
+//!   by the retry backoff: a backend refusing everything is not hammered.
 //! - 401/403, 404/405: keep, retry with the long backoff, log the hint.
 //! - 429/5xx: keep, exponential backoff with jitter, honour `Retry-After`.
 //! - connection errors: keep; a cheap TCP reachability check every second
@@ -74,9 +78,9 @@ pub struct Drain {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShipSummary {
     /// Requests the backend stored.
-    pub success_count: u64,
+    pub requests_ok: u64,
     /// Requests that failed (kept for retry or rejected).
-    pub failed_count: u64,
+    pub requests_failed: u64,
     /// Samples the backend stored.
     pub samples_sent: u64,
 }
@@ -89,9 +93,7 @@ enum Keep {
     Transport(ShipError),
     Status {
         verdict: Verdict,
-        status: u16,
-        body: String,
-        retry_after: Option<Duration>,
+        answer: remote_write::Response,
     },
 }
 
@@ -128,6 +130,18 @@ const FAILURE_REASONS: [&str; 7] = [
 /// as some pieces are stored, and stops here when the backend refuses
 /// everything.
 const MAX_POSTS_PER_BATCH: u32 = 64;
+
+/// The pause before each further request of a refused batch while the
+/// backend has stored none of it: the split goes on (a backend that takes
+/// some pieces keeps their samples), but a backend that refuses everything
+/// gets at most one request per pause, not a burst of
+/// [`MAX_POSTS_PER_BATCH`]. Once a piece is stored the split runs unpaced.
+pub const REFUSED_SPLIT_PAUSE: Duration = Duration::from_millis(250);
+
+/// Logged once when a backend starts refusing every sample.
+pub const REFUSING_ALL: &str = "Backend refused every sample of a batch; it stores nothing at the \
+     moment. Refused batches are still split to keep any good samples, with their requests \
+     paced; the next batch waits the retry backoff (duration_ms).";
 
 /// The result of delivering one batch (with any 413 splits).
 #[derive(Debug, Default)]
@@ -360,22 +374,30 @@ impl Shipper {
                     log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.")
                 }
             }
-            act.delivered(ctx, done, last);
+            let pause = act.delivered(ctx, done, last);
             if act.stopping {
                 return;
             }
-            let delay = if backlog {
-                Duration::ZERO
-            } else {
-                act.flush_interval
+            let delay = match pause {
+                Some(pause) => pause,
+                None if backlog => Duration::ZERO,
+                None => act.flush_interval,
             };
             act.wake_in(ctx, delay);
         })
     }
 
-    fn delivered(&mut self, ctx: &mut Context<Self>, done: Delivered, last: Seq) {
+    /// Counts and logs a delivered batch; returns the pause before the
+    /// next one when the backend refused all of it (the retry backoff,
+    /// which grows while it refuses everything).
+    fn delivered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        done: Delivered,
+        last: Seq,
+    ) -> Option<Duration> {
         let l = self.labels();
-        self.summary.success_count += done.requests;
+        self.summary.requests_ok += done.requests;
         self.summary.samples_sent += done.samples;
         self.count_sent(done.samples);
         for (reason, n) in &done.dropped {
@@ -384,7 +406,7 @@ impl Shipper {
             }
         }
         if let Some((status, body)) = &done.rejection {
-            self.summary.failed_count += done.rejected_requests;
+            self.summary.requests_failed += done.rejected_requests;
             let rejected: u64 = done
                 .dropped
                 .iter()
@@ -414,12 +436,15 @@ impl Shipper {
             }
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
-        self.backoff.reset();
         self.long_backoff.reset();
         // A backend that refused every sample of the batch stores nothing:
         // /healthz and backend_up say so until it takes samples again.
         let refused_all = done.samples == 0 && done.rejection.is_some();
-        if refused_all {
+        let pause = refused_all.then(|| self.backoff.next_delay());
+        if !refused_all {
+            self.backoff.reset();
+        }
+        if let Some(pause) = pause {
             let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
             self.telemetry.set_backend_health(
                 self.id.as_str(),
@@ -428,7 +453,13 @@ impl Shipper {
                 body,
             );
             if !self.refusing {
-                log::warn!(backend = self.id.as_str(), error = body; "Backend refused every sample of a batch; it stores nothing at the moment.");
+                log::warn!(
+                    backend = self.id.as_str(),
+                    requests = done.posts,
+                    duration_ms = pause.as_millis() as u64,
+                    error = body;
+                    "{REFUSING_ALL}"
+                );
             }
             self.refusing = true;
         } else if self.outage.is_some() || (self.refusing && done.samples > 0) {
@@ -452,11 +483,12 @@ impl Shipper {
                 "Backend is back; delivering the backlog."
             );
         }
+        pause
     }
 
     /// A batch was kept: count, log once per outage, schedule the retry.
     fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
-        self.summary.failed_count += 1;
+        self.summary.requests_failed += 1;
         // Until the retry, the caps may take this batch like any other.
         self.wal.do_send(Release {
             backend: self.id.clone(),
@@ -470,17 +502,11 @@ impl Shipper {
         let (message, delay) = match &keep {
             Keep::Unreachable(e) => (e.to_string(), self.backoff.next_delay()),
             Keep::Transport(e) => (e.to_string(), self.backoff.next_delay()),
-            Keep::Status {
-                verdict,
-                status,
-                body,
-                retry_after,
-            } => {
-                let hint = remote_write::hint(*verdict, &self.url);
-                let msg = format!("HTTP {status}: {hint} (the server said: {})", body.trim());
+            Keep::Status { verdict, answer } => {
+                let msg = remote_write::explain(*verdict, answer, &self.url);
                 let delay = match verdict {
                     Verdict::Credentials | Verdict::NotFound => self.long_backoff.next_delay(),
-                    _ => self.backoff.next_delay_after(*retry_after),
+                    _ => self.backoff.next_delay_after(answer.retry_after),
                 };
                 (msg, delay)
             }
@@ -758,6 +784,10 @@ fn send(
         out.dropped.push((DropReason::Rejected, samples));
         return Ok(());
     }
+    if out.posts > 0 && out.requests == 0 {
+        // Every request of this batch so far was refused.
+        std::thread::sleep(REFUSED_SPLIT_PAUSE);
+    }
     let body = remote_write::body_from_payloads(payloads);
     out.posts += 1;
     let resp = client.post(&body).map_err(|e| {
@@ -779,9 +809,7 @@ fn send(
         verdict => {
             return Err(Keep::Status {
                 verdict,
-                status: resp.status,
-                body: resp.body,
-                retry_after: resp.retry_after,
+                answer: resp,
             })
         }
     };
@@ -858,12 +886,7 @@ pub fn check_backend(backend: &BackendConfig) -> Result<String, String> {
         }
         // An empty request is valid; a 400 here means the URL points at
         // something that is not a remote-write receiver.
-        verdict => Err(format!(
-            "HTTP {}: {} (the server said: {})",
-            resp.status,
-            remote_write::hint(verdict, &backend.url),
-            resp.body.trim()
-        )),
+        verdict => Err(remote_write::explain(verdict, &resp, &backend.url)),
     }
 }
 
@@ -1053,6 +1076,21 @@ mod tests {
         let done = deliver(&client(&url), &recs, Some(Duration::from_secs(600))).unwrap();
         assert_eq!(*stored.lock().unwrap(), vec![3.0]);
         assert_eq!(done.dropped, vec![(DropReason::TooOld, 2)]);
+    }
+
+    /// `sentinel check` on a redirect says where it points, and on an
+    /// empty body quotes nothing.
+    #[test]
+    fn check_explains_a_redirect() {
+        use remote_write::tests::{backend, mock, reply};
+        let (url, server) = mock(reply("302 Found", "Location: /vm/api/v1/write\r\n", ""));
+        let err = check_backend(&backend(&url)).unwrap_err();
+        server.join().unwrap();
+        assert!(
+            err.starts_with(&format!("HTTP 302: {url} redirected to /vm/api/v1/write; ")),
+            "{err}"
+        );
+        assert!(!err.contains("the server said"), "{err}");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Response {
     /// `Retry-After`, as delta-seconds or an HTTP date (already converted
     /// to a delay); the backoff honours it on 429 and 5xx.
     pub retry_after: Option<Duration>,
+    /// `Location` of a redirect (3xx), which is not followed: the message
+    /// names it, so the operator can point the URL there.
+    pub location: Option<String>,
 }
 
 /// What the shipper does with an answer (docs/DESIGN.md "Remote write").
@@ -138,6 +141,30 @@ pub fn hint(verdict: Verdict, url: &str) -> String {
         Verdict::Retry => {
             format!("{url} is overloaded or failing: retrying with backoff; the data is kept")
         }
+    }
+}
+
+/// The message for an answer that stored nothing: the status, what it
+/// means for this backend ([`hint`], or where a redirect points) and what
+/// the server said, if it said anything.
+pub fn explain(verdict: Verdict, resp: &Response, url: &str) -> String {
+    let status = resp.status;
+    let meaning = if (300..=399).contains(&status) {
+        let to = match resp.location.as_deref().map(str::trim) {
+            Some(l) if !l.is_empty() => format!("redirected to {l}"),
+            _ => "redirected, without saying where (no Location header)".into(),
+        };
+        format!(
+            "{} {to}; redirects are not followed (a POST cannot be replayed safely): set the \
+             backend's url to the address the redirect names",
+            mask_url(url)
+        )
+    } else {
+        hint(verdict, url)
+    };
+    match resp.body.trim() {
+        "" => format!("HTTP {status}: {meaning}"),
+        said => format!("HTTP {status}: {meaning} (the server said: {said})"),
     }
 }
 
@@ -452,6 +479,10 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let mut kept = Vec::new();
         // The body is only for the log: a read error leaves what was read.
         let _ = response
@@ -463,6 +494,7 @@ impl Client {
             status,
             body: String::from_utf8_lossy(&kept).into_owned(),
             retry_after,
+            location,
         })
     }
 
@@ -585,7 +617,7 @@ pub(crate) mod tests {
     }
 
     /// What the mock saw: the request head (lowercased) and the body.
-    struct Seen {
+    pub(crate) struct Seen {
         head: String,
         body: Vec<u8>,
     }
@@ -593,7 +625,7 @@ pub(crate) mod tests {
     /// A one-shot HTTP server on a free loopback port that answers `reply`
     /// verbatim to the first request. Only for answers a real backend
     /// cannot be made to give (413, Retry-After) and for header checks.
-    fn mock(reply: String) -> (String, JoinHandle<Seen>) {
+    pub(crate) fn mock(reply: String) -> (String, JoinHandle<Seen>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
         let handle = thread::spawn(move || {
@@ -633,7 +665,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn reply(status: &str, extra: &str, body: &str) -> String {
+    pub(crate) fn reply(status: &str, extra: &str, body: &str) -> String {
         format!(
             "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -856,7 +888,8 @@ pub(crate) mod tests {
             Response {
                 status: 204,
                 body: String::new(),
-                retry_after: None
+                retry_after: None,
+                location: None,
             }
         );
         let seen = server.join().unwrap();
@@ -928,17 +961,67 @@ pub(crate) mod tests {
         assert_eq!(resp.body.len(), RESPONSE_BODY_LIMIT);
     }
 
+    // See: issue 17 item 9. A redirect is said to be one, with where it
+    // points, not taken for Prometheus without its receiver flag.
     #[test]
-    fn redirects_are_not_followed() {
-        let (url, server) = mock(reply(
+    fn r17_9_redirects_are_not_followed_and_say_where_they_point() {
+        for status in [
             "301 Moved Permanently",
-            "Location: /elsewhere\r\n",
-            "",
-        ));
+            "302 Found",
+            "307 Temporary Redirect",
+            "308 Permanent Redirect",
+        ] {
+            let (url, server) = mock(reply(
+                status,
+                "Location: https://vm.example/api/v1/write\r\n",
+                "",
+            ));
+            let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
+            server.join().unwrap();
+            let code = &status[..3];
+            assert_eq!(resp.status.to_string(), code);
+            assert_eq!(classify(resp.status), Verdict::NotFound);
+            assert_eq!(
+                explain(classify(resp.status), &resp, &url),
+                format!(
+                    "HTTP {code}: {url} redirected to https://vm.example/api/v1/write; redirects \
+                     are not followed (a POST cannot be replayed safely): set the backend's url \
+                     to the address the redirect names"
+                )
+            );
+        }
+        let (url, server) = mock(reply("302 Found", "", "moved"));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
         server.join().unwrap();
-        assert_eq!(resp.status, 301);
-        assert_eq!(classify(resp.status), Verdict::NotFound);
+        let msg = explain(Verdict::NotFound, &resp, &url);
+        assert!(
+            msg.contains("redirected, without saying where (no Location header)")
+                && msg.ends_with("(the server said: moved)")
+                && !msg.contains("remote-write-receiver"),
+            "{msg}"
+        );
+    }
+
+    // See: issue 12 item 10. An empty body is not quoted as `(the server
+    // said: )`.
+    #[test]
+    fn r12_10_an_empty_body_is_not_quoted() {
+        let url = "http://vm:8428/api/v1/write";
+        let resp = |body: &str| Response {
+            status: 404,
+            body: body.into(),
+            retry_after: None,
+            location: None,
+        };
+        let hint = hint(Verdict::NotFound, url);
+        assert_eq!(
+            explain(Verdict::NotFound, &resp(" \n"), url),
+            format!("HTTP 404: {hint}")
+        );
+        assert_eq!(
+            explain(Verdict::NotFound, &resp("404 page not found\n"), url),
+            format!("HTTP 404: {hint} (the server said: 404 page not found)")
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Stop order (docs/DESIGN.md): probes first, so nothing new arrives; then a WAL
 //! flush, so everything accepted is durable; then each shipper gets one
 //! bounded last attempt; then one `Sender stopped.` line per backend with
-//! `success_count` and `failed_count`; then a final flush of the cursors.
+//! `requests_ok`, `requests_failed` and `samples_sent`; then a final flush of
+//! the cursors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -501,9 +502,9 @@ impl Handler<Shutdown> for Supervisor {
                 for (id, s) in summaries {
                     log::info!(
                         backend = id.as_str(),
-                        success_count = s.success_count,
-                        failed_count = s.failed_count,
-                        samples = s.samples_sent;
+                        requests_ok = s.requests_ok,
+                        requests_failed = s.requests_failed,
+                        samples_sent = s.samples_sent;
                         "Sender stopped."
                     );
                 }
