@@ -25,7 +25,11 @@
 //! invalid UTF-8) gets one fixed message, so the same garbage served run
 //! after run gives the same short error (logged once, not every run).
 
-use crate::sample::{is_valid_label_name, is_valid_metric_name, IntoShared, Labels, Sample};
+use std::collections::HashSet;
+
+use crate::sample::{
+    is_valid_label_name, is_valid_metric_name, IntoShared, Labels, Sample, SharedStr,
+};
 
 /// The most samples one exposition may hold: a guard against a runaway
 /// command or endpoint filling the WAL (node_exporter exposes ~2,000).
@@ -112,6 +116,7 @@ pub fn parse_with(
     limits: &Limits,
 ) -> Result<Vec<Sample>, ParseError> {
     let mut out = Vec::new();
+    let mut strings = Strings::default();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -132,8 +137,8 @@ pub fn parse_with(
         if out.len() >= MAX_SAMPLES {
             return Err(ParseError::TooMany);
         }
-        let all = merge(base, labels).map_err(fail)?;
-        out.push(Sample::new(name, all, value, ts_ms));
+        let all = merge(base, labels, &mut strings).map_err(fail)?;
+        out.push(Sample::new(strings.get(&name), all, value, ts_ms));
     }
     Ok(out)
 }
@@ -141,7 +146,7 @@ pub fn parse_with(
 /// `base` plus a line's labels; one that `base` has already is renamed
 /// `exported_<name>`. A label written twice is an error. Sorts once:
 /// n log n in the labels of the line.
-fn merge(base: &Labels, labels: LabelPairs) -> Result<Labels, String> {
+fn merge(base: &Labels, labels: LabelPairs, strings: &mut Strings) -> Result<Labels, String> {
     if labels.len() > 1 {
         let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
@@ -154,17 +159,35 @@ fn merge(base: &Labels, labels: LabelPairs) -> Result<Labels, String> {
     }
     let exposed = labels.into_iter().map(|(n, v)| {
         let n = if base.get(&n).is_some() {
-            format!("exported_{n}")
+            strings.get(&format!("exported_{n}"))
         } else {
-            n
+            strings.get(&n)
         };
-        (n.into_shared(), v.into_shared())
+        (n, strings.get(&v))
     });
     Ok(base
         .iter_shared()
         .map(|(n, v)| (n.clone(), v.clone()))
         .chain(exposed)
         .collect())
+}
+
+/// The strings of one exposition, each kept once and shared by the
+/// samples that use it: a page repeats its metric names, label names and
+/// most values (`le="0.5"`, `code="200"`, `device="eth0"`) line after
+/// line, and a sample holding its own copies took about twice the page.
+#[derive(Default)]
+struct Strings(HashSet<SharedStr>);
+
+impl Strings {
+    fn get(&mut self, s: &str) -> SharedStr {
+        if let Some(shared) = self.0.get(s) {
+            return shared.clone();
+        }
+        let shared = s.into_shared();
+        self.0.insert(shared.clone());
+        shared
+    }
 }
 
 /// Label pairs in the order written.
@@ -599,6 +622,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn repeated_strings_are_kept_once() {
+        let s = parse("a{code=\"200\"} 1\nb{code=\"200\"} 2\n", &base(), 0).unwrap();
+        let code = |i: usize| {
+            s[i].labels
+                .iter_shared()
+                .find(|(n, _)| &***n == "code")
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .unwrap()
+        };
+        let ((n0, v0), (n1, v1)) = (code(0), code(1));
+        assert!(std::sync::Arc::ptr_eq(&n0, &n1));
+        assert!(std::sync::Arc::ptr_eq(&v0, &v1));
     }
 
     #[test]
