@@ -393,6 +393,13 @@ fn serve<S: Read + Write>(stream: &mut S, metrics: Option<&Path>) {
                 ("401 Unauthorized", "who are you".into())
             }
         }
+        "/accept" => (
+            "200 OK",
+            format!(
+                "accept_header{{value=\"{}\"}} 1\n",
+                header("accept").unwrap_or_default()
+            ),
+        ),
         "/metrics" => match metrics.map(std::fs::read_to_string) {
             Some(Ok(text)) => ("200 OK", text),
             _ => ("404 Not Found", "no metrics here".into()),
@@ -610,6 +617,14 @@ fn scrape_of_a_static_file() {
     assert_eq!(value(&s, "scrape_samples_scraped"), Some(2.0));
     assert!(value(&s, "scrape_duration_seconds").unwrap() < 1.0);
     assert_eq!(value(&s, "up"), Some(1.0));
+    // OpenMetrics asked for first, as Prometheus asks.
+    let s2 = run(scrape(server.url("http", "/accept")));
+    let accept = s2[0].labels.get("value").unwrap_or("");
+    assert!(
+        accept.starts_with("application/openmetrics-text;version=1.0.0,"),
+        "{accept}"
+    );
+    assert!(accept.contains("text/plain;version=0.0.4"), "{accept}");
     let instance = server.addr.to_string();
     for sample in &s {
         assert_eq!(sample.labels.get("job"), Some("plugin-test"), "{sample:?}");
