@@ -220,6 +220,12 @@ impl Labels {
         self.pairs().iter().map(|(n, v)| (&**n, &**v))
     }
 
+    /// The pairs as shared strings: building another set from them
+    /// copies no string.
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&SharedStr, &SharedStr)> {
+        self.pairs().iter().map(|(n, v)| (n, v))
+    }
+
     pub fn len(&self) -> usize {
         self.pairs().len()
     }
@@ -245,20 +251,25 @@ impl fmt::Debug for Labels {
 }
 
 impl<N: IntoShared, V: IntoShared> FromIterator<(N, V)> for Labels {
+    /// The pairs in any order; on equal names the last one wins, and an
+    /// empty value removes the label, as with [`Labels::insert`] one after
+    /// the other. One stable sort: n log n in the pairs (a scraped line
+    /// may carry thousands).
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        let mut v: Vec<Pair> = Vec::new();
-        for (n, val) in iter {
-            let (n, val) = (n.into_shared(), val.into_shared());
-            match v.binary_search_by(|(x, _)| (**x).cmp(&*n)) {
-                Ok(i) if val.is_empty() => {
-                    v.remove(i);
-                }
-                Ok(i) => v[i].1 = val,
-                Err(_) if val.is_empty() => {}
-                Err(i) => v.insert(i, (n, val)),
+        let mut v: Vec<Pair> = iter
+            .into_iter()
+            .map(|(n, val)| (n.into_shared(), val.into_shared()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<Pair> = Vec::with_capacity(v.len());
+        for p in v {
+            match out.last_mut() {
+                Some(last) if last.0 == p.0 => *last = p,
+                _ => out.push(p),
             }
         }
-        Labels::from_vec(v)
+        out.retain(|(_, val)| !val.is_empty());
+        Labels::from_vec(out)
     }
 }
 
@@ -476,6 +487,28 @@ mod tests {
         let names: Vec<_> = l.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["device_id", "host", "task_id"]);
         assert_eq!(l.get("device_id"), Some("e"));
+    }
+
+    #[test]
+    fn collected_labels_are_inserted_one_after_the_other() {
+        let pairs = [
+            ("b", "1"),
+            ("a", "2"),
+            ("b", "3"),
+            ("c", "x"),
+            ("c", ""),
+            ("d", ""),
+        ];
+        let collected: Labels = pairs.iter().copied().collect();
+        let mut inserted = Labels::new();
+        for (n, v) in pairs {
+            inserted.insert(n, v);
+        }
+        assert_eq!(collected, inserted);
+        assert_eq!(
+            collected.iter().collect::<Vec<_>>(),
+            [("a", "2"), ("b", "3")]
+        );
     }
 
     #[test]

@@ -393,6 +393,13 @@ fn serve<S: Read + Write>(stream: &mut S, metrics: Option<&Path>) {
                 ("401 Unauthorized", "who are you".into())
             }
         }
+        "/accept" => (
+            "200 OK",
+            format!(
+                "accept_header{{value=\"{}\"}} 1\n",
+                header("accept").unwrap_or_default()
+            ),
+        ),
         "/metrics" => match metrics.map(std::fs::read_to_string) {
             Some(Ok(text)) => ("200 OK", text),
             _ => ("404 Not Found", "no metrics here".into()),
@@ -609,31 +616,91 @@ fn scrape_of_a_static_file() {
     assert_eq!(up.labels.get("device_id"), Some("dev-1"));
     assert_eq!(value(&s, "scrape_samples_scraped"), Some(2.0));
     assert!(value(&s, "scrape_duration_seconds").unwrap() < 1.0);
+    assert_eq!(value(&s, "up"), Some(1.0));
+    // OpenMetrics asked for first, as Prometheus asks.
+    let s2 = run(scrape(server.url("http", "/accept")));
+    let accept = s2[0].labels.get("value").unwrap_or("");
+    assert!(
+        accept.starts_with("application/openmetrics-text;version=1.0.0,"),
+        "{accept}"
+    );
+    assert!(accept.contains("text/plain;version=0.0.4"), "{accept}");
+    let instance = server.addr.to_string();
+    for sample in &s {
+        assert_eq!(sample.labels.get("job"), Some("plugin-test"), "{sample:?}");
+        assert_eq!(sample.labels.get("instance"), Some(instance.as_str()));
+    }
+}
+
+/// A failed scrape is still `up 0`, `scrape_duration_seconds` and
+/// `scrape_samples_scraped 0`, carried by the error.
+fn failed_scrape(url: &str) -> (String, Vec<Sample>) {
+    let (e, samples) = run_err(scrape(url.to_string())).into_parts();
+    let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["up", "scrape_duration_seconds", "scrape_samples_scraped"],
+        "{e}"
+    );
+    assert_eq!(value(&samples, "up"), Some(0.0));
+    assert_eq!(value(&samples, "scrape_samples_scraped"), Some(0.0));
+    assert_eq!(samples[0].labels.get("job"), Some("plugin-test"));
+    (e.to_string(), samples)
 }
 
 #[test]
 fn scrape_failures_are_errors_naming_the_url() {
     let server = TestServer::start(None, None);
     let url = server.url("http", "/metrics");
-    let e = run_err(scrape(url.clone()));
+    let (e, _) = failed_scrape(&url);
     assert_eq!(
-        e.to_string(),
+        e,
         format!("scraping {url} got status 404, expected 200: no metrics here")
     );
     let url = server.url("http", "/ok");
-    let e = run_err(scrape(url.clone()));
+    let (e, _) = failed_scrape(&url);
     assert!(
-        e.to_string().starts_with(&format!(
+        e.starts_with(&format!(
             "{url} did not return the Prometheus text format: line 1: "
         )),
         "{e}"
     );
-    let url = format!("http://127.0.0.1:{}/metrics", free_port());
-    let e = run_err(scrape(url.clone()));
-    assert!(
-        e.to_string().starts_with(&format!("cannot scrape {url}: ")),
-        "{e}"
-    );
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let (e, samples) = failed_scrape(&url);
+    assert!(e.starts_with(&format!("cannot scrape {url}: ")), "{e}");
+    let instance = format!("127.0.0.1:{port}");
+    assert_eq!(samples[0].labels.get("instance"), Some(instance.as_str()));
+}
+
+/// Binary garbage served run after run: the same short error each time,
+/// so the failing-probe log rule (a changed error is logged again) logs
+/// it once, not on every run.
+#[test]
+fn scrape_of_binary_garbage_gives_one_short_stable_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.txt");
+    let server = TestServer::start(None, Some(file.clone()));
+    let url = server.url("http", "/metrics");
+    let mut errors = std::collections::BTreeSet::new();
+    for seed in 1..6u64 {
+        // Different bytes each run, as a misconfigured target serving a
+        // compressed or protobuf body would.
+        let mut x = seed;
+        let bytes: Vec<u8> = (0..600)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(&file, &bytes).unwrap();
+        let (e, _) = failed_scrape(&url);
+        assert!(e.len() < 250, "{e}");
+        errors.insert(e);
+    }
+    assert_eq!(errors.len(), 1, "{errors:#?}");
 }
 
 /// The agent serves its own metrics on `http.listen`; another agent (or
@@ -664,6 +731,90 @@ fn scrape_of_the_agents_own_metrics() {
     assert_eq!(up.labels.get("exported_task_id"), Some("tcp-self"));
     assert_eq!(up.labels.get("task_id"), Some("plugin-test"));
     assert!(samples.iter().any(|s| s.name.starts_with("sentinel_")));
+}
+
+/// Scrape tasks as Prometheus runs them, end to end into a real
+/// VictoriaMetrics: `up` 1 with `job` (the task id) and `instance` (the
+/// target's host:port) on every series, an OpenMetrics page with an
+/// exemplar parsed, and a dead target stored as `up 0` (its labels set by
+/// the task winning) with the reason in the log.
+#[test]
+fn scrape_tasks_deliver_up_job_and_instance_to_victoria_metrics() {
+    let vm = crate::util::servers::VictoriaMetrics::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.txt");
+    std::fs::write(
+        &file,
+        "# TYPE node_load1 gauge\nnode_load1 0.42\n\
+         # TYPE reqs counter\nreqs_total{code=\"200\"} 7 # {trace_id=\"abc\"} 1.0\n# EOF\n",
+    )
+    .unwrap();
+    let server = TestServer::start(None, Some(file));
+    let live = server.url("http", "/metrics");
+    let dead_port = free_port();
+    let yaml = format!(
+        "sentinel:\n  name: \"scraper\"\n  region: \"lab\"\n\
+         sender:\n  mode: \"direct\"\n  flush_interval: 1s\n  direct:\n    victoria_metrics:\n      \
+         enabled: true\n      url: \"{write}\"\n\
+         http:\n  enabled: false\n\
+         logging:\n  level: debug\n  format: json\n  output: stdout\n\
+         tasks:\n  - id: \"node\"\n    plugin: scrape\n    interval: 1s\n    \
+         config: {{url: \"{live}\"}}\n  \
+         - id: \"gone\"\n    plugin: scrape\n    interval: 1s\n    labels: {{job: \"routers\"}}\n    \
+         config: {{url: \"http://127.0.0.1:{dead_port}/metrics\"}}\n",
+        write = crate::util::servers::RemoteWriteServer::write_url(&vm),
+    );
+    let mut agent = Agent::start(&yaml);
+    let failed = agent.wait_for_log("the dead target's failure", Duration::from_secs(20), |l| {
+        l["msg"] == "Probe failed." && l["task_id"] == "gone"
+    });
+    let expected = format!("cannot scrape http://127.0.0.1:{dead_port}/metrics: ");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&expected),
+        "{failed}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (live_up, dead_up, reqs) = loop {
+        let up = vm.export("up");
+        let find = |task: &str| {
+            up.iter()
+                .find(|s| s.label("task_id") == Some(task))
+                .cloned()
+        };
+        let reqs = vm.export("reqs_total");
+        match (find("node"), find("gone"), reqs.first()) {
+            (Some(a), Some(b), Some(r)) => break (a, b, r.clone()),
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
+            other => panic!(
+                "up of both tasks and reqs_total not in VictoriaMetrics after 30 s: {other:?}\n{}",
+                agent.log_tail()
+            ),
+        }
+    };
+    drop(agent);
+    let instance = server.addr.to_string();
+    assert!(live_up.values.iter().all(|v| *v == 1.0), "{live_up:?}");
+    assert_eq!(live_up.label("job"), Some("node"));
+    assert_eq!(live_up.label("instance"), Some(instance.as_str()));
+    assert_eq!(reqs.label("job"), Some("node"));
+    assert_eq!(reqs.label("instance"), Some(instance.as_str()));
+    assert_eq!(reqs.label("code"), Some("200"));
+    assert_eq!(reqs.label("trace_id"), None);
+    assert_eq!(reqs.values.last(), Some(&7.0));
+    for name in ["scrape_duration_seconds", "scrape_samples_scraped"] {
+        let s = vm.export(&format!("{name}{{task_id=\"node\"}}"));
+        assert_eq!(s.len(), 1, "{name}: {s:?}");
+        assert_eq!(s[0].label("instance"), Some(instance.as_str()));
+    }
+    let scraped = vm.export("scrape_samples_scraped{task_id=\"node\"}");
+    assert_eq!(scraped[0].values.last(), Some(&2.0));
+    assert!(dead_up.values.iter().all(|v| *v == 0.0), "{dead_up:?}");
+    assert_eq!(dead_up.label("job"), Some("routers"));
+    let dead_instance = format!("127.0.0.1:{dead_port}");
+    assert_eq!(dead_up.label("instance"), Some(dead_instance.as_str()));
 }
 
 // ---------------------------------------------------------------- exec

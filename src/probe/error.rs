@@ -134,6 +134,17 @@ pub enum ProbeError {
         body: String,
     },
 
+    /// A run that failed but has samples to keep all the same: a failed
+    /// scrape still gives `up 0`, `scrape_duration_seconds` and
+    /// `scrape_samples_scraped`, as Prometheus writes them. Reads as its
+    /// `error`; the probe stores the samples and reports the error like
+    /// any failed run's.
+    #[error("{error}")]
+    WithSamples {
+        error: Box<ProbeError>,
+        samples: Vec<crate::sample::Sample>,
+    },
+
     /// The endpoint's body is not the Prometheus text format.
     #[error("{url} did not return the Prometheus text format: {source}")]
     ScrapeFormat {
@@ -141,6 +152,17 @@ pub enum ProbeError {
         #[source]
         source: super::textformat::ParseError,
     },
+}
+
+impl ProbeError {
+    /// The error itself, and the samples the run still gave (none but
+    /// for [`ProbeError::WithSamples`]).
+    pub fn into_parts(self) -> (ProbeError, Vec<crate::sample::Sample>) {
+        match self {
+            ProbeError::WithSamples { error, samples } => (*error, samples),
+            e => (e, Vec::new()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub const PLUGINS: &[(&str, &str, &str)] = &[
     ),
     (
         "scrape",
-        "Fetch a Prometheus /metrics endpoint and keep what it exposes",
+        "Fetch a Prometheus or OpenMetrics /metrics endpoint and keep what it exposes, with job and instance labels, plus up, scrape_duration_seconds, scrape_samples_scraped",
         "url, timeout, headers, username, password, password_file, ca_file, insecure_skip_verify",
     ),
 ];
@@ -106,7 +106,7 @@ pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, Pro
         PluginConfig::Http(cfg) => Ok(http::samples(cfg, &http::run(cfg)?, base, ts)),
         PluginConfig::Dns(cfg) => Ok(dns::samples(cfg, &dns::run(cfg)?, base, ts)),
         PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts),
-        PluginConfig::Scrape(cfg) => scrape::samples(cfg, &scrape::run(cfg)?, base, ts),
+        PluginConfig::Scrape(cfg) => scrape::run_task(cfg, base, ts),
     }
 }
 
@@ -160,7 +160,12 @@ pub struct Probe {
     running: bool,
     /// Consecutive failed runs, for logging them without flooding.
     failing: Option<Failing>,
+    /// What a run does: [`run_once`] (another function in tests).
+    runner: Runner,
 }
+
+/// One run of a plugin, blocking.
+type Runner = fn(&PluginConfig, &Labels) -> Result<Vec<Sample>, ProbeError>;
 
 /// A probe that fails run after run: the first failure is logged as a
 /// warning, then only a changed error or one every
@@ -199,6 +204,7 @@ impl Probe {
             telemetry,
             running: false,
             failing: None,
+            runner: run_once,
         }
     }
 
@@ -249,103 +255,136 @@ impl Probe {
         self.running = true;
         let plugin = self.plugin.clone();
         let base = self.base.clone();
+        let runner = self.runner;
         let limit = self.task.timeout + RUN_GRACE;
-        let run = actix_rt::task::spawn_blocking(move || run_once(&plugin, &base));
-        let fut = async move { actix_rt::time::timeout(limit, run).await }
-            .into_actor(self)
-            .map(move |res, act, _| {
-                act.running = false;
-                let samples = match res {
-                    Ok(Ok(Ok(samples))) => samples,
-                    Ok(Ok(Err(e))) => {
-                        act.count("error");
-                        act.failed(e.to_string(), "Probe failed.", log::Level::Warn);
-                        return;
+        let mut run = actix_rt::task::spawn_blocking(move || runner(&plugin, &base));
+        let fut = async move {
+            match actix_rt::time::timeout(limit, &mut run).await {
+                Ok(res) => Ok(res),
+                Err(_) => Err(run),
+            }
+        }
+        .into_actor(self)
+        .map(move |res, act, ctx| {
+            let samples = match res {
+                Ok(Ok(Ok(samples))) => samples,
+                Ok(Ok(Err(e))) => {
+                    act.running = false;
+                    act.count("error");
+                    // A failed scrape still has its `up 0`: stored first,
+                    // so that the status page shows the error after it.
+                    let (e, samples) = e.into_parts();
+                    if !samples.is_empty() {
+                        act.store(samples);
                     }
-                    Ok(Err(join)) => {
-                        act.count("error");
-                        act.failed(
-                            join.to_string(),
-                            "Probe crashed; it runs again at the next interval.",
-                            log::Level::Error,
-                        );
-                        return;
-                    }
-                    Err(_) => {
-                        act.count("timeout");
-                        act.failed(
-                            format!("the run did not finish within {} ms", limit.as_millis()),
-                            "Probe did not finish in time.",
-                            log::Level::Warn,
-                        );
-                        return;
-                    }
-                };
-                act.count("ok");
-                if let Some(f) = act.failing.take() {
-                    log::info!(
-                        task_id = act.task.id.as_str(),
-                        duration_ms = f.since.elapsed().as_millis() as u64;
-                        "Probe works again."
+                    act.failed(e.to_string(), "Probe failed.", log::Level::Warn);
+                    return;
+                }
+                Ok(Err(join)) => {
+                    act.running = false;
+                    act.count("error");
+                    act.failed(
+                        join.to_string(),
+                        "Probe crashed; it runs again at the next interval.",
+                        log::Level::Error,
                     );
+                    return;
                 }
-                log::debug!(
+                Err(abandoned) => {
+                    act.count("timeout");
+                    act.failed(
+                        format!("the run did not finish within {} ms", limit.as_millis()),
+                        "Probe did not finish in time.",
+                        log::Level::Warn,
+                    );
+                    // Its thread cannot be stopped: the task's next run
+                    // waits until it ends (the ticks between count as
+                    // skipped), so that a run that never ends does not
+                    // pile up threads, one per interval.
+                    let wait = async move {
+                        let _ = abandoned.await;
+                    }
+                    .into_actor(act)
+                    .map(|_, act, _| {
+                        log::debug!(task_id = act.task.id.as_str(); "A run abandoned at its timeout has ended; its result is dropped.");
+                        act.running = false;
+                    });
+                    ctx.spawn(wait);
+                    return;
+                }
+            };
+            act.running = false;
+            act.count("ok");
+            if let Some(f) = act.failing.take() {
+                log::info!(
                     task_id = act.task.id.as_str(),
-                    samples = samples.len(),
-                    result = summary(&samples).as_str();
-                    "Probe finished."
+                    duration_ms = f.since.elapsed().as_millis() as u64;
+                    "Probe works again."
                 );
-                // After a reload changed the task: stale markers for the
-                // series of its former runs that this run no longer has.
-                let mut retired = act.telemetry.take_retired(act.task.id.as_str(), &samples);
-                let at = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
-                for s in &mut retired {
-                    s.value = f64::from_bits(crate::supervisor::STALE_NAN);
-                    s.timestamp_ms = at.max(s.timestamp_ms + 1);
-                }
-                // One copy of the run, shared by telemetry (the latest
-                // result, for /metrics and the status page) and the WAL
-                // appends below, which copy one chunk at a time.
-                let samples = Arc::new(samples);
-                act.telemetry
-                    .set_probe_result(act.task.id.as_str(), samples.clone());
-                // Appended one chunk at a time, each awaited before the
-                // next is copied: one chunk's copy and encoding in memory
-                // at once, and at most one message of this run in the WAL's
-                // mailbox. A task of its own, so a probe stopped meanwhile
-                // (reload) does not cut a run's records short.
-                let wal = act.wal.clone();
-                let task_id = act.task.id.clone();
-                actix_rt::spawn(async move {
-                    if !retired.is_empty() {
-                        log::info!(task_id = task_id.as_str(), samples = retired.len(); "Series of the task before its change marked stale.");
-                        let append = Append {
-                            task_id: task_id.clone(),
-                            samples: retired,
-                        };
-                        if let Ok(Err(e)) = wal.send(append).await {
-                            log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
-                        }
-                    }
-                    for chunk in append_chunks(&samples, APPEND_MAX_SAMPLES) {
-                        let append = Append {
-                            task_id: task_id.clone(),
-                            samples: chunk.to_vec(),
-                        };
-                        match wal.send(append).await {
-                            Ok(Ok(_)) => {}
-                            Ok(Err(e)) => {
-                                log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
-                            }
-                            Err(e) => {
-                                log::error!(task_id = task_id.as_str(), error:% = e; "The WAL actor is gone.");
-                                return;
-                            }
-                        }
-                    }
-                });
-            });
+            }
+            log::debug!(
+                task_id = act.task.id.as_str(),
+                samples = samples.len(),
+                result = summary(&samples).as_str();
+                "Probe finished."
+            );
+            act.store(samples);
+        });
         ctx.spawn(fut);
+    }
+
+    /// Keeps a run's samples: the latest result in telemetry, every
+    /// sample in the WAL.
+    fn store(&mut self, samples: Vec<Sample>) {
+        // After a reload changed the task: stale markers for the
+        // series of its former runs that this run no longer has.
+        let mut retired = self.telemetry.take_retired(self.task.id.as_str(), &samples);
+        let at = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+        for s in &mut retired {
+            s.value = f64::from_bits(crate::supervisor::STALE_NAN);
+            s.timestamp_ms = at.max(s.timestamp_ms + 1);
+        }
+        // One copy of the run, shared by telemetry (the latest
+        // result, for /metrics and the status page) and the WAL
+        // appends below, which copy one chunk at a time.
+        let samples = Arc::new(samples);
+        self.telemetry
+            .set_probe_result(self.task.id.as_str(), samples.clone());
+        // Appended one chunk at a time, each awaited before the
+        // next is copied: one chunk's copy and encoding in memory
+        // at once, and at most one message of this run in the WAL's
+        // mailbox. A task of its own, so a probe stopped meanwhile
+        // (reload) does not cut a run's records short.
+        let wal = self.wal.clone();
+        let task_id = self.task.id.clone();
+        actix_rt::spawn(async move {
+            if !retired.is_empty() {
+                log::info!(task_id = task_id.as_str(), samples = retired.len(); "Series of the task before its change marked stale.");
+                let append = Append {
+                    task_id: task_id.clone(),
+                    samples: retired,
+                };
+                if let Ok(Err(e)) = wal.send(append).await {
+                    log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
+                }
+            }
+            for chunk in append_chunks(&samples, APPEND_MAX_SAMPLES) {
+                let append = Append {
+                    task_id: task_id.clone(),
+                    samples: chunk.to_vec(),
+                };
+                match wal.send(append).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
+                    }
+                    Err(e) => {
+                        log::error!(task_id = task_id.as_str(), error:% = e; "The WAL actor is gone.");
+                        return;
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -431,6 +470,82 @@ impl Handler<StopProbe> for Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs of [`slow_run`] going on now, the most at once, and begun.
+    static NOW: AtomicUsize = AtomicUsize::new(0);
+    static MOST: AtomicUsize = AtomicUsize::new(0);
+    static BEGUN: AtomicUsize = AtomicUsize::new(0);
+    /// How long [`slow_run`] takes: past its task's timeout plus the grace.
+    const SLOW: Duration = Duration::from_millis(3_000);
+
+    /// A run that outlives its timeout (a parse that takes minutes, a
+    /// lookup that hangs), counting how many run at once.
+    fn slow_run(_: &PluginConfig, _: &Labels) -> Result<Vec<Sample>, ProbeError> {
+        BEGUN.fetch_add(1, Ordering::SeqCst);
+        let now = NOW.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(SLOW);
+        NOW.fetch_sub(1, Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+
+    #[actix_rt::test]
+    async fn an_abandoned_run_ends_before_the_next_begins() {
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = crate::config::BufferConfig {
+            path: dir.path().join("wal"),
+            max_size: 16 << 20,
+            max_age: Duration::from_secs(3600),
+            sync: crate::config::SyncMode::Interval,
+            sync_interval: Duration::from_secs(1),
+            cache_size: 1 << 20,
+        };
+        let telemetry = Arc::new(Telemetry::new());
+        let store = crate::wal::open_or_recover(&buffer).unwrap();
+        let wal = Wal::new(store, &buffer, telemetry.clone()).start();
+        let task = TaskConfig {
+            id: crate::sample::TaskId("slow".into()),
+            device_id: "d".into(),
+            interval: Duration::from_millis(200),
+            // Abandoned at 100 ms + RUN_GRACE, while it runs 3 s.
+            timeout: Duration::from_millis(100),
+            enabled: true,
+            labels: Labels::new(),
+            plugin: PluginConfig::Exec(crate::config::ExecConfig {
+                command: vec!["true".into()],
+                timeout: Duration::from_millis(100),
+                env: vec![],
+            }),
+        };
+        let agent = AgentConfig {
+            name: "a".into(),
+            region: String::new(),
+            labels: Labels::new(),
+            self_metrics_interval: None,
+        };
+        let mut probe = Probe::new(task, &agent, wal, telemetry.clone());
+        probe.runner = slow_run;
+        let addr = probe.start();
+        // The first run is abandoned at 2.1 s and ends at 3 s; the old
+        // probe began the next one at 2.2 s, beside it.
+        actix_rt::time::sleep(SLOW + RUN_GRACE).await;
+        addr.do_send(StopProbe);
+        let count = |result: &str| {
+            telemetry.get(
+                "sentinel_probe_runs_total",
+                &Labels::new().with("task_id", "slow").with("result", result),
+            )
+        };
+        assert_eq!(
+            MOST.load(Ordering::SeqCst),
+            1,
+            "runs of one task overlapped"
+        );
+        assert_eq!(BEGUN.load(Ordering::SeqCst), 2);
+        assert!(count("timeout") >= 1.0);
+        assert!(count("skipped") >= 3.0, "{}", count("skipped"));
+    }
 
     #[test]
     fn chunks_keep_a_host_together() {

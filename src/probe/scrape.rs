@@ -3,13 +3,17 @@
 //! exposes like any probe's samples, which is what vmagent does at a site,
 //! but on sentinel's WAL. Blocking, bounded by the plugin's `timeout`.
 //!
-//! The body is parsed by `textformat` (shared with exec): every exposed
-//! sample gets the task's labels, exposed labels that clash with them are
-//! kept as `exported_<name>`. Two samples about the scrape itself are
-//! added, as Prometheus adds them: `scrape_duration_seconds` and
-//! `scrape_samples_scraped`. A failed scrape (no answer, a status other
-//! than 200, a body that is not the format) is an error naming the URL and
-//! why, counted and logged by the probe actor.
+//! It follows Prometheus' scrape conventions. The request asks for
+//! OpenMetrics first, then the classic text format, with Prometheus'
+//! `Accept` header; either is parsed by `textformat` (shared with exec).
+//! Every sample gets the task's labels plus `job` (the task id) and
+//! `instance` (the target's `host:port`) unless the task's labels set
+//! them; exposed labels that clash are kept as `exported_<name>`. Every
+//! scrape, failed or not, adds `up` (1 or 0), `scrape_duration_seconds`
+//! and `scrape_samples_scraped` with the same labels. A failed scrape (no
+//! answer, a status other than 200, a body that is not the format) gives
+//! only those three (`up 0`) and an error naming the URL and why, which
+//! the probe actor counts, logs and shows like any failed run's.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -22,9 +26,10 @@ use crate::sample::{Labels, Sample};
 pub const MAX_BODY_BYTES: u64 = 64 << 20;
 /// How much of an error body is quoted.
 const BODY_QUOTE: usize = 200;
-/// What the request accepts: the classic text format (OpenMetrics text
-/// parses too, but is not asked for).
-const ACCEPT: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+/// What the request accepts, as Prometheus asks: OpenMetrics first, the
+/// classic text format next, anything else last.
+pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
+    application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// The body of one scrape and how long it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +60,16 @@ pub fn run(cfg: &ScrapeConfig) -> Result<ScrapeOutput, ProbeError> {
         .call()
         .map_err(|e| fail(http::describe_error(&e, cfg.timeout)))?;
     let status = response.status().as_u16();
-    let mut body = Vec::new();
+    // Sized once from the announced length (read pages are not grown by
+    // doubling, each step a copy).
+    let announced = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(MAX_BODY_BYTES + 1);
+    let mut body = Vec::with_capacity(announced as usize);
     response
         .body_mut()
         .as_reader()
@@ -75,38 +89,183 @@ pub fn run(cfg: &ScrapeConfig) -> Result<ScrapeOutput, ProbeError> {
             "the body is larger than {MAX_BODY_BYTES} bytes"
         )));
     }
+    // A UTF-8 body becomes the String without a copy; other bytes are
+    // replaced (and a line of them is reported as binary data).
+    let body = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Ok(ScrapeOutput {
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body,
         duration: started.elapsed(),
     })
 }
 
-/// The exposed samples plus `scrape_duration_seconds` and
-/// `scrape_samples_scraped`, with `base` added.
+/// Scrapes once as a task does: the exposed samples and the scrape's own
+/// (`up 1`); on failure the error, carrying `up 0` and the other two.
+pub fn run_task(cfg: &ScrapeConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ProbeError> {
+    let started = Instant::now();
+    let result = run(cfg).and_then(|output| samples(cfg, &output, base, ts_ms));
+    result.map_err(|error| ProbeError::WithSamples {
+        error: Box::new(error),
+        samples: scrape_samples(
+            &target_labels(cfg, base),
+            false,
+            started.elapsed(),
+            0,
+            ts_ms,
+        ),
+    })
+}
+
+/// `base` plus `job` (the task id) and `instance` (the target's
+/// `host:port`) where `base` does not set them.
+pub fn target_labels(cfg: &ScrapeConfig, base: &Labels) -> Labels {
+    let mut labels = base.clone();
+    if labels.get("job").is_none() {
+        if let Some(task) = base.get("task_id") {
+            labels.insert("job", task);
+        }
+    }
+    if labels.get("instance").is_none() {
+        labels.insert("instance", instance(&cfg.url));
+    }
+    labels
+}
+
+/// The `host:port` of `url`, the port of its scheme when it has none
+/// (`http://router/metrics` is `router:80`).
+pub fn instance(url: &str) -> String {
+    let scheme = |s: &str| {
+        url.get(..s.len())
+            .filter(|p| p.eq_ignore_ascii_case(s))
+            .map(|_| &url[s.len()..])
+    };
+    let (rest, default_port) = match (scheme("https://"), scheme("http://")) {
+        (Some(rest), _) => (rest, "443"),
+        (_, Some(rest)) => (rest, "80"),
+        _ => (url, ""),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let has_port = match authority.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => authority.contains(':'),
+    };
+    if has_port || default_port.is_empty() {
+        authority.to_string()
+    } else {
+        format!("{authority}:{default_port}")
+    }
+}
+
+/// `up`, `scrape_duration_seconds` and `scrape_samples_scraped`.
+fn scrape_samples(
+    labels: &Labels,
+    up: bool,
+    duration: Duration,
+    scraped: usize,
+    ts_ms: i64,
+) -> Vec<Sample> {
+    vec![
+        Sample::new("up", labels.clone(), if up { 1.0 } else { 0.0 }, ts_ms),
+        Sample::new(
+            "scrape_duration_seconds",
+            labels.clone(),
+            duration.as_secs_f64(),
+            ts_ms,
+        ),
+        Sample::new(
+            "scrape_samples_scraped",
+            labels.clone(),
+            scraped as f64,
+            ts_ms,
+        ),
+    ]
+}
+
+/// The exposed samples plus `up 1`, `scrape_duration_seconds` and
+/// `scrape_samples_scraped`, all with `base` and `job`/`instance` added.
 pub fn samples(
     cfg: &ScrapeConfig,
     output: &ScrapeOutput,
     base: &Labels,
     ts_ms: i64,
 ) -> Result<Vec<Sample>, ProbeError> {
-    let mut out = textformat::parse(&output.body, base, ts_ms).map_err(|source| {
+    let labels = target_labels(cfg, base);
+    let mut out = textformat::parse(&output.body, &labels, ts_ms).map_err(|source| {
         ProbeError::ScrapeFormat {
             url: cfg.url.clone(),
             source,
         }
     })?;
-    let scraped = out.len() as f64;
-    out.push(Sample::new(
-        "scrape_duration_seconds",
-        base.clone(),
-        output.duration.as_secs_f64(),
-        ts_ms,
-    ));
-    out.push(Sample::new(
-        "scrape_samples_scraped",
-        base.clone(),
+    let scraped = out.len();
+    out.extend(scrape_samples(
+        &labels,
+        true,
+        output.duration,
         scraped,
         ts_ms,
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_is_host_and_port() {
+        assert_eq!(instance("http://127.0.0.1:9100/metrics"), "127.0.0.1:9100");
+        assert_eq!(instance("http://router/metrics"), "router:80");
+        assert_eq!(instance("HTTPS://router.lan"), "router.lan:443");
+        assert_eq!(instance("https://[::1]:9100/m?x=1"), "[::1]:9100");
+        assert_eq!(instance("http://[fe80::1]/metrics"), "[fe80::1]:80");
+        assert_eq!(instance("http://h:1#frag"), "h:1");
+    }
+
+    #[test]
+    fn job_and_instance_unless_the_task_sets_them() {
+        let cfg = ScrapeConfig {
+            url: "http://10.0.0.1:9100/metrics".into(),
+            timeout: Duration::from_secs(1),
+            headers: vec![],
+            username: None,
+            password: None,
+            ca_file: None,
+            insecure_skip_verify: false,
+        };
+        let base = Labels::new()
+            .with("task_id", "node")
+            .with("device_id", "r1");
+        let l = target_labels(&cfg, &base);
+        assert_eq!(l.get("job"), Some("node"));
+        assert_eq!(l.get("instance"), Some("10.0.0.1:9100"));
+        let set = base.clone().with("job", "routers").with("instance", "r1");
+        let l = target_labels(&cfg, &set);
+        assert_eq!(
+            (l.get("job"), l.get("instance")),
+            (Some("routers"), Some("r1"))
+        );
+        let output = ScrapeOutput {
+            body: "m{job=\"x\",instance=\"y\"} 1\n".into(),
+            duration: Duration::from_millis(5),
+        };
+        let s = samples(&cfg, &output, &base, 7).unwrap();
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "m",
+                "up",
+                "scrape_duration_seconds",
+                "scrape_samples_scraped"
+            ]
+        );
+        for sample in &s {
+            assert_eq!(sample.labels.get("job"), Some("node"));
+            assert_eq!(sample.labels.get("instance"), Some("10.0.0.1:9100"));
+        }
+        assert_eq!(s[0].labels.get("exported_job"), Some("x"));
+        assert_eq!(s[0].labels.get("exported_instance"), Some("y"));
+        assert_eq!((s[1].value, s[3].value), (1.0, 1.0));
+    }
 }

@@ -1,160 +1,313 @@
-//! The Prometheus text exposition format (version 0.0.4, and the
-//! OpenMetrics text that `# EOF` ends), parsed into samples. Shared by the
-//! exec plugin (a command's stdout) and the scrape plugin (a `/metrics`
-//! body). Pure code, no I/O.
+//! The Prometheus text exposition format (version 0.0.4) and the
+//! OpenMetrics text format (1.0, ended by `# EOF`), parsed into samples.
+//! Shared by the exec plugin (a command's stdout) and the scrape plugin (a
+//! `/metrics` body). Pure code, no I/O.
 //!
 //! Each sample line `name{label="value",...} value [timestamp]` becomes a
 //! `Sample` stamped with the probe's time (an exposed timestamp is read and
-//! ignored: sentinel stamps every sample of a run alike). The task's base
-//! labels are added; an exposed label whose name the base labels already
-//! use is kept as `exported_<name>`, as Prometheus does without
-//! `honor_labels`, so a target can never pass itself off as another task.
-//! `# HELP`, `# TYPE` and other comments are skipped; histograms and
-//! summaries are their `_bucket`/`_sum`/`_count` lines like any other.
+//! ignored: sentinel stamps every sample of a run alike). An OpenMetrics
+//! exemplar after the value (`... 1 # {trace_id="abc"} 0.5`) is checked
+//! and dropped. The task's base labels are added; an exposed label whose
+//! name the base labels already use is kept as `exported_<name>`, as
+//! Prometheus does without `honor_labels`, so a target can never pass
+//! itself off as another task. `# HELP`, `# TYPE` and other comments are
+//! skipped; histograms and summaries are their `_bucket`/`_sum`/`_count`
+//! lines like any other.
+//!
+//! Work is linear in the text: a line's labels are checked for duplicates
+//! and merged with the base labels by sorting (n log n), never by a scan
+//! per label. A line's labels are bounded ([`LIMITS`]), like Prometheus'
+//! `label_limit`, `label_name_length_limit` and `label_value_length_limit`.
 //!
 //! A line that is not the format is an error naming the line number and
-//! what was expected, never silently dropped.
+//! what was expected, never silently dropped. Errors quote at most
+//! [`QUOTE_LEN`] characters, and a line of binary data (control bytes,
+//! invalid UTF-8) gets one fixed message, so the same garbage served run
+//! after run gives the same short error (logged once, not every run).
 
-use crate::sample::{is_valid_label_name, is_valid_metric_name, Labels, Sample};
+use std::collections::HashSet;
+
+use crate::sample::{
+    is_valid_label_name, is_valid_metric_name, IntoShared, Labels, Sample, SharedStr,
+};
 
 /// The most samples one exposition may hold: a guard against a runaway
 /// command or endpoint filling the WAL (node_exporter exposes ~2,000).
 pub const MAX_SAMPLES: usize = 100_000;
-/// How much of a bad line is quoted in an error.
-const QUOTE_LEN: usize = 80;
+/// How much of a bad line, or of a bad name or value in it, is quoted in
+/// an error.
+pub const QUOTE_LEN: usize = 40;
+
+/// Bounds on the labels of one exposed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Labels on one line (the task's own labels not counted).
+    pub labels: usize,
+    /// Bytes in a metric or label name.
+    pub name_len: usize,
+    /// Bytes in a label value (after unescaping).
+    pub value_len: usize,
+}
+
+/// The bounds every exposition is parsed with: 64 labels a line, names
+/// of 256 bytes, values of 4 KiB (VictoriaMetrics' own default
+/// `-maxLabelValueLen`, which would cut longer ones). node_exporter's
+/// longest lines hold under 10 labels of under 100 bytes.
+pub const LIMITS: Limits = Limits {
+    labels: 64,
+    name_len: 256,
+    value_len: 4096,
+};
 
 /// Why a text is not the Prometheus text format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("line {line}: {reason}: {text:?}")]
+    #[error("line {line}: {reason}: {text}")]
     Line {
         /// 1-based line number.
         line: usize,
         reason: String,
-        /// The line, cut to `QUOTE_LEN` characters.
+        /// The start of the line, quoted and escaped (see [`quote`]).
         text: String,
+    },
+    #[error(
+        "line {line}: binary data (control characters or bytes that are not UTF-8), expected \
+         text lines like `name{{label=\"value\"}} 1`"
+    )]
+    Binary {
+        /// 1-based line number.
+        line: usize,
     },
     #[error("more than {MAX_SAMPLES} samples, expected fewer (is this a metrics page?)")]
     TooMany,
 }
 
+/// `s` quoted and escaped for an error, cut to [`QUOTE_LEN`] characters
+/// (`"abc..."` when cut).
+pub fn quote(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(QUOTE_LEN).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// Whether a line looks like binary data rather than text that is not
+/// the format: control characters (other than tab) or the replacement
+/// character that stands for bytes that were not UTF-8.
+fn is_binary(line: &str) -> bool {
+    line.chars()
+        .any(|c| (c.is_control() && c != '\t') || c == char::REPLACEMENT_CHARACTER)
+}
+
 /// Parses `text` into samples carrying `base` plus their own labels,
-/// stamped `ts_ms`.
+/// stamped `ts_ms`, within [`LIMITS`].
 pub fn parse(text: &str, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ParseError> {
+    parse_with(text, base, ts_ms, &LIMITS)
+}
+
+/// [`parse`] with other bounds on a line's labels.
+pub fn parse_with(
+    text: &str,
+    base: &Labels,
+    ts_ms: i64,
+    limits: &Limits,
+) -> Result<Vec<Sample>, ParseError> {
     let mut out = Vec::new();
+    let mut strings = Strings::default();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let fail = |reason: &str| ParseError::Line {
-            line: i + 1,
-            reason: reason.to_string(),
-            text: raw.chars().take(QUOTE_LEN).collect(),
+        let fail = |reason: String| {
+            if is_binary(raw) {
+                ParseError::Binary { line: i + 1 }
+            } else {
+                ParseError::Line {
+                    line: i + 1,
+                    reason,
+                    text: quote(raw),
+                }
+            }
         };
-        let (name, labels, value) = parse_line(line).map_err(|r| fail(&r))?;
+        let (name, labels, value) = parse_line(line, limits).map_err(fail)?;
         if out.len() >= MAX_SAMPLES {
             return Err(ParseError::TooMany);
         }
-        let mut all = base.clone();
-        for (n, v) in labels {
-            if base.get(&n).is_some() {
-                all.insert(format!("exported_{n}"), v);
-            } else {
-                all.insert(n, v);
-            }
-        }
-        out.push(Sample::new(name, all, value, ts_ms));
+        let all = merge(base, labels, &mut strings).map_err(fail)?;
+        out.push(Sample::new(strings.get(&name), all, value, ts_ms));
     }
     Ok(out)
+}
+
+/// `base` plus a line's labels; one that `base` has already is renamed
+/// `exported_<name>`. A label written twice is an error. Sorts once:
+/// n log n in the labels of the line.
+fn merge(base: &Labels, labels: LabelPairs, strings: &mut Strings) -> Result<Labels, String> {
+    if labels.len() > 1 {
+        let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("label {} appears twice", w[0]));
+        }
+    }
+    if labels.is_empty() {
+        return Ok(base.clone());
+    }
+    let exposed = labels.into_iter().map(|(n, v)| {
+        let n = if base.get(&n).is_some() {
+            strings.get(&format!("exported_{n}"))
+        } else {
+            strings.get(&n)
+        };
+        (n, strings.get(&v))
+    });
+    Ok(base
+        .iter_shared()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .chain(exposed)
+        .collect())
+}
+
+/// The strings of one exposition, each kept once and shared by the
+/// samples that use it: a page repeats its metric names, label names and
+/// most values (`le="0.5"`, `code="200"`, `device="eth0"`) line after
+/// line, and a sample holding its own copies took about twice the page.
+#[derive(Default)]
+struct Strings(HashSet<SharedStr>);
+
+impl Strings {
+    fn get(&mut self, s: &str) -> SharedStr {
+        if let Some(shared) = self.0.get(s) {
+            return shared.clone();
+        }
+        let shared = s.into_shared();
+        self.0.insert(shared.clone());
+        shared
+    }
 }
 
 /// Label pairs in the order written.
 type LabelPairs = Vec<(String, String)>;
 
-/// One sample line: name, labels in order, value.
-fn parse_line(line: &str) -> Result<(String, LabelPairs, f64), String> {
+/// One sample line: name, labels in order, value. An OpenMetrics
+/// exemplar after the value is checked and dropped.
+fn parse_line(line: &str, limits: &Limits) -> Result<(String, LabelPairs, f64), String> {
     let name_end = line
         .find(|c: char| c == '{' || c.is_whitespace())
         .unwrap_or(line.len());
     let name = &line[..name_end];
+    if name.len() > limits.name_len {
+        return Err(format!(
+            "metric name {} is {} bytes long, expected at most {}",
+            quote(name),
+            name.len(),
+            limits.name_len
+        ));
+    }
     if !is_valid_metric_name(name) {
         return Err(format!(
-            "metric name {name:?} is not valid, expected letters, digits, _ and :, not starting with a digit"
+            "metric name {} is not valid, expected letters, digits, _ and :, not starting with a digit",
+            quote(name)
         ));
     }
     // `name {a="1"} 5`: Prometheus allows blanks before the brace.
     let mut rest = line[name_end..].trim_start();
     let mut labels = Vec::new();
     if let Some(after) = rest.strip_prefix('{') {
-        let (parsed, tail) = parse_labels(after)?;
+        let (parsed, tail) = parse_labels(after, limits)?;
         labels = parsed;
         rest = tail;
     }
-    let mut fields = rest.split_whitespace();
+    // Nothing quoted is left before an exemplar's `#`.
+    let (sample, exemplar) = match rest.split_once('#') {
+        Some((sample, exemplar)) => (sample, Some(exemplar)),
+        None => (rest, None),
+    };
+    let value = value_and_timestamp(sample, "the metric name")?;
+    if let Some(exemplar) = exemplar {
+        let after = exemplar.trim_start().strip_prefix('{').ok_or_else(|| {
+            "expected an exemplar `# {label=\"value\"} value` after the value".to_string()
+        })?;
+        let (_, tail) = parse_labels(after, limits).map_err(|e| format!("exemplar: {e}"))?;
+        value_and_timestamp(tail, "the exemplar's labels").map_err(|e| format!("exemplar: {e}"))?;
+    }
+    Ok((name.to_string(), labels, value))
+}
+
+/// `value [timestamp]`, the timestamp checked and dropped.
+fn value_and_timestamp(s: &str, after: &str) -> Result<f64, String> {
+    let mut fields = s.split_whitespace();
     let value = fields
         .next()
-        .ok_or_else(|| "no value after the metric name, expected `name value`".to_string())?;
-    let value = parse_value(value)
-        .ok_or_else(|| format!("value {value:?} is not a number (or +Inf, -Inf, NaN)"))?;
+        .ok_or_else(|| format!("no value after {after}, expected `name value`"))?;
+    let value = parse_value(value).ok_or_else(|| {
+        format!(
+            "value {} is not a number (or +Inf, -Inf, NaN)",
+            quote(value)
+        )
+    })?;
     if let Some(ts) = fields.next() {
         if ts.parse::<i64>().is_err() && ts.parse::<f64>().is_err() {
             return Err(format!(
-                "{ts:?} after the value is not a timestamp (milliseconds)"
+                "{} after the value is not a timestamp (milliseconds)",
+                quote(ts)
             ));
         }
     }
     if fields.next().is_some() {
         return Err("unexpected text after the timestamp".into());
     }
-    Ok((name.to_string(), labels, value))
+    Ok(value)
 }
 
 /// The labels after `{` up to the matching `}`, and what follows it.
-fn parse_labels(mut s: &str) -> Result<(LabelPairs, &str), String> {
+/// Stops at the first label past `limits`, before reading the rest.
+fn parse_labels<'a>(mut s: &'a str, limits: &Limits) -> Result<(LabelPairs, &'a str), String> {
     let mut labels: LabelPairs = Vec::new();
     loop {
         s = s.trim_start();
         if let Some(rest) = s.strip_prefix('}') {
             return Ok((labels, rest));
         }
-        let eq = s
-            .find('=')
-            .ok_or_else(|| "a label without `=\"value\"`".to_string())?;
-        let name = s[..eq].trim();
-        if !is_valid_label_name(name) {
+        if labels.len() == limits.labels {
             return Err(format!(
-                "label name {name:?} is not valid, expected letters, digits and _, not starting with a digit or __"
+                "more than {} labels, expected at most {}",
+                limits.labels, limits.labels
             ));
         }
-        if labels.iter().any(|(n, _)| n == name) {
-            return Err(format!("label {name} appears twice"));
+        let name_end = s
+            .find(|c: char| c == '=' || c.is_whitespace() || c == ',' || c == '}')
+            .unwrap_or(s.len());
+        let name = &s[..name_end];
+        if name.len() > limits.name_len {
+            return Err(format!(
+                "label name {} is {} bytes long, expected at most {}",
+                quote(name),
+                name.len(),
+                limits.name_len
+            ));
         }
-        s = s[eq + 1..].trim_start();
+        s = s[name_end..].trim_start();
         s = s
+            .strip_prefix('=')
+            .ok_or_else(|| "a label without `=\"value\"`".to_string())?;
+        if !is_valid_label_name(name) {
+            return Err(format!(
+                "label name {} is not valid, expected letters, digits and _, not starting with a digit or __",
+                quote(name)
+            ));
+        }
+        s = s
+            .trim_start()
             .strip_prefix('"')
             .ok_or_else(|| format!("the value of label {name} is not in double quotes"))?;
-        let mut value = String::new();
-        let mut chars = s.char_indices();
-        let end = loop {
-            match chars.next() {
-                None => return Err(format!("the value of label {name} has no closing quote")),
-                Some((i, '"')) => break i,
-                Some((_, '\\')) => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, '\\')) => value.push('\\'),
-                    Some((_, '"')) => value.push('"'),
-                    Some((_, c)) => {
-                        value.push('\\');
-                        value.push(c);
-                    }
-                    None => return Err(format!("the value of label {name} has no closing quote")),
-                },
-                Some((_, c)) => value.push(c),
-            }
-        };
+        let (value, rest) = label_value(s, name, limits.value_len)?;
         labels.push((name.to_string(), value));
-        s = s[end + 1..].trim_start();
+        s = rest.trim_start();
         if let Some(rest) = s.strip_prefix(',') {
             s = rest;
         } else if !s.starts_with('}') {
@@ -163,19 +316,56 @@ fn parse_labels(mut s: &str) -> Result<(LabelPairs, &str), String> {
     }
 }
 
+/// A label value after its opening quote, unescaped, and what follows
+/// its closing quote. Copies runs of plain text at once; stops as soon as
+/// the value is longer than `max` bytes.
+fn label_value<'a>(mut s: &'a str, name: &str, max: usize) -> Result<(String, &'a str), String> {
+    let unclosed = || format!("the value of label {name} has no closing quote");
+    let mut value = String::new();
+    loop {
+        let at = s.find(['"', '\\']).ok_or_else(unclosed)?;
+        value.push_str(&s[..at]);
+        if value.len() > max {
+            break;
+        }
+        if s.as_bytes()[at] == b'"' {
+            return Ok((value, &s[at + 1..]));
+        }
+        let mut escaped = s[at + 1..].chars();
+        match escaped.next() {
+            Some('n') => value.push('\n'),
+            Some('\\') => value.push('\\'),
+            Some('"') => value.push('"'),
+            Some(c) => {
+                value.push('\\');
+                value.push(c);
+            }
+            None => return Err(unclosed()),
+        }
+        s = escaped.as_str();
+    }
+    Err(format!(
+        "the value of label {name} is longer than {max} bytes, expected at most {max}"
+    ))
+}
+
 /// A sample value: a float, or `+Inf`, `-Inf`, `NaN` in any case.
 fn parse_value(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => s.parse::<f64>().ok().filter(|_| {
-            // Rust also reads "infinity" and "nan" spelled out; the format
-            // has only the three spellings above.
-            !s.chars()
-                .any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        }),
+    if s.eq_ignore_ascii_case("+inf") || s.eq_ignore_ascii_case("inf") {
+        return Some(f64::INFINITY);
     }
+    if s.eq_ignore_ascii_case("-inf") {
+        return Some(f64::NEG_INFINITY);
+    }
+    if s.eq_ignore_ascii_case("nan") {
+        return Some(f64::NAN);
+    }
+    // Rust also reads "infinity" and "nan" spelled out; the format has
+    // only the three spellings above.
+    s.parse::<f64>().ok().filter(|_| {
+        !s.bytes()
+            .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+    })
 }
 
 #[cfg(test)]
@@ -289,6 +479,164 @@ mod tests {
             e("m{a=\"x} 1"),
             "line 1: the value of label a has no closing quote: \"m{a=\\\"x} 1\""
         );
+    }
+
+    /// One line `m{l0="v0",l1="v1",...} 1` of `n` labels.
+    fn line_of(n: usize) -> String {
+        let mut s = String::from("m{");
+        for i in 0..n {
+            s.push_str(&format!("l{i}=\"v{i}\","));
+        }
+        s.push_str("} 1\n");
+        s
+    }
+
+    /// The fastest of a few parses of `text` (one slow run on a shared
+    /// machine does not decide).
+    fn parse_time(text: &str, base: &Labels, limits: &Limits) -> std::time::Duration {
+        (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                let s = parse_with(text, base, 0, limits).unwrap();
+                assert!(!s.is_empty());
+                started.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn parsing_is_linear_in_the_labels_of_a_line() {
+        let unbounded = Limits {
+            labels: usize::MAX,
+            ..LIMITS
+        };
+        // The base labels clash with some of the line's: exported_ too.
+        let base: Labels = (0..20).map(|i| (format!("l{i}"), "base")).collect();
+        let long = line_of(100_000);
+        let short = line_of(100).repeat(1_000);
+        let one = parse_with(&long, &base, 0, &unbounded).unwrap();
+        assert_eq!(one[0].labels.len(), 100_020);
+        assert_eq!(one[0].labels.get("exported_l7"), Some("v7"));
+        assert_eq!(one[0].labels.get("l7"), Some("base"));
+        // The same number of labels and about the same bytes either way:
+        // linear work takes about as long (n log n: a few times), a scan
+        // per label (the old parser) took 1,000 times as long or more.
+        let ratio = parse_time(&long, &base, &unbounded).as_secs_f64()
+            / parse_time(&short, &base, &unbounded).as_secs_f64();
+        assert!(
+            ratio < 10.0,
+            "one line of 100,000 labels took {ratio:.1} times as long as 1,000 lines of 100"
+        );
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let e = |t: &str| parse(t, &base(), 0).unwrap_err().to_string();
+        assert!(parse(&line_of(64), &base(), 0).is_ok());
+        assert_eq!(
+            e(&format!("ok 1\n{}", line_of(65))),
+            "line 2: more than 64 labels, expected at most 64: \"m{l0=\\\"v0\\\",l1=\\\"v1\\\",l2=\\\"v2\\\",l3=\\\"v3\\\",l4=\\\"v4\"..."
+        );
+        let value = "x".repeat(4096);
+        assert!(parse(&format!("m{{a=\"{value}\"}} 1"), &base(), 0).is_ok());
+        // A value of 10 MB: refused, and the error stays short.
+        let huge = format!("m{{a=\"{}\"}} 1", "x".repeat(10 << 20));
+        let err = e(&huge);
+        assert!(
+            err.starts_with("line 1: the value of label a is longer than 4096 bytes, expected at most 4096: \"m{a=\\\"xxx"),
+            "{err}"
+        );
+        assert!(err.len() < 200, "{err}");
+        let name = "n".repeat(257);
+        assert!(e(&format!("m{{{name}=\"1\"}} 1"))
+            .starts_with("line 1: label name \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"... is 257 bytes long, expected at most 256: "));
+        assert!(e(&format!("{name} 1"))
+            .starts_with("line 1: metric name \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"... is 257 bytes long, expected at most 256: "));
+        // Escapes count as what they stand for.
+        let escaped = "\\n".repeat(4096);
+        assert!(parse(&format!("m{{a=\"{escaped}\"}} 1"), &base(), 0).is_ok());
+    }
+
+    #[test]
+    fn openmetrics_exemplars_are_accepted_and_dropped() {
+        let text = "# TYPE http_requests counter\n\
+                    http_requests_total{code=\"200\"} 1027 # {trace_id=\"abc\"} 1.0\n\
+                    http_requests_created{code=\"200\"} 1.6e9\n\
+                    rpc_bucket{le=\"0.5\"} 3 1520879607.789 # {trace_id=\"a#b\",span=\"c\"} 0.4 1520879607.1\n\
+                    # EOF\n";
+        let s = parse(text, &base(), 5).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            (s[0].name.as_str(), s[0].value),
+            ("http_requests_total", 1027.0)
+        );
+        assert_eq!(s[0].labels.get("trace_id"), None);
+        assert_eq!(s[0].labels.len(), 3);
+        assert_eq!((s[2].name.as_str(), s[2].value), ("rpc_bucket", 3.0));
+        assert_eq!(s[2].timestamp_ms, 5);
+        let e = |t: &str| parse(t, &base(), 0).unwrap_err().to_string();
+        assert_eq!(
+            e("m 1 # trace\n"),
+            "line 1: expected an exemplar `# {label=\"value\"} value` after the value: \"m 1 # trace\""
+        );
+        assert_eq!(
+            e("m 1 # {a=\"1\"}\n"),
+            "line 1: exemplar: no value after the exemplar's labels, expected `name value`: \"m 1 # {a=\\\"1\\\"}\""
+        );
+    }
+
+    /// Bytes from a fixed-seed generator, so a failure can be replayed.
+    fn garbage(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn binary_garbage_gives_one_short_error() {
+        let expected = "line 1: binary data (control characters or bytes that are not UTF-8), expected text lines like `name{label=\"value\"} 1`";
+        // What a body that is not UTF-8 becomes (as the scrape and exec
+        // plugins read it): different garbage, the same error each time.
+        for seed in 1..20 {
+            let bytes = garbage(seed, 600);
+            let text = String::from_utf8_lossy(&bytes);
+            assert_eq!(
+                parse(&text, &base(), 0).unwrap_err().to_string(),
+                expected,
+                "seed {seed}"
+            );
+        }
+        // Valid UTF-8 with control bytes (a protobuf body).
+        let e = parse("\u{8}\u{1}\u{12}\u{7}node_up\u{1a}\u{0}", &base(), 0).unwrap_err();
+        assert_eq!(e.to_string(), expected);
+        // Text that is not the format: quoted, but never more than a few
+        // dozen characters of it.
+        let e = parse(&format!("not metrics {}\n", "y".repeat(600)), &base(), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn repeated_strings_are_kept_once() {
+        let s = parse("a{code=\"200\"} 1\nb{code=\"200\"} 2\n", &base(), 0).unwrap();
+        let code = |i: usize| {
+            s[i].labels
+                .iter_shared()
+                .find(|(n, _)| &***n == "code")
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .unwrap()
+        };
+        let ((n0, v0), (n1, v1)) = (code(0), code(1));
+        assert!(std::sync::Arc::ptr_eq(&n0, &n1));
+        assert!(std::sync::Arc::ptr_eq(&v0, &v1));
     }
 
     #[test]
