@@ -574,12 +574,7 @@ impl Wal {
             let jump = (wall - w0) - expected;
             if jump.unsigned_abs() > CLOCK_JUMP_THRESHOLD.as_millis() as u64 {
                 let direction = if jump > 0 { "forward" } else { "backward" };
-                self.telemetry.inc(
-                    "sentinel_wall_clock_jumps_total",
-                    "Jumps of the wall clock against the monotonic clock, by direction.",
-                    Labels::new().with("direction", direction),
-                    1.0,
-                );
+                self.telemetry.count_clock_jump(direction, 1.0);
                 log::warn!(
                     duration_ms = jump.unsigned_abs(),
                     direction = direction;
