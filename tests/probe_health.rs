@@ -597,6 +597,10 @@ fn metrics_have_help_and_type_as_prometheus_reads_them() {
         body.contains("sentinel_wall_clock_jumps_total{direction=\"forward\"} 0\n"),
         "the clock-jump counter exists from the start"
     );
+    assert!(
+        body.contains("# TYPE sentinel_samples_accepted_total counter\n"),
+        "{body}"
+    );
 
     // A real Prometheus scrapes it and keeps the declared types and help.
     let prom = Prometheus::start_scraping(&listen);

@@ -70,6 +70,7 @@ impl Default for Telemetry {
         for direction in ["forward", "backward"] {
             t.count_clock_jump(direction, 0.0);
         }
+        t.count_accepted(0.0);
         t
     }
 }
@@ -105,6 +106,16 @@ impl Telemetry {
             Labels::new()
                 .with("backend", backend)
                 .with("reason", reason),
+            samples,
+        );
+    }
+
+    /// Adds `samples` to `sentinel_samples_accepted_total`.
+    pub fn count_accepted(&self, samples: f64) {
+        self.inc(
+            "sentinel_samples_accepted_total",
+            "Samples written to the WAL.",
+            Labels::new(),
             samples,
         );
     }

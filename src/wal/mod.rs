@@ -722,12 +722,7 @@ impl Handler<Append> for Wal {
             // broke() kept the record for the reopen; not accepted yet.
             return Ok(last);
         }
-        self.telemetry.inc(
-            "sentinel_samples_accepted_total",
-            "Samples written to the WAL.",
-            Labels::new(),
-            msg.samples.len() as f64,
-        );
+        self.telemetry.count_accepted(msg.samples.len() as f64);
         log::debug!(
             task_id = msg.task_id.as_str(),
             samples = msg.samples.len(),
