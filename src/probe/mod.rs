@@ -319,12 +319,27 @@ impl DownTargets {
             .join("; ");
         if self.count > self.named.len() {
             out.push_str(&format!(
-                " (and {} more targets down)",
+                "{MORE_PREFIX}{}{MORE_SUFFIX}",
                 self.count - self.named.len()
             ));
         }
         Some(out)
     }
+}
+
+/// How [`DownTargets::reason`] counts the targets it does not name.
+const MORE_PREFIX: &str = " (and ";
+const MORE_SUFFIX: &str = " more targets down)";
+
+/// The part of a down reason that decides whether it changed, for the
+/// log: without the count of unnamed targets, so that a sweep whose
+/// dead hosts come and go is not logged run after run.
+fn reason_key(reason: &str) -> &str {
+    reason
+        .strip_suffix(MORE_SUFFIX)
+        .and_then(|r| r.rsplit_once(MORE_PREFIX))
+        .filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(reason, |(named, _)| named)
 }
 
 /// Stop probing (shutdown, reload).
@@ -446,7 +461,7 @@ impl Probe {
         let task_id = self.task.id.as_str();
         match down {
             Some(reason) => {
-                if note_failure(&mut self.down, reason) {
+                if note_failure(&mut self.down, reason_key(reason)) {
                     log::warn!(task_id = task_id, reason = reason; "Target down.");
                 } else {
                     log::debug!(task_id = task_id, reason = reason; "Target down.");
@@ -656,6 +671,29 @@ impl Handler<StopProbe> for Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn down_reasons_name_three_targets_and_count_the_rest() {
+        let mut d = DownTargets::default();
+        assert_eq!(d.reason(), None);
+        for h in ["a", "b", "c", "d", "e"] {
+            d.push(h, || format!("{h} is gone"));
+        }
+        let r = d.reason().unwrap();
+        assert_eq!(
+            r,
+            "a: a is gone; b: b is gone; c: c is gone (and 2 more targets down)"
+        );
+        // The log compares the named part only: a changing count of
+        // unnamed hosts is not a new reason.
+        assert_eq!(reason_key(&r), "a: a is gone; b: b is gone; c: c is gone");
+        assert_eq!(reason_key("connection refused"), "connection refused");
+        let mut state = None;
+        assert!(note_failure(&mut state, reason_key(&r)));
+        let more = r.replace("2 more", "7 more");
+        assert!(!note_failure(&mut state, reason_key(&more)));
+        assert!(note_failure(&mut state, "a: a is gone"));
+    }
 
     #[test]
     fn chunks_keep_a_host_together() {
