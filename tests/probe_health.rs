@@ -66,14 +66,26 @@ fn http_up(out: &RunOutput) -> f64 {
 }
 
 /// Asserts that the server really answers `url` with gzip, so that the
-/// probe's check below is about gzip.
+/// probe's check below is about gzip: a plain HTTP/1.1 request on a
+/// socket, its response head read.
 fn assert_answers_gzip(url: &str, method: &str) {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-D", "-", "-X", method])
-        .args(["-H", "Accept-Encoding: gzip", "--max-time", "5", url])
-        .output()
-        .expect("curl runs (apt-get install curl)");
-    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = TcpStream::connect(authority).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(
         head.contains("content-encoding: gzip"),
         "{method} {url} does not answer gzip, the test proves nothing:\n{head}"
@@ -105,6 +117,25 @@ fn http_probe_is_up_against_victoria_metrics_and_prometheus_that_answer_gzip() {
             "{} {url}: {:?}",
             method_name(method),
             out
+        );
+    }
+    // `sentinel trigger http` (the report) says up and exits 0.
+    for head in [false, true] {
+        let url = format!("{}/health", vm.base_url());
+        let mut args = vec!["trigger", "http", url.as_str()];
+        if head {
+            args.insert(2, "--head");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("200, up"),
+            "sentinel {args:?}: {}\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
         );
     }
     // The body is decoded, not just skipped: body_regex sees VM's "OK"
