@@ -47,7 +47,9 @@ fn value(samples: &[Sample], name: &str) -> Option<f64> {
 }
 
 fn run(plugin: PluginConfig) -> Vec<Sample> {
-    run_once(&plugin, &base()).unwrap_or_else(|e| panic!("{}: {e}", plugin.name()))
+    run_once(&plugin, &base())
+        .unwrap_or_else(|e| panic!("{}: {e}", plugin.name()))
+        .samples
 }
 
 fn run_err(plugin: PluginConfig) -> ProbeError {
@@ -719,7 +721,7 @@ fn scrape_of_the_agents_own_metrics() {
     let url = format!("http://127.0.0.1:{port}/metrics");
     let deadline = Instant::now() + Duration::from_secs(20);
     let samples = loop {
-        match run_once(&scrape(url.clone()), &base()) {
+        match run_once(&scrape(url.clone()), &base()).map(|r| r.samples) {
             Ok(s) if s.iter().any(|s| s.name == "tcp_up") => break s,
             _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
             other => panic!("no tcp_up on {url} after 20 s: {other:?}"),

@@ -390,7 +390,8 @@ fn many_hosts_in_one_task_each_their_own_series() {
     };
     let started = Instant::now();
     let samples = sentinel::probe::run_once(&PluginConfig::Ping(c.clone()), &base_labels())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+        .samples;
     assert!(started.elapsed() <= c.max_run_time() + RETURN_MARGIN);
     let reachable: Vec<&Sample> = samples
         .iter()
@@ -429,9 +430,9 @@ fn histogram_and_percentiles() {
     let base = base_labels().with("task_id", "ping-histogram-test");
     let plugin = PluginConfig::Ping(c);
     let count_of = |s: &[Sample]| value(s, "ping_rtt_seconds_count").unwrap();
-    let first = sentinel::probe::run_once(&plugin, &base).unwrap();
+    let first = sentinel::probe::run_once(&plugin, &base).unwrap().samples;
     assert_eq!(count_of(&first), 25.0);
-    let second = sentinel::probe::run_once(&plugin, &base).unwrap();
+    let second = sentinel::probe::run_once(&plugin, &base).unwrap().samples;
     assert_eq!(count_of(&second), 50.0);
     let inf = second
         .iter()
@@ -451,14 +452,19 @@ fn histogram_and_percentiles() {
     assert!(sum > 0.0 && sum < 50.0 * FAST_RTT_MS / 1000.0, "{sum}");
     let p50 = second
         .iter()
-        .find(|s| s.name == "ping_rtt_ms" && s.labels.get("quantile") == Some("0.5"))
+        .find(|s| s.name == "ping_rtt_quantile_ms" && s.labels.get("quantile") == Some("0.5"))
         .expect("no p50 with 25 replies");
     let p99 = second
         .iter()
-        .find(|s| s.name == "ping_rtt_ms" && s.labels.get("quantile") == Some("0.99"))
+        .find(|s| s.name == "ping_rtt_quantile_ms" && s.labels.get("quantile") == Some("0.99"))
         .unwrap();
     assert!(p50.value <= p99.value);
     assert!(p99.value <= value(&second, "ping_rtt_max_ms").unwrap());
+    // `ping_rtt_ms` is the mean alone: the percentiles have a name of
+    // their own.
+    let means: Vec<&Sample> = second.iter().filter(|s| s.name == "ping_rtt_ms").collect();
+    assert_eq!(means.len(), 1, "{means:?}");
+    assert_eq!(means[0].labels.get("quantile"), None);
 }
 
 /// Hosts of the load task in namespace `a` (its own loopback answers).

@@ -10,6 +10,8 @@ mod cli;
 mod probe;
 // The tcp, http, dns, exec and scrape plugins against local servers.
 mod plugins;
+// gzip servers, down reasons, every plugin on the status page, HELP/TYPE.
+mod probe_health;
 // The agent end to end against real VictoriaMetrics and Prometheus.
 mod pipeline;
 // /metrics, /healthz, check, wal stats, SIGHUP reload.

@@ -106,6 +106,19 @@ pub enum DecodeError {
     NotResponse,
 }
 
+/// The series of dns, for `/metrics`, and what the status page reads.
+pub const INFO: super::PluginInfo = super::PluginInfo {
+    metrics: &[
+        super::MetricDoc::gauge(
+            "dns_up",
+            "1 when the server answered NOERROR with a record of the asked type, 0 otherwise.",
+        ),
+        super::MetricDoc::gauge("dns_lookup_ms", "Time until the server's answer, in ms."),
+        super::MetricDoc::gauge("dns_answers", "Records of the asked type in the answer."),
+    ],
+    health: super::Health::up_and_ms("dns_up", "dns_lookup_ms"),
+};
+
 /// The result of one lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsOutcome {

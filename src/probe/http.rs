@@ -45,6 +45,26 @@ const MIN_HANDSHAKE_TIME: Duration = Duration::from_millis(10);
 /// `User-Agent` of the http and scrape probes.
 pub const USER_AGENT: &str = concat!("sentinel/", env!("CARGO_PKG_VERSION"));
 
+/// The series of http, for `/metrics`, and what the status page reads.
+pub const INFO: super::PluginInfo = super::PluginInfo {
+    metrics: &[
+        super::MetricDoc::gauge(
+            "http_up",
+            "1 when a response came with an accepted status (and the body matched body_regex), 0 otherwise.",
+        ),
+        super::MetricDoc::gauge("http_status_code", "Status code of the response."),
+        super::MetricDoc::gauge(
+            "http_response_ms",
+            "Time from the request to the end of the response body, in ms.",
+        ),
+        super::MetricDoc::gauge(
+            "http_tls_cert_expiry_seconds",
+            "Seconds until the server certificate expires (https); negative once expired.",
+        ),
+    ],
+    health: super::Health::up_and_ms("http_up", "http_response_ms"),
+};
+
 /// The result of one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpOutcome {
@@ -152,16 +172,7 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
         Err(e) => outcome.reason = Some(describe_error(&e, cfg.timeout)),
         Ok(mut response) => {
             let status = response.status().as_u16();
-            let mut body = Vec::new();
-            let read = response
-                .body_mut()
-                .as_reader()
-                .take(MAX_BODY_BYTES + 1)
-                .read_to_end(&mut body);
-            // Drain what is past the limit so the time covers the whole body.
-            let drained = read.and_then(|_| {
-                std::io::copy(&mut response.body_mut().as_reader(), &mut std::io::sink())
-            });
+            let (body, drained) = read_body(cfg.method, &mut response);
             outcome.status = Some(status);
             outcome.response_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
             let accepted = cfg
@@ -171,7 +182,7 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
             outcome.up = accepted;
             if let Err(e) = drained {
                 outcome.up = false;
-                outcome.reason = Some(format!("reading the body failed: {e}"));
+                outcome.reason = Some(format!("reading the body failed: {}", describe_io(&e)));
             } else if !accepted {
                 outcome.reason = Some(format!(
                     "status {status} is not in accepted_status ({})",
@@ -214,6 +225,57 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
         }
     }
     Ok(outcome)
+}
+
+/// Reads the body of `response`: up to [`MAX_BODY_BYTES`] kept (for
+/// `body_regex`), the rest read and dropped so that the time covers the
+/// whole body. Returns what was kept and whether reading worked.
+///
+/// One reader for the whole body: ureq decodes `Content-Encoding: gzip`
+/// in the reader, and a second reader would start a second gzip stream
+/// in the middle of the first (or at its end: "unexpected end of file"),
+/// which made every gzip server (VictoriaMetrics, Prometheus) look down.
+/// A response that has no body by definition (to HEAD; 1xx, 204, 304) is
+/// not read at all: servers still send `Content-Encoding: gzip` there. A
+/// body that ends before the first gzip byte (an empty body declared
+/// gzip, as some servers send) is an empty body, not an error.
+fn read_body(
+    method: HttpMethod,
+    response: &mut ureq::http::Response<ureq::Body>,
+) -> (Vec<u8>, std::io::Result<()>) {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    if method == HttpMethod::Head || (100..200).contains(&status) || status == 204 || status == 304
+    {
+        return (body, Ok(()));
+    }
+    let mut reader = response.body_mut().as_reader();
+    let read = (&mut reader)
+        .take(MAX_BODY_BYTES + 1)
+        .read_to_end(&mut body)
+        .and_then(|_| std::io::copy(&mut reader, &mut std::io::sink()).map(|_| ()));
+    match read {
+        Err(e) if body.is_empty() && is_empty_gzip(&e) => (body, Ok(())),
+        other => (body, other),
+    }
+}
+
+/// Whether `e` is ureq's gzip decoder finding no gzip data at all.
+fn is_empty_gzip(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|u| {
+            matches!(u, ureq::Error::Decompress(_, io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+        })
+}
+
+/// An error while reading a body, in words: ureq's own errors (a timeout)
+/// as [`describe_error`] puts them.
+fn describe_io(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+        Some(ureq::Error::Timeout(phase)) => format!("no complete answer in time ({phase})"),
+        _ => e.to_string(),
+    }
 }
 
 /// A `Name: value` header from the command line.

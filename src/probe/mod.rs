@@ -20,8 +20,7 @@ pub mod scrape;
 pub mod tcp;
 pub mod textformat;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -72,6 +71,136 @@ pub const PLUGINS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The type of a metric family, for the `# TYPE` line of `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+    /// `<name>_bucket`, `<name>_sum` and `<name>_count`.
+    Histogram,
+}
+
+impl MetricType {
+    /// As written after `# TYPE name`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+            MetricType::Histogram => "histogram",
+        }
+    }
+}
+
+/// A metric family a plugin writes: declared once, next to the plugin's
+/// code, and printed as `# HELP` and `# TYPE` on `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDoc {
+    pub name: &'static str,
+    pub kind: MetricType,
+    pub help: &'static str,
+}
+
+impl MetricDoc {
+    pub const fn gauge(name: &'static str, help: &'static str) -> MetricDoc {
+        MetricDoc {
+            name,
+            kind: MetricType::Gauge,
+            help,
+        }
+    }
+
+    pub const fn histogram(name: &'static str, help: &'static str) -> MetricDoc {
+        MetricDoc {
+            name,
+            kind: MetricType::Histogram,
+            help,
+        }
+    }
+}
+
+/// Which of a plugin's series tell the status page whether its targets
+/// answered and how fast: declared once per plugin, next to its code.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Health {
+    /// 1 for each target that answered, 0 for each that did not. A run
+    /// without it (exec; a scrape before it has an `up`) counts as one
+    /// target that answered: the run itself worked.
+    pub up: Option<&'static str>,
+    /// The latency of a target and the factor that makes it milliseconds.
+    pub latency: Option<(&'static str, f64)>,
+    /// The fastest and slowest answer of a target, in milliseconds.
+    pub latency_min: Option<&'static str>,
+    pub latency_max: Option<&'static str>,
+    /// Loss in percent.
+    pub loss: Option<&'static str>,
+}
+
+impl Health {
+    /// An up metric and a latency in milliseconds.
+    pub const fn up_and_ms(up: &'static str, latency_ms: &'static str) -> Health {
+        Health {
+            up: Some(up),
+            latency: Some((latency_ms, 1.0)),
+            latency_min: None,
+            latency_max: None,
+            loss: None,
+        }
+    }
+}
+
+/// What a plugin declares about its series.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginInfo {
+    pub metrics: &'static [MetricDoc],
+    pub health: Health,
+}
+
+/// Every plugin's declarations, by plugin name.
+const PLUGIN_INFO: &[(&str, PluginInfo)] = &[
+    ("ping", ping::INFO),
+    ("tcp", tcp::INFO),
+    ("http", http::INFO),
+    ("dns", dns::INFO),
+    ("exec", exec_info()),
+    ("scrape", scrape::INFO),
+];
+
+/// exec's series are the command's own: none declared, and a run that
+/// gives samples is up.
+const fn exec_info() -> PluginInfo {
+    PluginInfo {
+        metrics: &[],
+        health: Health {
+            up: None,
+            latency: None,
+            latency_min: None,
+            latency_max: None,
+            loss: None,
+        },
+    }
+}
+
+/// The declarations of the plugin named `plugin` (`ping`, `tcp`, ...).
+pub fn plugin_info(plugin: &str) -> Option<&'static PluginInfo> {
+    PLUGIN_INFO
+        .iter()
+        .find(|(name, _)| *name == plugin)
+        .map(|(_, info)| info)
+}
+
+/// The declared family a series named `name` belongs to (a histogram's
+/// `_bucket`, `_sum` and `_count` belong to the histogram); `None` for
+/// series no plugin declares (what exec and scrape read from a page).
+pub fn metric_doc(name: &str) -> Option<&'static MetricDoc> {
+    let docs = || PLUGIN_INFO.iter().flat_map(|(_, i)| i.metrics.iter());
+    docs().find(|d| d.name == name).or_else(|| {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))?;
+        docs().find(|d| d.name == base && d.kind == MetricType::Histogram)
+    })
+}
+
 /// The labels every series of `task` carries: the agent's (`sentinel`,
 /// `region`, `sentinel.labels`), the task's `labels`, then `device_id` and
 /// `task_id`. Later ones win on equal names.
@@ -85,56 +214,130 @@ pub fn base_labels(agent: &AgentConfig, task: &TaskConfig) -> Labels {
     l
 }
 
+/// What one run of a plugin gives: its samples and, when it reports its
+/// target (or some of its targets) down, why. Every plugin returns this
+/// from [`run_once`]; the probe actor logs the reason (thinned, like a
+/// failing probe) and telemetry shows it in `/api/status` (`reason`) and
+/// on the status page. A plugin that can report "down" with samples (a
+/// failed scrape's `up 0`) sets `down`; a run that gives no result at
+/// all is a [`ProbeError`] instead.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOutput {
+    pub samples: Vec<Sample>,
+    /// Why the run reports its target down (`tcp_up 0`: "connection
+    /// refused"); `None` while every target answers.
+    pub down: Option<String>,
+}
+
+impl From<Vec<Sample>> for RunOutput {
+    /// A run whose targets all answered.
+    fn from(samples: Vec<Sample>) -> RunOutput {
+        RunOutput {
+            samples,
+            down: None,
+        }
+    }
+}
+
 /// Runs `plugin` once, blocking; the samples carry `base` plus the
 /// plugin's own labels, stamped with the start of the run.
-pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<Vec<Sample>, ProbeError> {
+pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<RunOutput, ProbeError> {
     let ts = now_ms();
     match plugin {
         PluginConfig::Ping(cfg) => ping::run_task(cfg, base, ts),
         PluginConfig::Tcp(cfg) => {
             let outcome = tcp::run(cfg)?;
-            if let (None, Some(why)) = (outcome.target, &outcome.reason) {
-                warn_host(
-                    base.get("task_id").unwrap_or(""),
-                    &cfg.host,
-                    why,
-                    "Host cannot be reached; reported down.",
-                );
-            }
-            Ok(tcp::samples(cfg, &outcome, base, ts))
+            Ok(RunOutput {
+                samples: tcp::samples(cfg, &outcome, base, ts),
+                down: outcome
+                    .connect_ms
+                    .is_none()
+                    .then(|| outcome.reason.unwrap_or_else(|| "no connection".into())),
+            })
         }
-        PluginConfig::Http(cfg) => Ok(http::samples(cfg, &http::run(cfg)?, base, ts)),
-        PluginConfig::Dns(cfg) => Ok(dns::samples(cfg, &dns::run(cfg)?, base, ts)),
-        PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts),
-        PluginConfig::Scrape(cfg) => scrape::run_task(cfg, base, ts),
+        PluginConfig::Http(cfg) => {
+            let outcome = http::run(cfg)?;
+            Ok(RunOutput {
+                samples: http::samples(cfg, &outcome, base, ts),
+                down: (!outcome.up).then(|| {
+                    let why = outcome.reason.clone().unwrap_or_else(|| "no answer".into());
+                    match outcome.status {
+                        Some(status) if !why.starts_with("status ") => {
+                            format!("status {status}, {why}")
+                        }
+                        _ => why,
+                    }
+                }),
+            })
+        }
+        PluginConfig::Dns(cfg) => {
+            let outcome = dns::run(cfg)?;
+            Ok(RunOutput {
+                samples: dns::samples(cfg, &outcome, base, ts),
+                down: (!outcome.up)
+                    .then(|| outcome.reason.unwrap_or_else(|| "no usable answer".into())),
+            })
+        }
+        PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts).map(Into::into),
+        PluginConfig::Scrape(cfg) => scrape::run_task(cfg, base, ts).map(Into::into),
     }
 }
 
-/// The last warning per (task, host) about a host that could not be
-/// probed at all: the error and when it was logged.
-type HostWarnings = BTreeMap<(String, String), Logged>;
-static HOST_WARNINGS: Mutex<HostWarnings> = Mutex::new(BTreeMap::new());
+/// The targets of one run that are down, for its down reason: the first
+/// few named with why, the rest counted (a sweep of thousands of hosts
+/// keeps three strings, not thousands).
+#[derive(Debug, Default)]
+pub struct DownTargets {
+    named: Vec<(String, String)>,
+    count: usize,
+}
 
-/// Warns that `host` of a task cannot be probed (its name does not
-/// resolve), like a failing probe: the first time, when the error changes
-/// and every [`FAILURE_LOG_EVERY`]; otherwise at debug level, so that a
-/// dead name does not fill a router's flash with one line per run.
-pub(crate) fn warn_host(task_id: &str, host: &str, error: &str, msg: &'static str) {
-    let now = Instant::now();
-    let due = {
-        let mut seen = HOST_WARNINGS.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (task_id.to_string(), host.to_string());
-        let due = worth_logging(seen.get(&key), error, now);
-        if due {
-            seen.insert(key, (error.to_string(), now));
+impl DownTargets {
+    /// Targets named in the reason.
+    const NAMED: usize = 3;
+
+    /// `target` is down; `why` is asked only for the first few.
+    pub fn push(&mut self, target: &str, why: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.named.len() < Self::NAMED {
+            self.named.push((target.to_string(), why()));
         }
-        due
-    };
-    if due {
-        log::warn!(task_id = task_id, error = error; "{msg}");
-    } else {
-        log::debug!(task_id = task_id, error = error; "{msg}");
     }
+
+    /// `a: why; b: why (and 5 more targets down)`, or `None` when none is.
+    pub fn reason(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut out = self
+            .named
+            .iter()
+            .map(|(t, why)| format!("{t}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if self.count > self.named.len() {
+            out.push_str(&format!(
+                "{MORE_PREFIX}{}{MORE_SUFFIX}",
+                self.count - self.named.len()
+            ));
+        }
+        Some(out)
+    }
+}
+
+/// How [`DownTargets::reason`] counts the targets it does not name.
+const MORE_PREFIX: &str = " (and ";
+const MORE_SUFFIX: &str = " more targets down)";
+
+/// The part of a down reason that decides whether it changed, for the
+/// log: without the count of unnamed targets, so that a sweep whose
+/// dead hosts come and go is not logged run after run.
+fn reason_key(reason: &str) -> &str {
+    reason
+        .strip_suffix(MORE_SUFFIX)
+        .and_then(|r| r.rsplit_once(MORE_PREFIX))
+        .filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(reason, |(named, _)| named)
 }
 
 /// Stop probing (shutdown, reload).
@@ -160,16 +363,18 @@ pub struct Probe {
     running: bool,
     /// Consecutive failed runs, for logging them without flooding.
     failing: Option<Failing>,
+    /// Consecutive runs that reported the target down, likewise.
+    down: Option<Failing>,
     /// What a run does: [`run_once`] (another function in tests).
     runner: Runner,
 }
 
 /// One run of a plugin, blocking.
-type Runner = fn(&PluginConfig, &Labels) -> Result<Vec<Sample>, ProbeError>;
+type Runner = fn(&PluginConfig, &Labels) -> Result<RunOutput, ProbeError>;
 
-/// A probe that fails run after run: the first failure is logged as a
-/// warning, then only a changed error or one every
-/// [`FAILURE_LOG_EVERY`]; the recovery is logged once.
+/// A probe that fails run after run (or reports its target down run after
+/// run): the first failure is logged as a warning, then only a changed
+/// error or one every [`FAILURE_LOG_EVERY`]; the recovery is logged once.
 struct Failing {
     since: Instant,
     logged: Logged,
@@ -180,6 +385,21 @@ type Logged = (String, Instant);
 
 /// How often a probe failing with the same error is logged again.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
+
+/// Records one more failure with `error` in `state` (kept from the first
+/// failure on); whether it is worth a warning (see [`worth_logging`]).
+fn note_failure(state: &mut Option<Failing>, error: &str) -> bool {
+    let now = Instant::now();
+    let log = worth_logging(state.as_ref().map(|f| &f.logged), error, now);
+    if log {
+        let since = state.as_ref().map_or(now, |f| f.since);
+        *state = Some(Failing {
+            since,
+            logged: (error.to_string(), now),
+        });
+    }
+    log
+}
 
 /// Whether a failure that repeats is worth a warning: the first one, a
 /// changed error, or the same one [`FAILURE_LOG_EVERY`] after it was last
@@ -204,6 +424,7 @@ impl Probe {
             telemetry,
             running: false,
             failing: None,
+            down: None,
             runner: run_once,
         }
     }
@@ -228,15 +449,7 @@ impl Probe {
     fn failed(&mut self, error: String, msg: &'static str, level: log::Level) {
         self.telemetry
             .set_probe_error(self.task.id.as_str(), error.clone());
-        let now = Instant::now();
-        let log = worth_logging(self.failing.as_ref().map(|f| &f.logged), &error, now);
-        let since = self.failing.as_ref().map_or(now, |f| f.since);
-        if log {
-            self.failing = Some(Failing {
-                since,
-                logged: (error.clone(), now),
-            });
-        }
+        let log = note_failure(&mut self.failing, &error);
         // A crash is a bug: always at its level, never thinned out.
         let level = if log || level == log::Level::Error {
             level
@@ -244,6 +457,30 @@ impl Probe {
             log::Level::Debug
         };
         log::log!(level, task_id = self.task.id.as_str(), error = error.as_str(); "{msg}");
+    }
+
+    /// A run completed: log why it reports its target down (thinned like
+    /// a failing probe), or once that the target answers again.
+    fn log_down(&mut self, down: Option<&str>) {
+        let task_id = self.task.id.as_str();
+        match down {
+            Some(reason) => {
+                if note_failure(&mut self.down, reason_key(reason)) {
+                    log::warn!(task_id = task_id, reason = reason; "Target down.");
+                } else {
+                    log::debug!(task_id = task_id, reason = reason; "Target down.");
+                }
+            }
+            None => {
+                if let Some(f) = self.down.take() {
+                    log::info!(
+                        task_id = task_id,
+                        duration_ms = f.since.elapsed().as_millis() as u64;
+                        "Target answers again."
+                    );
+                }
+            }
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -266,8 +503,8 @@ impl Probe {
         }
         .into_actor(self)
         .map(move |res, act, ctx| {
-            let samples = match res {
-                Ok(Ok(Ok(samples))) => samples,
+            let RunOutput { samples, down } = match res {
+                Ok(Ok(Ok(output))) => output,
                 Ok(Ok(Err(e))) => {
                     act.running = false;
                     act.count("error");
@@ -275,7 +512,7 @@ impl Probe {
                     // so that the status page shows the error after it.
                     let (e, samples) = e.into_parts();
                     if !samples.is_empty() {
-                        act.store(samples);
+                        act.store(samples, None);
                     }
                     act.failed(e.to_string(), "Probe failed.", log::Level::Warn);
                     return;
@@ -322,20 +559,21 @@ impl Probe {
                     "Probe works again."
                 );
             }
+            act.log_down(down.as_deref());
             log::debug!(
                 task_id = act.task.id.as_str(),
                 samples = samples.len(),
                 result = summary(&samples).as_str();
                 "Probe finished."
             );
-            act.store(samples);
+            act.store(samples, down);
         });
         ctx.spawn(fut);
     }
 
     /// Keeps a run's samples: the latest result in telemetry, every
     /// sample in the WAL.
-    fn store(&mut self, samples: Vec<Sample>) {
+    fn store(&mut self, samples: Vec<Sample>, down: Option<String>) {
         // After a reload changed the task: stale markers for the
         // series of its former runs that this run no longer has.
         let mut retired = self.telemetry.take_retired(self.task.id.as_str(), &samples);
@@ -349,7 +587,7 @@ impl Probe {
         // appends below, which copy one chunk at a time.
         let samples = Arc::new(samples);
         self.telemetry
-            .set_probe_result(self.task.id.as_str(), samples.clone());
+            .set_probe_run(self.task.id.as_str(), samples.clone(), down);
         // Appended one chunk at a time, each awaited before the
         // next is copied: one chunk's copy and encoding in memory
         // at once, and at most one message of this run in the WAL's
@@ -481,13 +719,13 @@ mod tests {
 
     /// A run that outlives its timeout (a parse that takes minutes, a
     /// lookup that hangs), counting how many run at once.
-    fn slow_run(_: &PluginConfig, _: &Labels) -> Result<Vec<Sample>, ProbeError> {
+    fn slow_run(_: &PluginConfig, _: &Labels) -> Result<RunOutput, ProbeError> {
         BEGUN.fetch_add(1, Ordering::SeqCst);
         let now = NOW.fetch_add(1, Ordering::SeqCst) + 1;
         MOST.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(SLOW);
         NOW.fetch_sub(1, Ordering::SeqCst);
-        Ok(Vec::new())
+        Ok(RunOutput::default())
     }
 
     #[actix_rt::test]
@@ -545,6 +783,29 @@ mod tests {
         assert_eq!(BEGUN.load(Ordering::SeqCst), 2);
         assert!(count("timeout") >= 1.0);
         assert!(count("skipped") >= 3.0, "{}", count("skipped"));
+    }
+
+    #[test]
+    fn down_reasons_name_three_targets_and_count_the_rest() {
+        let mut d = DownTargets::default();
+        assert_eq!(d.reason(), None);
+        for h in ["a", "b", "c", "d", "e"] {
+            d.push(h, || format!("{h} is gone"));
+        }
+        let r = d.reason().unwrap();
+        assert_eq!(
+            r,
+            "a: a is gone; b: b is gone; c: c is gone (and 2 more targets down)"
+        );
+        // The log compares the named part only: a changing count of
+        // unnamed hosts is not a new reason.
+        assert_eq!(reason_key(&r), "a: a is gone; b: b is gone; c: c is gone");
+        assert_eq!(reason_key("connection refused"), "connection refused");
+        let mut state = None;
+        assert!(note_failure(&mut state, reason_key(&r)));
+        let more = r.replace("2 more", "7 more");
+        assert!(!note_failure(&mut state, reason_key(&more)));
+        assert!(note_failure(&mut state, "a: a is gone"));
     }
 
     #[test]

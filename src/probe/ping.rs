@@ -23,8 +23,9 @@
 //! `ping_rtt_seconds` histogram per host (`_bucket` with `le` from 50 us
 //! doubling to 26.2144 s and `+Inf`, `_sum`, `_count`), counted since the
 //! agent started, for smokeping-style heatmaps. When a run has at least
-//! `PERCENTILE_MIN_REPLIES` replies, `ping_rtt_ms{quantile="0.5"|"0.9"|
-//! "0.95"|"0.99"}` give that run's percentiles (nearest rank).
+//! `PERCENTILE_MIN_REPLIES` replies, `ping_rtt_quantile_ms{quantile="0.5"|
+//! "0.9"|"0.95"|"0.99"}` give that run's percentiles (nearest rank): a
+//! name of their own, so that `ping_rtt_ms` is the mean alone.
 //!
 //! A request the kernel refuses to send (no route, neighbour unreachable)
 //! counts as sent and lost, like an unanswered one: for a monitoring agent
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::icmp::Family;
 use super::pinger::{EchoBoard, Lease, Pinger};
-use super::ProbeError;
+use super::{MetricDoc, ProbeError};
 use crate::config::{IpVersion, PingConfig, PING_SEND_RATE};
 use crate::sample::{shared_static, Labels, MetricName, Sample, SharedStr};
 
@@ -53,7 +54,8 @@ pub const TOKEN_LEN: usize = super::pinger::TOKEN_LEN;
 /// Echoes due this soon are sent now rather than after a sleep: sleeping
 /// for microseconds costs more than it spaces out.
 const SEND_SLACK: Duration = Duration::from_millis(1);
-/// Replies a run needs before its `ping_rtt_ms` percentiles are emitted.
+/// Replies a run needs before its `ping_rtt_quantile_ms` percentiles are
+/// emitted.
 pub const PERCENTILE_MIN_REPLIES: usize = 20;
 /// The percentiles emitted, with their `quantile` label values.
 pub const QUANTILES: [(f64, &str); 4] =
@@ -63,6 +65,44 @@ pub const QUANTILES: [(f64, &str); 4] =
 pub const HISTOGRAM_FIRST_BOUND: f64 = 50e-6;
 /// Finite buckets of `ping_rtt_seconds` (then `+Inf`).
 pub const HISTOGRAM_BUCKETS: usize = 20;
+
+/// The series of ping, for `/metrics`, and what the status page reads.
+pub const INFO: super::PluginInfo = super::PluginInfo {
+    metrics: &[
+        MetricDoc::gauge(
+            "ping_reachable",
+            "1 when the host answered at least one echo request of the run, 0 otherwise.",
+        ),
+        MetricDoc::gauge("ping_rtt_ms", "Mean round-trip time of the run's replies, in ms."),
+        MetricDoc::gauge("ping_rtt_min_ms", "Fastest reply of the run, in ms."),
+        MetricDoc::gauge("ping_rtt_max_ms", "Slowest reply of the run, in ms."),
+        MetricDoc::gauge(
+            "ping_rtt_stddev_ms",
+            "Standard deviation of the run's round-trip times, in ms.",
+        ),
+        MetricDoc::gauge(
+            "ping_rtt_quantile_ms",
+            "Round-trip time percentile of the run (nearest rank), in ms; runs of 20 replies or more.",
+        ),
+        MetricDoc::gauge(
+            "ping_packet_loss",
+            "Echo requests of the run that got no reply, in percent.",
+        ),
+        MetricDoc::gauge("ping_packets_sent", "Echo requests sent in the run."),
+        MetricDoc::gauge("ping_packets_received", "Echo requests of the run answered in time."),
+        MetricDoc::histogram(
+            "ping_rtt_seconds",
+            "Round-trip times since the agent started (histogram: true).",
+        ),
+    ],
+    health: super::Health {
+        up: Some("ping_reachable"),
+        latency: Some(("ping_rtt_ms", 1.0)),
+        latency_min: Some("ping_rtt_min_ms"),
+        latency_max: Some("ping_rtt_max_ms"),
+        loss: Some("ping_packet_loss"),
+    },
+};
 
 /// The result of one run, before it is turned into samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,35 +226,43 @@ pub fn run_hosts(cfg: &PingConfig) -> Result<Vec<HostResult>, ProbeError> {
         .collect())
 }
 
-/// Runs every host of a ping task and returns their samples. A host
-/// whose name does not resolve (or has no address of the wanted IP
-/// version) cannot be reached: it is reported with `ping_reachable` 0 and
-/// `ping_packet_loss` 100, nothing sent, and a warning names the cause, so
-/// that an alert on `ping_reachable == 0` fires when a device's name
-/// stops resolving.
-pub fn run_task(cfg: &PingConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sample>, ProbeError> {
+/// Runs every host of a ping task and returns their samples, and why
+/// hosts are unreachable. A host whose name does not resolve (or has no
+/// address of the wanted IP version) cannot be reached: it is reported
+/// with `ping_reachable` 0 and `ping_packet_loss` 100, nothing sent, and
+/// the down reason names the cause, so that an alert on
+/// `ping_reachable == 0` fires when a device's name stops resolving.
+pub fn run_task(
+    cfg: &PingConfig,
+    base: &Labels,
+    ts_ms: i64,
+) -> Result<super::RunOutput, ProbeError> {
     let results = run_hosts(cfg)?;
     let mut out = Vec::with_capacity(results.len() * 8);
+    let mut down = super::DownTargets::default();
     for (host, r) in results {
         match r {
             Ok(outcome) => {
+                if outcome.received == 0 {
+                    down.push(&host, || {
+                        format!("no reply to any of {} echo requests", outcome.sent)
+                    });
+                }
                 out.extend(samples(&outcome, base, ts_ms));
                 if cfg.histogram {
                     out.extend(histogram_samples(&outcome, base, ts_ms));
                 }
             }
             Err(e) => {
-                super::warn_host(
-                    base.get("task_id").unwrap_or(""),
-                    &host,
-                    &e.to_string(),
-                    "Host cannot be pinged; reported unreachable.",
-                );
                 out.extend(unresolved_samples(&host, base, ts_ms));
+                down.push(&host, || e.to_string());
             }
         }
     }
-    Ok(out)
+    Ok(super::RunOutput {
+        samples: out,
+        down: down.reason(),
+    })
 }
 
 /// A host that could not be pinged at all: unreachable, all lost, none sent.
@@ -434,7 +482,7 @@ pub fn samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> 
         sorted.sort_by(f64::total_cmp);
         for (q, name) in QUANTILES {
             out.push(Sample::new(
-                MetricName::from_static("ping_rtt_ms"),
+                MetricName::from_static("ping_rtt_quantile_ms"),
                 labels
                     .clone()
                     .with(shared_static("quantile"), shared_static(name)),
@@ -687,9 +735,10 @@ mod tests {
         assert!(s
             .iter()
             .filter(|s| s.labels.get("quantile").is_some())
-            .all(|s| s.name == "ping_rtt_ms"));
-        // The mean keeps its series without a quantile label.
+            .all(|s| s.name == "ping_rtt_quantile_ms"));
+        // The mean is `ping_rtt_ms` alone, one series, no quantile label.
         assert_eq!(value(&s, "ping_rtt_ms"), Some(50.5));
+        assert_eq!(s.iter().filter(|s| s.name == "ping_rtt_ms").count(), 1);
     }
 
     #[test]

@@ -31,6 +31,30 @@ const BODY_QUOTE: usize = 200;
 pub const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
     application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
+/// The series the scrape adds to what it reads, for `/metrics`, and what
+/// the status page reads (the page's own series are typed as the page
+/// declares them, or `untyped`).
+pub const INFO: super::PluginInfo = super::PluginInfo {
+    metrics: &[
+        super::MetricDoc::gauge("up", "1 when the scrape worked, 0 when it failed."),
+        super::MetricDoc::gauge(
+            "scrape_duration_seconds",
+            "Time the scrape took, in seconds.",
+        ),
+        super::MetricDoc::gauge(
+            "scrape_samples_scraped",
+            "Samples the scraped page exposed.",
+        ),
+    ],
+    health: super::Health {
+        up: Some("up"),
+        latency: Some(("scrape_duration_seconds", 1000.0)),
+        latency_min: None,
+        latency_max: None,
+        loss: None,
+    },
+};
+
 /// The body of one scrape and how long it took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScrapeOutput {

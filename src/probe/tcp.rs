@@ -17,6 +17,18 @@ use super::ProbeError;
 use crate::config::TcpConfig;
 use crate::sample::{Labels, Sample};
 
+/// The series of tcp, for `/metrics`, and what the status page reads.
+pub const INFO: super::PluginInfo = super::PluginInfo {
+    metrics: &[
+        super::MetricDoc::gauge(
+            "tcp_up",
+            "1 when the TCP handshake with host:port completed, 0 otherwise.",
+        ),
+        super::MetricDoc::gauge("tcp_connect_ms", "Time the TCP handshake took, in ms."),
+    ],
+    health: super::Health::up_and_ms("tcp_up", "tcp_connect_ms"),
+};
+
 /// The result of one connect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpOutcome {

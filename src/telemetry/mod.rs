@@ -61,10 +61,17 @@ pub struct Telemetry {
 
 impl Default for Telemetry {
     fn default() -> Self {
-        Telemetry {
+        let t = Telemetry {
             started: Instant::now(),
             inner: Mutex::new(Families::default()),
+        };
+        // Every counter exists from the start, at 0, so that `increase()`
+        // sees the first event.
+        for direction in ["forward", "backward"] {
+            t.count_clock_jump(direction, 0.0);
         }
+        t.count_accepted(0.0);
+        t
     }
 }
 
@@ -100,6 +107,27 @@ impl Telemetry {
                 .with("backend", backend)
                 .with("reason", reason),
             samples,
+        );
+    }
+
+    /// Adds `samples` to `sentinel_samples_accepted_total`.
+    pub fn count_accepted(&self, samples: f64) {
+        self.inc(
+            "sentinel_samples_accepted_total",
+            "Samples written to the WAL (held in memory while the disk is full: counted once written).",
+            Labels::new(),
+            samples,
+        );
+    }
+
+    /// Adds `by` to `sentinel_wall_clock_jumps_total{direction}`
+    /// (`forward` or `backward`).
+    pub fn count_clock_jump(&self, direction: &str, by: f64) {
+        self.inc(
+            "sentinel_wall_clock_jumps_total",
+            "Jumps of the wall clock against the monotonic clock, by direction.",
+            Labels::new().with("direction", direction),
+            by,
         );
     }
 
@@ -151,15 +179,28 @@ impl Telemetry {
     /// `Arc` to share the run with other holders (the probe does); a
     /// `Vec` is moved in. Either way the samples are not copied.
     pub fn set_probe_result(&self, task_id: &str, samples: impl Into<Arc<Vec<Sample>>>) {
+        self.set_probe_run(task_id, samples, None);
+    }
+
+    /// [`Telemetry::set_probe_result`] of a run that reports its target
+    /// (or some targets) down, with why: `/api/status` and the status page
+    /// show the reason until the next run.
+    pub fn set_probe_run(
+        &self,
+        task_id: &str,
+        samples: impl Into<Arc<Vec<Sample>>>,
+        down: Option<String>,
+    ) {
         let samples: Arc<Vec<Sample>> = samples.into();
         let ts = samples
             .first()
             .map(|s| s.timestamp_ms)
             .unwrap_or_else(crate::sample::now_ms);
-        let run = status::RunSummary::of(&samples);
+        let plugin = self.with(|f| f.histories.get(task_id).map(|h| h.plugin));
+        let run = status::RunSummary::of(plugin.unwrap_or(""), &samples);
         self.with(|f| {
             if let Some(h) = f.histories.get_mut(task_id) {
-                h.record(ts, run);
+                h.record_run(ts, run, down);
             }
             // The previous run is dropped after the lock is released.
             f.probes.insert(task_id.to_string(), samples)
@@ -349,7 +390,11 @@ impl Telemetry {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// The Prometheus text exposition of everything held.
+    /// The Prometheus text exposition of everything held: every family
+    /// once, with `# HELP` and `# TYPE`, its series together. A probe
+    /// series is typed as its plugin declares it
+    /// ([`crate::probe::metric_doc`]); what exec and scrape read from a
+    /// page, which no plugin declares, is `untyped`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -357,24 +402,60 @@ impl Telemetry {
             "# HELP sentinel_uptime_seconds Seconds since the agent started.\n# TYPE sentinel_uptime_seconds gauge\nsentinel_uptime_seconds {}",
             self.uptime_seconds()
         );
+        /// One family as printed: type, help, and its lines.
+        struct Printed<'a> {
+            kind: &'static str,
+            help: Option<&'static str>,
+            own: Vec<(Labels, f64)>,
+            probe: Vec<&'a Sample>,
+        }
+        let mut families: BTreeMap<String, Printed> = BTreeMap::new();
         let probes: Vec<Arc<Vec<Sample>>> = self.with(|f| {
             for (name, (kind, help, series)) in &f.map {
-                let _ = writeln!(out, "# HELP {name} {help}");
-                let t = match kind {
-                    Some(Kind::Counter) => "counter",
-                    _ => "gauge",
-                };
-                let _ = writeln!(out, "# TYPE {name} {t}");
-                for (labels, v) in series {
-                    write_series(&mut out, name, labels, *v, None);
-                }
+                families.insert(
+                    name.clone(),
+                    Printed {
+                        kind: match kind {
+                            Some(Kind::Counter) => "counter",
+                            _ => "gauge",
+                        },
+                        help: Some(help),
+                        own: series.iter().map(|(l, v)| (l.clone(), *v)).collect(),
+                        probe: Vec::new(),
+                    },
+                );
             }
             f.probes.values().cloned().collect()
         });
-        // The probe results are shared, not copied: rendered without the
-        // lock, so a large task does not hold up every counter update.
-        for samples in &probes {
-            for s in samples.iter() {
+        // The probe results are shared, not copied: grouped and rendered
+        // without the lock, so a large task does not hold up every
+        // counter update.
+        for s in probes.iter().flat_map(|p| p.iter()) {
+            let doc = crate::probe::metric_doc(&s.name);
+            let family = doc.map_or(s.name.as_str(), |d| d.name);
+            if let Some(fam) = families.get_mut(family) {
+                fam.probe.push(s);
+            } else {
+                families.insert(
+                    family.to_string(),
+                    Printed {
+                        kind: doc.map_or("untyped", |d| d.kind.as_str()),
+                        help: doc.map(|d| d.help),
+                        own: Vec::new(),
+                        probe: vec![s],
+                    },
+                );
+            }
+        }
+        for (name, fam) in &families {
+            if let Some(help) = fam.help {
+                let _ = writeln!(out, "# HELP {name} {help}");
+            }
+            let _ = writeln!(out, "# TYPE {name} {}", fam.kind);
+            for (labels, v) in &fam.own {
+                write_series(&mut out, name, labels, *v, None);
+            }
+            for s in &fam.probe {
                 write_series(&mut out, &s.name, &s.labels, s.value, Some(s.timestamp_ms));
             }
         }

@@ -31,16 +31,6 @@ pub const HISTORY_POINTS: usize = 360;
 /// The page's `<meta http-equiv="refresh">`.
 pub const REFRESH_SECONDS: u32 = 15;
 
-/// Metrics that say whether the target answered.
-const UP_METRICS: &[&str] = &["ping_reachable", "tcp_up", "http_up", "dns_up"];
-/// Metrics that give the latency of a run, in milliseconds.
-const LATENCY_METRICS: &[&str] = &[
-    "ping_rtt_ms",
-    "tcp_connect_ms",
-    "http_response_ms",
-    "dns_lookup_ms",
-];
-
 /// One bucket of a task's history: 40 bytes (f32 is plenty for what a
 /// page draws).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,27 +75,45 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Reads the up/latency/loss metrics out of a run's samples.
-    pub fn of(samples: &[Sample]) -> RunSummary {
+    /// Reads the up/latency/loss metrics that `plugin` declares
+    /// ([`crate::probe::Health`]) out of a run's samples. A run without an
+    /// up metric (exec, or a plugin that declares none) is one target that
+    /// answered: the run itself worked.
+    pub fn of(plugin: &str, samples: &[Sample]) -> RunSummary {
+        let none = crate::probe::Health {
+            up: None,
+            latency: None,
+            latency_min: None,
+            latency_max: None,
+            loss: None,
+        };
+        let health = crate::probe::plugin_info(plugin).map_or(none, |i| i.health);
+        let is = |want: Option<&str>, n: &str| want == Some(n);
         let mut s = RunSummary::default();
         let mut rtts = Vec::new();
         let mut losses = Vec::new();
         for x in samples {
             let n = x.name.as_str();
-            if UP_METRICS.contains(&n) {
+            if is(health.up, n) {
                 s.targets += 1;
                 if x.value >= 1.0 {
                     s.up += 1;
                 }
-            } else if LATENCY_METRICS.contains(&n) && x.value.is_finite() {
-                rtts.push(x.value);
-            } else if n == "ping_rtt_min_ms" && x.value.is_finite() {
+            } else if !x.value.is_finite() {
+                continue;
+            } else if let Some((_, to_ms)) = health.latency.filter(|(name, _)| *name == n) {
+                rtts.push(x.value * to_ms);
+            } else if is(health.latency_min, n) {
                 s.rtt_min_ms = Some(s.rtt_min_ms.map_or(x.value, |m: f64| m.min(x.value)));
-            } else if n == "ping_rtt_max_ms" && x.value.is_finite() {
+            } else if is(health.latency_max, n) {
                 s.rtt_max_ms = Some(s.rtt_max_ms.map_or(x.value, |m: f64| m.max(x.value)));
-            } else if n == "ping_packet_loss" && x.value.is_finite() {
+            } else if is(health.loss, n) {
                 losses.push(x.value);
             }
+        }
+        if s.targets == 0 {
+            s.targets = 1;
+            s.up = 1;
         }
         if !rtts.is_empty() {
             let mean = rtts.iter().sum::<f64>() / rtts.len() as f64;
@@ -121,12 +129,9 @@ impl RunSummary {
         s
     }
 
-    /// `up`, `degraded` (answers, but not all, or with loss), `down`, or
-    /// `unknown` (the plugin reports no up metric).
+    /// `up`, `degraded` (answers, but not all, or with loss), or `down`.
     pub fn state(&self) -> &'static str {
-        if self.targets == 0 {
-            "unknown"
-        } else if self.up == 0 {
+        if self.up == 0 {
             "down"
         } else if self.up < self.targets || self.loss_percent.is_some_and(|l| l > 0.0) {
             "degraded"
@@ -148,6 +153,9 @@ pub struct TaskHistory {
     /// Why the latest run gave no result (a probe error); cleared by the
     /// next result.
     pub last_error: Option<(i64, String)>,
+    /// Why the latest run reported its target (or some of its targets)
+    /// down.
+    pub last_down: Option<String>,
 }
 
 impl TaskHistory {
@@ -160,6 +168,7 @@ impl TaskHistory {
             points: VecDeque::with_capacity(HISTORY_POINTS),
             last: None,
             last_error: None,
+            last_down: None,
         }
     }
 
@@ -168,10 +177,16 @@ impl TaskHistory {
         self.last_error = Some((ts_ms, error));
     }
 
-    /// Adds one run at `ts_ms`.
+    /// Adds one run at `ts_ms` whose targets all answered.
     pub fn record(&mut self, ts_ms: i64, run: RunSummary) {
+        self.record_run(ts_ms, run, None);
+    }
+
+    /// Adds one run at `ts_ms`, with why it reports targets down.
+    pub fn record_run(&mut self, ts_ms: i64, run: RunSummary, down: Option<String>) {
         self.last = Some((ts_ms, run));
         self.last_error = None;
+        self.last_down = down;
         let start = ts_ms - ts_ms.rem_euclid(self.bucket_ms);
         if self.points.back().is_none_or(|p| p.ts_ms < start) {
             if self.points.len() == HISTORY_POINTS {
@@ -236,6 +251,10 @@ pub struct TaskStatus {
     pub last_run_ms: Option<i64>,
     /// The probe's error when its latest run failed (state `error`).
     pub error: Option<String>,
+    /// Why the latest run reports the target down (state `down`, or
+    /// `degraded` when some of its targets are): "connection refused",
+    /// "status 503 is not in accepted_status (200-399)"...
+    pub reason: Option<String>,
     pub last_rtt_ms: Option<f64>,
     pub last_loss_percent: Option<f64>,
     pub targets: u32,
@@ -287,6 +306,11 @@ impl TaskStatus {
             },
             last_run_ms: error.map(|(ts, _)| *ts).or(last_run_ms),
             error: error.map(|(_, e)| e.clone()),
+            reason: if error.is_some() {
+                None
+            } else {
+                h.last_down.clone()
+            },
             last_rtt_ms: last.rtt_ms,
             last_loss_percent: last.loss_percent,
             targets: last.targets,
@@ -418,7 +442,7 @@ pub fn render_html(s: &Status) -> String {
          .meta{{color:#666}} .card{{border:1px solid #ddd;border-radius:6px;padding:8px;margin:6px 0}}\
          .state{{display:inline-block;min-width:72px;text-align:center;border-radius:4px;color:#fff;font-weight:600;padding:1px 6px}}\
          .up{{background:#2e7d32}} .degraded{{background:#ef6c00}} .down,.outage{{background:#c62828}} .error{{background:#6a1b9a}} .pending,.unknown{{background:#777}} .ok{{background:#2e7d32}}\
-         .strip{{width:100%;height:48px;display:block;margin-top:6px}} .num{{font-variant-numeric:tabular-nums}} .err{{color:#6a1b9a}}\
+         .strip{{width:100%;height:48px;display:block;margin-top:6px}} .num{{font-variant-numeric:tabular-nums}} .err{{color:#6a1b9a}} .why{{color:#c62828}}\
          small{{color:#666}}</style></head><body>",
         agent = escape(&s.agent)
     );
@@ -508,11 +532,11 @@ pub fn render_html(s: &Status) -> String {
                 .map(|l| format!("{l:.0}%"))
                 .unwrap_or_else(|| "–".into()),
             strip = strip_svg(t, s.now_ms),
-            error = t
-                .error
-                .as_deref()
-                .map(|e| format!("<br><span class=\"err\">probe error: {}</span>", escape(e)))
-                .unwrap_or_default(),
+            error = match (&t.error, &t.reason) {
+                (Some(e), _) => format!("<br><span class=\"err\">probe error: {}</span>", escape(e)),
+                (None, Some(r)) => format!("<br><span class=\"why\">{}: {}</span>", if t.state == "down" { "down" } else { "some targets down" }, escape(r)),
+                (None, None) => String::new(),
+            },
         );
     }
     h.push_str(
@@ -545,21 +569,29 @@ mod tests {
 
     #[test]
     fn states_follow_the_runs() {
-        assert_eq!(RunSummary::of(&run(1.0, Some(1.0), 0.0)).state(), "up");
         assert_eq!(
-            RunSummary::of(&run(1.0, Some(1.0), 25.0)).state(),
+            RunSummary::of("ping", &run(1.0, Some(1.0), 0.0)).state(),
+            "up"
+        );
+        assert_eq!(
+            RunSummary::of("ping", &run(1.0, Some(1.0), 25.0)).state(),
             "degraded"
         );
-        assert_eq!(RunSummary::of(&run(0.0, None, 100.0)).state(), "down");
-        assert_eq!(RunSummary::of(&[]).state(), "unknown");
+        assert_eq!(
+            RunSummary::of("ping", &run(0.0, None, 100.0)).state(),
+            "down"
+        );
+        // exec declares no up metric: a run that gave samples is up.
+        assert_eq!(RunSummary::of("exec", &[]).state(), "up");
+        assert_eq!(RunSummary::of("exec", &[]).targets, 1);
     }
 
     #[test]
     fn history_is_bounded_and_aggregated() {
         let mut h = TaskHistory::new("d", "ping", Duration::from_secs(1));
         // Two runs in one minute: one bucket.
-        h.record(60_000, RunSummary::of(&run(1.0, Some(2.0), 0.0)));
-        h.record(61_000, RunSummary::of(&run(1.0, Some(4.0), 50.0)));
+        h.record(60_000, RunSummary::of("ping", &run(1.0, Some(2.0), 0.0)));
+        h.record(61_000, RunSummary::of("ping", &run(1.0, Some(4.0), 50.0)));
         assert_eq!(h.points.len(), 1);
         let p = h.points[0];
         assert_eq!((p.runs, p.up), (2, 2));
@@ -568,7 +600,10 @@ mod tests {
         assert_eq!(std::mem::size_of::<Point>(), 40);
         assert_eq!(p.loss_percent(), Some(25.0));
         for i in 0..(HISTORY_POINTS as i64 + 50) {
-            h.record(120_000 + i * 60_000, RunSummary::of(&run(0.0, None, 100.0)));
+            h.record(
+                120_000 + i * 60_000,
+                RunSummary::of("ping", &run(0.0, None, 100.0)),
+            );
         }
         assert_eq!(h.points.len(), HISTORY_POINTS);
     }
@@ -579,7 +614,7 @@ mod tests {
         // without exact float parsing lands one ulp off (seen in CI).
         let r = 0.105_673_999_999_999_99_f64;
         let mut h = TaskHistory::new("d", "ping", Duration::from_secs(1));
-        h.record(60_000, RunSummary::of(&run(1.0, Some(r), 0.0)));
+        h.record(60_000, RunSummary::of("ping", &run(1.0, Some(r), 0.0)));
         let json = serde_json::to_string(&TaskStatus::from_history("t", &h)).unwrap();
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["last_rtt_ms"].as_f64(), Some(r), "{json}");
@@ -592,7 +627,7 @@ mod tests {
             "ping",
             Duration::from_secs(10),
         );
-        hist.record(1000, RunSummary::of(&run(1.0, Some(1.0), 0.0)));
+        hist.record(1000, RunSummary::of("ping", &run(1.0, Some(1.0), 0.0)));
         let status = Status {
             agent: "a&b".into(),
             region: "\"r\"".into(),

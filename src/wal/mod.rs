@@ -409,12 +409,7 @@ impl Wal {
     /// Samples made part of the WAL: appended, or written from memory
     /// once a full disk has room again (not when they are held).
     fn count_accepted(&self, samples: u64) {
-        self.telemetry.inc(
-            "sentinel_samples_accepted_total",
-            "Samples written to the WAL (held in memory while the disk is full: counted once written).",
-            Labels::new(),
-            samples as f64,
-        );
+        self.telemetry.count_accepted(samples as f64);
     }
 
     /// Reopens a closed WAL and writes back what was held in memory.
@@ -594,12 +589,7 @@ impl Wal {
             let jump = (wall - w0) - expected;
             if jump.unsigned_abs() > CLOCK_JUMP_THRESHOLD.as_millis() as u64 {
                 let direction = if jump > 0 { "forward" } else { "backward" };
-                self.telemetry.inc(
-                    "sentinel_wall_clock_jumps_total",
-                    "Jumps of the wall clock against the monotonic clock, by direction.",
-                    Labels::new().with("direction", direction),
-                    1.0,
-                );
+                self.telemetry.count_clock_jump(direction, 1.0);
                 log::warn!(
                     duration_ms = jump.unsigned_abs(),
                     direction = direction;
