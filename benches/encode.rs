@@ -3,7 +3,7 @@
 //! the shipper does per batch). Run: `cargo bench --bench encode`.
 
 mod common;
-use common::{ping_run, TS};
+use common::{ping_run, scrape, TS};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -15,6 +15,10 @@ fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("record_encode");
     g.throughput(Throughput::Elements(run.len() as u64));
     g.bench_function("ping_run_8_samples", |b| b.iter(|| record::encode(&run)));
+    // A scrape: one sample per series, each with its own label set.
+    let page = scrape(10_000, TS);
+    g.throughput(Throughput::Elements(page.len() as u64));
+    g.bench_function("scrape_10000_series", |b| b.iter(|| record::encode(&page)));
     g.finish();
 }
 
