@@ -45,7 +45,8 @@
 //! top. The test `typical_ping_run_size` prints the figure
 //! (`cargo test --lib wal::record -- --nocapture`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::sample::{Labels, Sample};
 use crate::ship::proto;
@@ -96,82 +97,226 @@ pub enum RecordError {
 }
 
 /// Encodes the samples of one probe run as a record.
+///
+/// A run whose samples are each their own series (a scrape, a ping run:
+/// the common case) is written in the order given, one `TimeSeries` per
+/// sample, without regrouping; a run with several samples of one series
+/// has them grouped, in the order their series first appear, by
+/// timestamp, the last value given winning on a repeated timestamp. The
+/// protobuf is written by hand from the label strings (no message structs,
+/// no copies of the strings).
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
-    // Group by series; BTreeMap gives a deterministic series order, and the
-    // inner map sorts by timestamp and keeps the last value per timestamp.
-    let mut series: BTreeMap<(&str, &Labels), BTreeMap<i64, f64>> = BTreeMap::new();
-    for s in samples {
-        series
-            .entry((s.name.as_str(), &s.labels))
-            .or_default()
-            .insert(s.timestamp_ms, s.value);
-    }
+    // Which series each sample belongs to, numbered by first appearance.
+    let mut ids: HashMap<(&str, &Labels), u32, BuildHasherDefault<FxHasher>> =
+        HashMap::with_capacity_and_hasher(samples.len(), Default::default());
+    let series_of: Vec<u32> = samples
+        .iter()
+        .map(|s| {
+            let next = ids.len() as u32;
+            *ids.entry((s.name.as_str(), &s.labels)).or_insert(next)
+        })
+        .collect();
+    let series = ids.len();
+    drop(ids);
 
-    let mut raw = Vec::with_capacity(samples.len() * 128);
+    let mut raw = Vec::with_capacity(samples.len() * 96);
     let mut count: u32 = 0;
-    let mut min_ts = i64::MAX;
-    let mut max_ts = i64::MIN;
-    for ((name, labels), points) in &series {
-        let ts = proto::TimeSeries {
-            labels: series_labels(name, labels),
-            samples: points
-                .iter()
-                .map(|(&timestamp, &value)| proto::Sample { value, timestamp })
-                .collect(),
-        };
+    let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
+    let mut points: Vec<(i64, f64)> = Vec::new();
+    let mut emit = |raw: &mut Vec<u8>, s: &Sample, points: &[(i64, f64)]| {
         count += points.len() as u32;
-        if let (Some((&first, _)), Some((&last, _))) =
-            (points.first_key_value(), points.last_key_value())
-        {
-            min_ts = min_ts.min(first);
-            max_ts = max_ts.max(last);
+        for &(t, _) in points {
+            min_ts = min_ts.min(t);
+            max_ts = max_ts.max(t);
         }
-        raw.push(proto::TIMESERIES_TAG);
-        ts.encode_length_delimited(&mut raw)
-            .expect("a Vec grows as needed");
+        write_series(raw, &s.name, &s.labels, points);
+    };
+    if series == samples.len() {
+        for s in samples {
+            emit(&mut raw, s, &[(s.timestamp_ms, s.value)]);
+        }
+    } else {
+        // Stable: samples of one series keep their given order within a
+        // timestamp, so the last one given is the one kept.
+        let mut order: Vec<u32> = (0..samples.len() as u32).collect();
+        order.sort_by_key(|&i| (series_of[i as usize], samples[i as usize].timestamp_ms));
+        let mut i = 0;
+        while i < order.len() {
+            let first = &samples[order[i] as usize];
+            let id = series_of[order[i] as usize];
+            points.clear();
+            while i < order.len() && series_of[order[i] as usize] == id {
+                let s = &samples[order[i] as usize];
+                match points.last_mut() {
+                    Some(last) if last.0 == s.timestamp_ms => last.1 = s.value,
+                    _ => points.push((s.timestamp_ms, s.value)),
+                }
+                i += 1;
+            }
+            emit(&mut raw, first, &points);
+        }
     }
     if count == 0 {
         (min_ts, max_ts) = (0, 0);
     }
+    seal(&raw, count, series as u32, min_ts, max_ts)
+}
 
-    let compressed = snap::raw::Encoder::new()
-        .compress_vec(&raw)
+/// A record of `raw` (`0x0a <len> <TimeSeries>` entries): the header, the
+/// CRC and the snappy block.
+fn seal(raw: &[u8], samples: u32, series: u32, min_ts: i64, max_ts: i64) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN + snap::raw::max_compress_len(raw.len())];
+    let n = snap::raw::Encoder::new()
+        .compress(raw, &mut out[HEADER_LEN..])
         .expect("snappy compresses any input below 4 GiB");
-    let mut out = Vec::with_capacity(HEADER_LEN + compressed.len());
-    out.push(VERSION);
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
-    out.extend_from_slice(&min_ts.to_le_bytes());
-    out.extend_from_slice(&max_ts.to_le_bytes());
-    out.extend_from_slice(&crc32(&compressed).to_le_bytes());
-    out.extend_from_slice(&compressed);
+    out.truncate(HEADER_LEN + n);
+    out[0] = VERSION;
+    out[1..5].copy_from_slice(&samples.to_le_bytes());
+    out[5..9].copy_from_slice(&series.to_le_bytes());
+    out[9..17].copy_from_slice(&min_ts.to_le_bytes());
+    out[17..25].copy_from_slice(&max_ts.to_le_bytes());
+    let crc = crc32(&out[HEADER_LEN..]);
+    out[25..29].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// `__name__` plus `labels`, sorted by name, without empty values.
-fn series_labels(name: &str, labels: &Labels) -> Vec<proto::Label> {
-    let mut out = Vec::with_capacity(labels.len() + 1);
+/// Appends one `WriteRequest.timeseries` entry: `__name__` plus `labels`,
+/// sorted by name, without empty values, then `points` (timestamp,
+/// value). Byte for byte what prost writes for the same message (fields
+/// holding their default value are left out, as proto3 does).
+fn write_series(out: &mut Vec<u8>, name: &str, labels: &Labels, points: &[(i64, f64)]) {
+    let label_len = |(n, v): (&str, &str)| field_len(n.len()) + field_len(v.len());
+    let point_len = |&(t, v): &(i64, f64)| {
+        (if v != 0.0 { 9 } else { 0 }) + (if t != 0 { 1 + varint_len(t as u64) } else { 0 })
+    };
+    // Repeated messages are written even when empty; strings are not.
+    let series_len: usize = wire_labels(name, labels)
+        .map(|p| message_len(label_len(p)))
+        .sum::<usize>()
+        + points
+            .iter()
+            .map(|p| message_len(point_len(p)))
+            .sum::<usize>();
+    out.push(proto::TIMESERIES_TAG);
+    put_varint(out, series_len as u64);
+    for (n, v) in wire_labels(name, labels) {
+        out.push(0x0a);
+        put_varint(out, label_len((n, v)) as u64);
+        put_str(out, 0x0a, n);
+        put_str(out, 0x12, v);
+    }
+    for p in points {
+        out.push(0x12);
+        put_varint(out, point_len(p) as u64);
+        let &(t, v) = p;
+        if v != 0.0 {
+            out.push(0x09);
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        if t != 0 {
+            out.push(0x10);
+            put_varint(out, t as u64);
+        }
+    }
+}
+
+/// `__name__` (unless empty) plus `labels` without empty values, in name
+/// order: `labels` is sorted, `__name__` goes in its place.
+fn wire_labels<'a>(name: &'a str, labels: &'a Labels) -> impl Iterator<Item = (&'a str, &'a str)> {
     let mut name_pending = !name.is_empty();
-    for (n, v) in labels.iter() {
-        if n == NAME_LABEL || v.is_empty() {
-            continue;
-        }
-        if name_pending && n > NAME_LABEL {
-            out.push(label(NAME_LABEL, name));
+    let mut rest = labels
+        .iter()
+        .filter(|(n, v)| *n != NAME_LABEL && !v.is_empty())
+        .peekable();
+    std::iter::from_fn(move || match rest.peek() {
+        Some(&(n, _)) if name_pending && n > NAME_LABEL => {
             name_pending = false;
+            Some((NAME_LABEL, name))
         }
-        out.push(label(n, v));
-    }
-    if name_pending {
-        out.push(label(NAME_LABEL, name));
-    }
-    out
+        Some(_) => rest.next(),
+        None if name_pending => {
+            name_pending = false;
+            Some((NAME_LABEL, name))
+        }
+        None => None,
+    })
 }
 
-fn label(name: &str, value: &str) -> proto::Label {
-    proto::Label {
-        name: name.to_owned(),
-        value: value.to_owned(),
+/// Bytes of a string field of `len` bytes (tag, length, data); an empty
+/// one is left out.
+fn field_len(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        message_len(len)
+    }
+}
+
+/// Bytes of an element of a repeated message field of `len` bytes.
+fn message_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+fn put_str(out: &mut Vec<u8>, tag: u8, s: &str) {
+    if !s.is_empty() {
+        out.push(tag);
+        put_varint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn varint_len(v: u64) -> usize {
+    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A fast, non-cryptographic hasher for grouping a run's samples by
+/// series (the multiply-rotate scheme of rustc's FxHasher): the keys are
+/// the agent's own label sets, not attacker-chosen in a way that matters
+/// here (a collision costs a comparison, not correctness), and SipHash
+/// would cost more than the encoding.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -394,7 +539,12 @@ mod tests {
         samples.extend(ping_run("ping-2", 1_700_000_000_456));
         samples.push(Sample::new("odd", Labels::new(), f64::NAN, -5));
         let rec = encode(&samples);
+        // One sample per series: kept in the order given.
         let back = decode(&rec).unwrap();
+        for (b, s) in back.iter().zip(&samples) {
+            assert_eq!((&b.name, &b.labels), (&s.name, &s.labels));
+        }
+        let back = canonical(back);
         let want = canonical(samples);
         assert_eq!(back.len(), want.len());
         for (b, w) in back.iter().zip(&want) {
@@ -463,6 +613,58 @@ mod tests {
         assert_eq!(names, sorted);
     }
 
+    /// The hand-written protobuf is byte for byte what prost writes for
+    /// the same messages, zero values and all.
+    #[test]
+    fn payload_is_what_prost_writes() {
+        let l = Labels::new().with("b", "2").with("a", "").with("zz", "9");
+        let samples = vec![
+            Sample::new("m", l.clone(), 0.0, 0),
+            Sample::new("m", l.clone(), -0.0, 5),
+            Sample::new("", l.clone(), f64::from_bits(0x7ff0_0000_0000_0002), -1),
+            Sample::new("n", Labels::new(), 1.5, i64::MAX),
+            Sample::new("m", l.clone(), 3.0, 1),
+            Sample::new(
+                "long",
+                Labels::new().with("v", "x".repeat(300)),
+                2.0,
+                1_700_000_000_000,
+            ),
+        ];
+        let want = proto::WriteRequest {
+            timeseries: vec![
+                proto::TimeSeries {
+                    labels: vec![lab("__name__", "m"), lab("b", "2"), lab("zz", "9")],
+                    samples: vec![pt(0.0, 0), pt(3.0, 1), pt(-0.0, 5)],
+                },
+                proto::TimeSeries {
+                    labels: vec![lab("b", "2"), lab("zz", "9")],
+                    samples: vec![pt(f64::from_bits(0x7ff0_0000_0000_0002), -1)],
+                },
+                proto::TimeSeries {
+                    labels: vec![lab("__name__", "n")],
+                    samples: vec![pt(1.5, i64::MAX)],
+                },
+                proto::TimeSeries {
+                    labels: vec![lab("__name__", "long"), lab("v", &"x".repeat(300))],
+                    samples: vec![pt(2.0, 1_700_000_000_000)],
+                },
+            ],
+        };
+        assert_eq!(payload(&encode(&samples)).unwrap(), want.encode_to_vec());
+    }
+
+    fn lab(n: &str, v: &str) -> proto::Label {
+        proto::Label {
+            name: n.into(),
+            value: v.into(),
+        }
+    }
+
+    fn pt(value: f64, timestamp: i64) -> proto::Sample {
+        proto::Sample { value, timestamp }
+    }
+
     #[test]
     fn series_grouped_and_samples_in_time_order() {
         let l = Labels::new().with("host", "a");
@@ -491,15 +693,16 @@ mod tests {
                 )
             })
             .collect();
+        // Series in the order they first appear, samples by time.
         assert_eq!(
             shape,
             vec![
-                ("a".into(), "rtt".into(), vec![(100, 7.0)]),
                 (
                     "a".into(),
                     "up".into(),
                     vec![(100, 0.0), (200, 1.0), (300, 1.0)]
                 ),
+                ("a".into(), "rtt".into(), vec![(100, 7.0)]),
                 ("b".into(), "up".into(), vec![(100, 1.0)]),
             ]
         );
