@@ -199,7 +199,7 @@ pub fn split_payload(payload: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((payload[..best].to_vec(), payload[best..].to_vec()))
 }
 
-/// Parses a `Retry-After` value: delta-seconds, or an IMF-fixdate
+/// Parses a `Retry-After` value: delta-seconds, or an HTTP date
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`) turned into the delay from `now`
 /// (zero when it is past). Anything else is ignored.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -212,34 +212,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
-/// Seconds since the epoch of an IMF-fixdate.
+/// Seconds since the epoch of an HTTP date: an IMF-fixdate, or one of
+/// the two obsolete forms (RFC 850, asctime) a recipient must accept
+/// (RFC 9110, 5.6.7). A date that does not exist (Feb 30, a weekday that
+/// does not match) or lies before 1970 is not one.
 fn parse_http_date(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
-    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: i64 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as i64
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+    let at = httpdate::parse_http_date(s).ok()?;
+    Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
 /// `url` with any `user:pass@` replaced by `***@`, for messages.
@@ -569,22 +548,9 @@ impl Client {
 
 /// Decodes `%XX` escapes (userinfo in a URL); invalid escapes stay as they are.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -854,6 +820,30 @@ pub(crate) mod tests {
         }
     }
 
+    /// What the `httpdate` crate changed at the edges: the two obsolete
+    /// forms are read; dates that do not exist are ignored like any other
+    /// unreadable value (the computed backoff then applies).
+    #[test]
+    fn retry_after_obsolete_forms_and_impossible_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
+        for obsolete in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(
+                parse_retry_after(obsolete, now),
+                Some(Duration::from_secs(30)),
+                "{obsolete:?}"
+            );
+        }
+        for impossible in [
+            "Mon, 06 Nov 1994 08:49:37 GMT",
+            "Wed, 30 Feb 2000 12:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49:60 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(impossible, now), None, "{impossible:?}");
+        }
+    }
+
     #[test]
     fn masks_credentials_in_urls() {
         assert_eq!(
@@ -870,6 +860,8 @@ pub(crate) mod tests {
         assert_eq!(percent_decode("u:p%40ss%3a"), "u:p@ss:");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%é"), "%zz%é");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%ff!"), "\u{fffd}!");
     }
 
     #[test]
