@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,66 +36,6 @@ impl Row<'_> {
             "FAULT-TABLE | {} | {} | {} | {} | {} | {} |",
             self.fault, self.injected, self.accepted, self.delivered, self.dropped, self.duplicated
         );
-    }
-}
-
-/// A tmpfs of a fixed size mounted on a fresh directory; unmounted (and
-/// the directory removed) on drop.
-pub struct Tmpfs {
-    dir: tempfile::TempDir,
-    mounted: bool,
-}
-
-impl Tmpfs {
-    pub fn mount(size: &str) -> Tmpfs {
-        super::netns::require_root("mounting a tmpfs to fill it");
-        let dir = tempfile::Builder::new()
-            .prefix("sentinel-fault-tmpfs-")
-            .tempdir()
-            .expect("create a mount point");
-        super::netns::sh(
-            "mount",
-            &[
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-                &dir.path().display().to_string(),
-            ],
-        );
-        Tmpfs { dir, mounted: true }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `name` until the filesystem is full; returns its path.
-    pub fn fill(&self, name: &str) -> PathBuf {
-        let path = self.path().join(name);
-        let mut f = std::fs::File::create(&path).expect("create the filler");
-        let block = vec![0xA5u8; 64 << 10];
-        loop {
-            match f.write(&block) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        let _ = f.sync_all();
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-            self.mounted = false;
-        }
     }
 }
 

@@ -6,3 +6,6 @@ pub mod faults;
 pub mod netns;
 pub mod prompb;
 pub mod servers;
+/// The same file as the unit tests' `testutil::tmpfs`.
+#[path = "../../src/testutil/tmpfs.rs"]
+pub mod tmpfs;

@@ -1,0 +1,6 @@
+//! Helpers for the unit tests. Each file stands alone (std and the
+//! crate's dependencies only, no `crate::` paths) so that the integration
+//! tests include the same file with `#[path]` (`tests/util/mod.rs`):
+//! one copy for both.
+
+pub mod tmpfs;
