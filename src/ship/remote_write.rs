@@ -559,10 +559,11 @@ pub(crate) mod tests {
     use crate::config::Secret;
     use crate::sample::{BackendId, Labels, Sample};
     use crate::ship::proto;
+    use crate::testutil::http_server::{HttpServer, Reply};
     use prost::Message;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
-    use std::thread::{self, JoinHandle};
+    use std::net::TcpListener;
+    use std::thread;
 
     /// A plain backend at `url`, for the shipper's tests too.
     pub(crate) fn backend(url: &str) -> BackendConfig {
@@ -588,54 +589,23 @@ pub(crate) mod tests {
         body: Vec<u8>,
     }
 
-    /// A one-shot HTTP server on a free loopback port that answers `reply`
-    /// verbatim to the first request. Only for answers a real backend
-    /// cannot be made to give (413, Retry-After) and for header checks.
-    pub(crate) fn mock(reply: String) -> (String, JoinHandle<Seen>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
-        let handle = thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let seen = read_request(&mut s);
-            s.write_all(reply.as_bytes()).unwrap();
-            seen
-        });
-        (url, handle)
+    /// The shared test HTTP server on a free loopback port, answering
+    /// `reply` to every request. Only for answers a real backend cannot
+    /// be made to give (413, Retry-After) and for header checks.
+    pub(crate) fn mock(reply: Reply) -> (String, HttpServer) {
+        let reply = reply.close();
+        let server = HttpServer::start(move |_| reply.clone());
+        (server.url("/api/v1/write"), server)
     }
 
-    fn read_request(s: &mut TcpStream) -> Seen {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "client closed before the end of the head");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
-        while buf.len() < head_end + len {
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "client closed before the end of the body");
-            buf.extend_from_slice(&chunk[..n]);
-        }
+    /// The one request `server` got.
+    pub(crate) fn seen(server: &HttpServer) -> Seen {
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "one request expected: {requests:?}");
         Seen {
-            head,
-            body: buf[head_end..head_end + len].to_vec(),
+            head: requests[0].head.to_ascii_lowercase(),
+            body: requests[0].body.clone(),
         }
-    }
-
-    pub(crate) fn reply(status: &str, extra: &str, body: &str) -> String {
-        format!(
-            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
     }
 
     fn run(task: &str, ts: i64) -> Vec<u8> {
@@ -866,7 +836,7 @@ pub(crate) mod tests {
 
     #[test]
     fn posts_with_headers_and_basic_auth() {
-        let (url, server) = mock(reply("204 No Content", "", ""));
+        let (url, server) = mock(Reply::new(204));
         let mut cfg = backend(&url);
         cfg.username = Some("Aladdin".into());
         cfg.password = Some(Secret("open sesame".into()));
@@ -884,7 +854,7 @@ pub(crate) mod tests {
                 location: None,
             }
         );
-        let seen = server.join().unwrap();
+        let seen = seen(&server);
         assert!(
             seen.head.starts_with("post /api/v1/write http/1.1\r\n"),
             "{}",
@@ -911,22 +881,20 @@ pub(crate) mod tests {
 
     #[test]
     fn bearer_token_and_credentials_in_url() {
-        let (url, server) = mock(reply("200 OK", "", ""));
+        let (url, server) = mock(Reply::new(200));
         let mut cfg = backend(&url);
         cfg.bearer_token = Some(Secret("t0ken".into()));
         Client::new(&cfg).unwrap().post(b"").unwrap();
-        assert!(server
-            .join()
-            .unwrap()
+        assert!(seen(&server)
             .head
             .contains("authorization: bearer t0ken\r\n"));
 
-        let (url, server) = mock(reply("200 OK", "", ""));
+        let (url, server) = mock(Reply::new(200));
         let with_user = url.replace("http://", "http://Aladdin:open%20sesame@");
         let client = Client::new(&backend(&with_user)).unwrap();
         assert_eq!(client.url(), url.replace("http://", "http://***@"));
         client.post(b"").unwrap();
-        let seen = server.join().unwrap();
+        let seen = seen(&server);
         assert!(seen
             .head
             .contains("authorization: basic qwxhzgrpbjpvcgvuihnlc2ftzq==\r\n"));
@@ -938,16 +906,16 @@ pub(crate) mod tests {
 
     #[test]
     fn too_large_and_retry_after_answers() {
-        let (url, server) = mock(reply("413 Payload Too Large", "", "too big"));
+        let (url, server) = mock(Reply::new(413).body("too big"));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-        server.join().unwrap();
+        seen(&server);
         assert_eq!((resp.status, resp.body.as_str()), (413, "too big"));
         assert_eq!(classify(resp.status), Verdict::TooLarge);
 
         let long = "e".repeat(2000);
-        let (url, server) = mock(reply("429 Too Many Requests", "Retry-After: 7\r\n", &long));
+        let (url, server) = mock(Reply::new(429).header("Retry-After", "7").body(long));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-        server.join().unwrap();
+        seen(&server);
         assert_eq!(resp.status, 429);
         assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(resp.body.len(), RESPONSE_BODY_LIMIT);
@@ -963,13 +931,12 @@ pub(crate) mod tests {
             "307 Temporary Redirect",
             "308 Permanent Redirect",
         ] {
-            let (url, server) = mock(reply(
-                status,
-                "Location: https://vm.example/api/v1/write\r\n",
-                "",
-            ));
+            let (url, server) = mock(
+                Reply::new(status[..3].parse().unwrap())
+                    .header("Location", "https://vm.example/api/v1/write"),
+            );
             let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-            server.join().unwrap();
+            seen(&server);
             let code = &status[..3];
             assert_eq!(resp.status.to_string(), code);
             assert_eq!(classify(resp.status), Verdict::NotFound);
@@ -982,9 +949,9 @@ pub(crate) mod tests {
                 )
             );
         }
-        let (url, server) = mock(reply("302 Found", "", "moved"));
+        let (url, server) = mock(Reply::new(302).body("moved"));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-        server.join().unwrap();
+        seen(&server);
         let msg = explain(Verdict::NotFound, &resp, &url);
         assert!(
             msg.contains("redirected, without saying where (no Location header)")
@@ -1040,13 +1007,7 @@ pub(crate) mod tests {
 
     #[test]
     fn hanging_backend_times_out() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
-        let hold = thread::spawn(move || {
-            let (s, _) = listener.accept().unwrap();
-            thread::sleep(Duration::from_millis(1500));
-            drop(s);
-        });
+        let (url, server) = mock(Reply::hang());
         let mut cfg = backend(&url);
         cfg.timeout = Duration::from_millis(300);
         let err = Client::new(&cfg).unwrap().post(b"x").unwrap_err();
@@ -1063,7 +1024,7 @@ pub(crate) mod tests {
         assert!(err
             .to_string()
             .starts_with(&format!("no answer from {url} within 300 ms")));
-        hold.join().unwrap();
+        seen(&server);
     }
 
     #[test]
@@ -1076,7 +1037,7 @@ pub(crate) mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut hello = [0u8; 512];
             let _ = s.read(&mut hello);
-            let _ = s.write_all(reply("400 Bad Request", "", "").as_bytes());
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         });
         let err = Client::new(&backend(&url)).unwrap().post(b"x").unwrap_err();
         assert!(matches!(err, ShipError::Tls { .. }), "{err:?}");

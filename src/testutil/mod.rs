@@ -3,4 +3,8 @@
 //! tests include the same file with `#[path]` (`tests/util/mod.rs`):
 //! one copy for both.
 
+// Not every test uses every part of them.
+#[allow(dead_code)]
+pub mod http_server;
+#[allow(dead_code)]
 pub mod tmpfs;
