@@ -26,5 +26,7 @@ pub mod sample;
 pub mod ship;
 pub mod supervisor;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tls;
 pub mod wal;

@@ -25,8 +25,9 @@ use sentinel::wal::retention::DISK_MARGIN;
 use sentinel::wal::store::{dir_size, StoreOptions, WalStore};
 
 use crate::util::agent::{Agent, SyncMode};
-use crate::util::faults::{agent_pid, rss_kib, Answer, MockServer, Row, Tmpfs};
+use crate::util::faults::{agent_pid, rss_kib, Answer, MockServer, Row};
 use crate::util::servers::{now_ms, Prometheus, RemoteWriteServer, VictoriaMetrics};
+use crate::util::tmpfs::{Filler, Tmpfs};
 
 const MIB: u64 = 1 << 20;
 /// Everything the ping plugin sends.
@@ -880,7 +881,7 @@ fn f04_disk_full_overflows_to_memory_and_recovers() {
     };
     let mut agent = Agent::start(&setup.yaml());
     agent.wait_for_count_in_run("Samples appended.", 5, Duration::from_secs(30));
-    let filler = fs.fill("filler");
+    let filler = Filler::fill(fs.path());
     agent.wait_for_log("the disk-full error", Duration::from_secs(30), |l| {
         l["msg"]
             .as_str()
@@ -889,7 +890,7 @@ fn f04_disk_full_overflows_to_memory_and_recovers() {
     });
     sleep(Duration::from_secs(40));
     assert!(agent.is_running(), "{}", agent.log_tail());
-    std::fs::remove_file(&filler).unwrap();
+    filler.remove();
     agent.wait_for_log("the recovery", Duration::from_secs(30), |l| {
         l["msg"]
             .as_str()

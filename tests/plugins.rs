@@ -10,13 +10,11 @@
 //! start. Missing tools (`openssl`, `dnsmasq`) fail the test with the
 //! package to install.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sentinel::config::{
@@ -27,6 +25,7 @@ use sentinel::probe::{run_once, ProbeError};
 use sentinel::sample::{Labels, Sample};
 
 use crate::util::agent::Agent;
+use crate::util::http_server::{HttpServer, Reply, Request};
 use crate::util::servers::free_port;
 
 /// Days the test server certificate is valid for.
@@ -286,113 +285,41 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// A small HTTP/1.1 server on loopback, plain or TLS, one thread per
-/// connection. Routes: `/ok` (200, `OK_BODY`), `/fail` (500), `/slow`
-/// (200 after `SLOW_ANSWER`), `/moved` (302), `/auth` (200 with the right
-/// basic auth and header, else 401), `/metrics` (the static file given).
-/// Stopped and joined on drop.
-struct TestServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The shared test HTTP server, plain or TLS, with these routes: `/ok`
+/// (200, `OK_BODY`), `/fail` (500), `/slow` (200 after `SLOW_ANSWER`),
+/// `/moved` (302), `/auth` (200 with the right basic auth and header,
+/// else 401), `/metrics` (the static file given). Stopped on drop.
+struct TestServer(HttpServer);
 
 impl TestServer {
     fn start(tls: Option<Arc<rustls::ServerConfig>>, metrics_file: Option<PathBuf>) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let tls = tls.clone();
-                let metrics = metrics_file.clone();
-                std::thread::spawn(move || {
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-                    match tls {
-                        Some(cfg) => {
-                            let Ok(sc) = rustls::ServerConnection::new(cfg) else {
-                                return;
-                            };
-                            let mut stream = rustls::StreamOwned::new(sc, conn);
-                            serve(&mut stream, metrics.as_deref());
-                        }
-                        None => {
-                            let mut conn = conn;
-                            serve(&mut conn, metrics.as_deref());
-                        }
-                    }
-                });
-            }
-        });
-        TestServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
+        let route = move |req: &Request| route(req, metrics_file.as_deref());
+        TestServer(match tls {
+            Some(cfg) => HttpServer::start_tls(cfg, route),
+            None => HttpServer::start(route),
+        })
     }
 
     fn url(&self, scheme: &str, path: &str) -> String {
-        format!("{scheme}://{}{path}", self.addr)
+        format!("{scheme}://{}{path}", self.0.addr())
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Reads one request and answers it.
-fn serve<S: Read + Write>(stream: &mut S, metrics: Option<&Path>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-        if head.len() > 16 << 10 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.lines();
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("");
-    let header = |name: &str| {
-        head.lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let (status, body): (&str, String) = match path {
-        "/ok" => ("200 OK", OK_BODY.into()),
-        "/fail" => ("500 Internal Server Error", "boom".into()),
-        "/slow" => {
-            std::thread::sleep(SLOW_ANSWER);
-            ("200 OK", "late".into())
-        }
-        "/moved" => ("302 Found", String::new()),
+/// The answer to one request.
+fn route(req: &Request, metrics: Option<&Path>) -> Reply {
+    let (status, body): (u16, String) = match req.path.as_str() {
+        "/ok" => (200, OK_BODY.into()),
+        "/fail" => (500, "boom".into()),
+        "/slow" => (200, "late".into()),
+        "/moved" => (302, String::new()),
         "/auth" => {
             // admin:secret
-            let authed = header("authorization").as_deref() == Some("Basic YWRtaW46c2VjcmV0")
-                && header("x-site").as_deref() == Some("17");
+            let authed = req.header("authorization") == Some("Basic YWRtaW46c2VjcmV0")
+                && req.header("x-site") == Some("17");
             if authed {
-                ("200 OK", "welcome".into())
+                (200, "welcome".into())
             } else {
-                ("401 Unauthorized", "who are you".into())
+                (401, "who are you".into())
             }
         }
         "/accept" => (
@@ -403,31 +330,20 @@ fn serve<S: Read + Write>(stream: &mut S, metrics: Option<&Path>) {
             ),
         ),
         "/metrics" => match metrics.map(std::fs::read_to_string) {
-            Some(Ok(text)) => ("200 OK", text),
-            _ => ("404 Not Found", "no metrics here".into()),
+            Some(Ok(text)) => (200, text),
+            _ => (404, "no metrics here".into()),
         },
-        _ => ("404 Not Found", "not found".into()),
+        _ => (404, "not found".into()),
     };
-    let body = if method == "HEAD" {
-        String::new()
-    } else {
-        body
-    };
-    let extra = if path == "/moved" {
-        "Location: /ok\r\n"
-    } else {
-        ""
-    };
-    let len = if method == "HEAD" && path == "/ok" {
-        OK_BODY.len()
-    } else {
-        body.len()
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {len}\r\nContent-Type: text/plain\r\n{extra}Connection: close\r\n\r\n{body}"
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
+    let reply = Reply::new(status)
+        .header("Content-Type", "text/plain")
+        .body(body)
+        .close();
+    match req.path.as_str() {
+        "/slow" => reply.delay(SLOW_ANSWER),
+        "/moved" => reply.header("Location", "/ok"),
+        _ => reply,
+    }
 }
 
 fn http(url: String) -> HttpProbeConfig {

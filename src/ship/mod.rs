@@ -927,65 +927,36 @@ fn reachable(addr: &str) -> bool {
 mod tests {
     use super::*;
     use crate::sample::{Labels, Sample};
+    use crate::testutil::http_server::{HttpServer, Reply};
     use prost::Message as _;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
 
-    /// A loopback mock that answers 400 to any request holding a sample
-    /// whose value is in `bad`, 413 to any holding more than `max_series`
-    /// series, 204 otherwise; it records the good samples it took.
-    /// Real servers do not give such answers on demand, hence the mock.
-    fn mock(
-        bad: Vec<f64>,
-        max_series: usize,
-    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<f64>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
-        let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// The shared test HTTP server answering 400 to any request holding
+    /// a sample whose value is in `bad`, 413 to any holding more than
+    /// `max_series` series, 204 otherwise; it records the good samples it
+    /// took. Real servers do not give such answers on demand, hence the
+    /// mock.
+    fn mock(bad: Vec<f64>, max_series: usize) -> (HttpServer, Arc<Mutex<Vec<f64>>>) {
+        let stored = Arc::new(Mutex::new(Vec::new()));
         let st = stored.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    let mut got = false;
-                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                        got = true;
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        line.clear();
-                    }
-                    if !got {
-                        break;
-                    }
-                    let mut body = vec![0; len];
-                    reader.read_exact(&mut body).unwrap();
-                    let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
-                    let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
-                    let values: Vec<f64> = req
-                        .timeseries
-                        .iter()
-                        .flat_map(|t| t.samples.iter().map(|s| s.value))
-                        .collect();
-                    let status = if req.timeseries.len() > max_series {
-                        "413 Payload Too Large"
-                    } else if values.iter().any(|v| bad.contains(v)) {
-                        "400 Bad Request"
-                    } else {
-                        st.lock().unwrap().extend(values);
-                        "204 No Content"
-                    };
-                    let _ = write!(conn, "HTTP/1.1 {status}\r\ncontent-length: 3\r\n\r\nbad");
-                }
+        let server = HttpServer::start(move |req| {
+            let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
+            let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
+            let values: Vec<f64> = req
+                .timeseries
+                .iter()
+                .flat_map(|t| t.samples.iter().map(|s| s.value))
+                .collect();
+            if req.timeseries.len() > max_series {
+                Reply::new(413).body("bad")
+            } else if values.iter().any(|v| bad.contains(v)) {
+                Reply::new(400).body("bad")
+            } else {
+                st.lock().unwrap().extend(values);
+                Reply::new(204)
             }
         });
-        (url, stored)
+        (server, stored)
     }
 
     fn records(values: &[f64], now: i64) -> Vec<sled::IVec> {
@@ -1006,7 +977,8 @@ mod tests {
 
     #[test]
     fn a_rejected_batch_loses_only_the_refused_samples() {
-        let (url, stored) = mock(vec![13.0, 29.0], usize::MAX);
+        let (server, stored) = mock(vec![13.0, 29.0], usize::MAX);
+        let url = server.url("/api/v1/write");
         let values: Vec<f64> = (1..=40).map(f64::from).collect();
         let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
         let mut got = stored.lock().unwrap().clone();
@@ -1032,7 +1004,8 @@ mod tests {
             .copied()
             .filter(|v| *v as u32 % 2 == 0)
             .collect();
-        let (url, stored) = mock(bad.clone(), usize::MAX);
+        let (server, stored) = mock(bad.clone(), usize::MAX);
+        let url = server.url("/api/v1/write");
         let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
         assert_eq!(stored.lock().unwrap().len(), 40, "every good sample stored");
         let dropped: u64 = done.dropped.iter().map(|(_, n)| n).sum();
@@ -1043,7 +1016,8 @@ mod tests {
     #[test]
     fn a_backend_refusing_everything_costs_a_bounded_number_of_requests() {
         let values: Vec<f64> = (1..=500).map(f64::from).collect();
-        let (url, stored) = mock(values.clone(), usize::MAX);
+        let (server, stored) = mock(values.clone(), usize::MAX);
+        let url = server.url("/api/v1/write");
         let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
         assert!(stored.lock().unwrap().is_empty());
         assert_eq!(done.samples, 0);
@@ -1058,7 +1032,8 @@ mod tests {
 
     #[test]
     fn too_large_batches_are_split() {
-        let (url, stored) = mock(vec![], 3);
+        let (server, stored) = mock(vec![], 3);
+        let url = server.url("/api/v1/write");
         let values: Vec<f64> = (1..=10).map(f64::from).collect();
         let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
         assert_eq!(stored.lock().unwrap().len(), 10);
@@ -1069,7 +1044,8 @@ mod tests {
 
     #[test]
     fn samples_past_max_sample_age_are_skipped_and_counted() {
-        let (url, stored) = mock(vec![], usize::MAX);
+        let (server, stored) = mock(vec![], usize::MAX);
+        let url = server.url("/api/v1/write");
         let now = crate::sample::now_ms();
         let mut recs = records(&[1.0, 2.0], now - 3_600_000);
         recs.extend(records(&[3.0], now));
@@ -1082,10 +1058,10 @@ mod tests {
     /// empty body quotes nothing.
     #[test]
     fn check_explains_a_redirect() {
-        use remote_write::tests::{backend, mock, reply};
-        let (url, server) = mock(reply("302 Found", "Location: /vm/api/v1/write\r\n", ""));
+        use remote_write::tests::{backend, mock, seen};
+        let (url, server) = mock(Reply::new(302).header("Location", "/vm/api/v1/write"));
         let err = check_backend(&backend(&url)).unwrap_err();
-        server.join().unwrap();
+        seen(&server);
         assert!(
             err.starts_with(&format!("HTTP 302: {url} redirected to /vm/api/v1/write; ")),
             "{err}"

@@ -199,7 +199,7 @@ pub fn split_payload(payload: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((payload[..best].to_vec(), payload[best..].to_vec()))
 }
 
-/// Parses a `Retry-After` value: delta-seconds, or an IMF-fixdate
+/// Parses a `Retry-After` value: delta-seconds, or an HTTP date
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`) turned into the delay from `now`
 /// (zero when it is past). Anything else is ignored.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -212,34 +212,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
-/// Seconds since the epoch of an IMF-fixdate.
+/// Seconds since the epoch of an HTTP date: an IMF-fixdate, or one of
+/// the two obsolete forms (RFC 850, asctime) a recipient must accept
+/// (RFC 9110, 5.6.7). A date that does not exist (Feb 30, a weekday that
+/// does not match) or lies before 1970 is not one.
 fn parse_http_date(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
-    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: i64 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as i64
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+    let at = httpdate::parse_http_date(s).ok()?;
+    Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
 /// `url` with any `user:pass@` replaced by `***@`, for messages.
@@ -569,22 +548,9 @@ impl Client {
 
 /// Decodes `%XX` escapes (userinfo in a URL); invalid escapes stay as they are.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -593,10 +559,11 @@ pub(crate) mod tests {
     use crate::config::Secret;
     use crate::sample::{BackendId, Labels, Sample};
     use crate::ship::proto;
+    use crate::testutil::http_server::{HttpServer, Reply};
     use prost::Message;
     use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
-    use std::thread::{self, JoinHandle};
+    use std::net::TcpListener;
+    use std::thread;
 
     /// A plain backend at `url`, for the shipper's tests too.
     pub(crate) fn backend(url: &str) -> BackendConfig {
@@ -622,54 +589,23 @@ pub(crate) mod tests {
         body: Vec<u8>,
     }
 
-    /// A one-shot HTTP server on a free loopback port that answers `reply`
-    /// verbatim to the first request. Only for answers a real backend
-    /// cannot be made to give (413, Retry-After) and for header checks.
-    pub(crate) fn mock(reply: String) -> (String, JoinHandle<Seen>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
-        let handle = thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let seen = read_request(&mut s);
-            s.write_all(reply.as_bytes()).unwrap();
-            seen
-        });
-        (url, handle)
+    /// The shared test HTTP server on a free loopback port, answering
+    /// `reply` to every request. Only for answers a real backend cannot
+    /// be made to give (413, Retry-After) and for header checks.
+    pub(crate) fn mock(reply: Reply) -> (String, HttpServer) {
+        let reply = reply.close();
+        let server = HttpServer::start(move |_| reply.clone());
+        (server.url("/api/v1/write"), server)
     }
 
-    fn read_request(s: &mut TcpStream) -> Seen {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "client closed before the end of the head");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
-        while buf.len() < head_end + len {
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "client closed before the end of the body");
-            buf.extend_from_slice(&chunk[..n]);
-        }
+    /// The one request `server` got.
+    pub(crate) fn seen(server: &HttpServer) -> Seen {
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "one request expected: {requests:?}");
         Seen {
-            head,
-            body: buf[head_end..head_end + len].to_vec(),
+            head: requests[0].head.to_ascii_lowercase(),
+            body: requests[0].body.clone(),
         }
-    }
-
-    pub(crate) fn reply(status: &str, extra: &str, body: &str) -> String {
-        format!(
-            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
     }
 
     fn run(task: &str, ts: i64) -> Vec<u8> {
@@ -854,6 +790,30 @@ pub(crate) mod tests {
         }
     }
 
+    /// What the `httpdate` crate changed at the edges: the two obsolete
+    /// forms are read; dates that do not exist are ignored like any other
+    /// unreadable value (the computed backoff then applies).
+    #[test]
+    fn retry_after_obsolete_forms_and_impossible_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
+        for obsolete in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(
+                parse_retry_after(obsolete, now),
+                Some(Duration::from_secs(30)),
+                "{obsolete:?}"
+            );
+        }
+        for impossible in [
+            "Mon, 06 Nov 1994 08:49:37 GMT",
+            "Wed, 30 Feb 2000 12:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49:60 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(impossible, now), None, "{impossible:?}");
+        }
+    }
+
     #[test]
     fn masks_credentials_in_urls() {
         assert_eq!(
@@ -870,11 +830,13 @@ pub(crate) mod tests {
         assert_eq!(percent_decode("u:p%40ss%3a"), "u:p@ss:");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%é"), "%zz%é");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%ff!"), "\u{fffd}!");
     }
 
     #[test]
     fn posts_with_headers_and_basic_auth() {
-        let (url, server) = mock(reply("204 No Content", "", ""));
+        let (url, server) = mock(Reply::new(204));
         let mut cfg = backend(&url);
         cfg.username = Some("Aladdin".into());
         cfg.password = Some(Secret("open sesame".into()));
@@ -892,7 +854,7 @@ pub(crate) mod tests {
                 location: None,
             }
         );
-        let seen = server.join().unwrap();
+        let seen = seen(&server);
         assert!(
             seen.head.starts_with("post /api/v1/write http/1.1\r\n"),
             "{}",
@@ -919,22 +881,20 @@ pub(crate) mod tests {
 
     #[test]
     fn bearer_token_and_credentials_in_url() {
-        let (url, server) = mock(reply("200 OK", "", ""));
+        let (url, server) = mock(Reply::new(200));
         let mut cfg = backend(&url);
         cfg.bearer_token = Some(Secret("t0ken".into()));
         Client::new(&cfg).unwrap().post(b"").unwrap();
-        assert!(server
-            .join()
-            .unwrap()
+        assert!(seen(&server)
             .head
             .contains("authorization: bearer t0ken\r\n"));
 
-        let (url, server) = mock(reply("200 OK", "", ""));
+        let (url, server) = mock(Reply::new(200));
         let with_user = url.replace("http://", "http://Aladdin:open%20sesame@");
         let client = Client::new(&backend(&with_user)).unwrap();
         assert_eq!(client.url(), url.replace("http://", "http://***@"));
         client.post(b"").unwrap();
-        let seen = server.join().unwrap();
+        let seen = seen(&server);
         assert!(seen
             .head
             .contains("authorization: basic qwxhzgrpbjpvcgvuihnlc2ftzq==\r\n"));
@@ -946,16 +906,16 @@ pub(crate) mod tests {
 
     #[test]
     fn too_large_and_retry_after_answers() {
-        let (url, server) = mock(reply("413 Payload Too Large", "", "too big"));
+        let (url, server) = mock(Reply::new(413).body("too big"));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-        server.join().unwrap();
+        seen(&server);
         assert_eq!((resp.status, resp.body.as_str()), (413, "too big"));
         assert_eq!(classify(resp.status), Verdict::TooLarge);
 
         let long = "e".repeat(2000);
-        let (url, server) = mock(reply("429 Too Many Requests", "Retry-After: 7\r\n", &long));
+        let (url, server) = mock(Reply::new(429).header("Retry-After", "7").body(long));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-        server.join().unwrap();
+        seen(&server);
         assert_eq!(resp.status, 429);
         assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(resp.body.len(), RESPONSE_BODY_LIMIT);
@@ -971,13 +931,12 @@ pub(crate) mod tests {
             "307 Temporary Redirect",
             "308 Permanent Redirect",
         ] {
-            let (url, server) = mock(reply(
-                status,
-                "Location: https://vm.example/api/v1/write\r\n",
-                "",
-            ));
+            let (url, server) = mock(
+                Reply::new(status[..3].parse().unwrap())
+                    .header("Location", "https://vm.example/api/v1/write"),
+            );
             let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-            server.join().unwrap();
+            seen(&server);
             let code = &status[..3];
             assert_eq!(resp.status.to_string(), code);
             assert_eq!(classify(resp.status), Verdict::NotFound);
@@ -990,9 +949,9 @@ pub(crate) mod tests {
                 )
             );
         }
-        let (url, server) = mock(reply("302 Found", "", "moved"));
+        let (url, server) = mock(Reply::new(302).body("moved"));
         let resp = Client::new(&backend(&url)).unwrap().post(b"x").unwrap();
-        server.join().unwrap();
+        seen(&server);
         let msg = explain(Verdict::NotFound, &resp, &url);
         assert!(
             msg.contains("redirected, without saying where (no Location header)")
@@ -1048,13 +1007,7 @@ pub(crate) mod tests {
 
     #[test]
     fn hanging_backend_times_out() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
-        let hold = thread::spawn(move || {
-            let (s, _) = listener.accept().unwrap();
-            thread::sleep(Duration::from_millis(1500));
-            drop(s);
-        });
+        let (url, server) = mock(Reply::hang());
         let mut cfg = backend(&url);
         cfg.timeout = Duration::from_millis(300);
         let err = Client::new(&cfg).unwrap().post(b"x").unwrap_err();
@@ -1071,7 +1024,7 @@ pub(crate) mod tests {
         assert!(err
             .to_string()
             .starts_with(&format!("no answer from {url} within 300 ms")));
-        hold.join().unwrap();
+        seen(&server);
     }
 
     #[test]
@@ -1084,7 +1037,7 @@ pub(crate) mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut hello = [0u8; 512];
             let _ = s.read(&mut hello);
-            let _ = s.write_all(reply("400 Bad Request", "", "").as_bytes());
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         });
         let err = Client::new(&backend(&url)).unwrap().post(b"x").unwrap_err();
         assert!(matches!(err, ShipError::Tls { .. }), "{err:?}");

@@ -12,94 +12,11 @@
 //! more reopen attempts.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Mutex;
 
 use super::*;
-
-/// A tmpfs on a fresh directory, unmounted (lazily) on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Fails the test with what to do when not root or `mount` fails.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        assert!(
-            unsafe { libc::geteuid() } == 0,
-            "this test mounts a small tmpfs to fill the disk: run it as root (CI does)"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("sentinel-wal-tmpfs-")
-            .tempdir()
-            .ok()?;
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// A file that takes the free space of the tmpfs.
-struct Filler {
-    path: PathBuf,
-}
-
-impl Filler {
-    fn fill(dir: &Path) -> Filler {
-        let path = dir.join("filler");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
-        let block = vec![0xA5u8; 16 << 10];
-        while let Ok(n) = f.write(&block) {
-            if n == 0 {
-                break;
-            }
-        }
-        Filler { path }
-    }
-
-    /// Frees about `bytes` (the WAL may use them, then it is full again).
-    fn free(&self, bytes: u64) {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .unwrap();
-        let len = f.metadata().unwrap().len();
-        f.set_len(len.saturating_sub(bytes)).unwrap();
-    }
-
-    fn remove(self) {
-        std::fs::remove_file(&self.path).unwrap();
-    }
-}
+use crate::testutil::tmpfs::{Filler, Tmpfs};
 
 /// A wall clock that follows a monotonic clock the test advances, so
 /// `REOPEN_EVERY` passes without sleeping.
@@ -356,10 +273,7 @@ fn run(seed: u64, fs: &Path) -> Run {
 
 #[test]
 fn disk_full_outages_lose_nothing_and_keep_seqs_and_cursors() {
-    let Some(fs) = Tmpfs::mount(&std::env::var("SENTINEL_WAL_TEST_TMPFS").unwrap_or("8m".into()))
-    else {
-        panic!("mounting a tmpfs failed: the test needs root and the `mount` command (util-linux)");
-    };
+    let fs = Tmpfs::mount(&std::env::var("SENTINEL_WAL_TEST_TMPFS").unwrap_or("8m".into()));
     let mut failures = Vec::new();
     for seed in 1..=12u64 {
         let r = run(seed, fs.path());

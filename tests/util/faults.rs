@@ -1,22 +1,21 @@
-//! Helpers for the fault-injection suite (`tests/faults.rs`): a small
-//! tmpfs that can be filled, mock remote-write servers for the answers a
-//! real server cannot be made to give (a hang, 429 with `Retry-After`,
+//! Helpers for the fault-injection suite (`tests/faults.rs`): mock
+//! remote-write servers for the answers a real server cannot be made to
+//! give (a hang, 429 with `Retry-After`,
 //! 413, minutes of 500), a VictoriaMetrics inside a network namespace, the
 //! agent's resident memory, and the result table every fault test prints.
 //!
 //! Every guard removes what it made on `Drop` (mount, process, thread),
 //! also when the test panics.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
+
+use super::http_server::{HttpServer, Reply};
 
 /// One row of the suite's result table, printed with `eprintln!` so the
 /// numbers show in the test output (`--nocapture`) and in CI logs.
@@ -36,66 +35,6 @@ impl Row<'_> {
             "FAULT-TABLE | {} | {} | {} | {} | {} | {} |",
             self.fault, self.injected, self.accepted, self.delivered, self.dropped, self.duplicated
         );
-    }
-}
-
-/// A tmpfs of a fixed size mounted on a fresh directory; unmounted (and
-/// the directory removed) on drop.
-pub struct Tmpfs {
-    dir: tempfile::TempDir,
-    mounted: bool,
-}
-
-impl Tmpfs {
-    pub fn mount(size: &str) -> Tmpfs {
-        super::netns::require_root("mounting a tmpfs to fill it");
-        let dir = tempfile::Builder::new()
-            .prefix("sentinel-fault-tmpfs-")
-            .tempdir()
-            .expect("create a mount point");
-        super::netns::sh(
-            "mount",
-            &[
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-                &dir.path().display().to_string(),
-            ],
-        );
-        Tmpfs { dir, mounted: true }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `name` until the filesystem is full; returns its path.
-    pub fn fill(&self, name: &str) -> PathBuf {
-        let path = self.path().join(name);
-        let mut f = std::fs::File::create(&path).expect("create the filler");
-        let block = vec![0xA5u8; 64 << 10];
-        loop {
-            match f.write(&block) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        let _ = f.sync_all();
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-            self.mounted = false;
-        }
     }
 }
 
@@ -126,54 +65,60 @@ pub struct MockLog {
 /// number of requests seen before it.
 pub type Policy = dyn Fn(usize, usize) -> Answer + Send + Sync;
 
-/// A loopback remote-write mock with a programmable answer per request.
+/// A loopback remote-write mock with a programmable answer per request
+/// (the shared test HTTP server with a remote-write policy).
 pub struct MockServer {
     pub url: String,
     pub log: Arc<Mutex<MockLog>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    addr: SocketAddr,
+    server: HttpServer,
 }
 
 impl MockServer {
     pub fn start(policy: Box<Policy>) -> MockServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
         let log = Arc::new(Mutex::new(MockLog::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (log2, stop2) = (log.clone(), stop.clone());
-        let policy: Arc<Policy> = Arc::from(policy);
-        let count = Arc::new(AtomicU64::new(0));
-        let thread = std::thread::spawn(move || {
-            let mut conns = Vec::new();
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        let (log, stop, policy, count) =
-                            (log2.clone(), stop2.clone(), policy.clone(), count.clone());
-                        conns.push(std::thread::spawn(move || {
-                            serve(conn, &log, &stop, &*policy, &count)
-                        }));
+        let log2 = log.clone();
+        let server = HttpServer::start(move |req| {
+            let series = decode(&req.body);
+            let samples: u64 = series.iter().map(|(_, ts)| ts.len() as u64).sum();
+            let answer = policy(req.index, series.len());
+            let status = match &answer {
+                Answer::Hang => 0,
+                Answer::Status { status, .. } => *status,
+                Answer::Store => 204,
+            };
+            let mut log = log2.lock().unwrap();
+            log.requests.push((Instant::now(), status, samples));
+            match answer {
+                Answer::Hang => Reply::hang(),
+                Answer::Status {
+                    status,
+                    retry_after,
+                } => {
+                    let mut reply = Reply::new(status).body("mock");
+                    if let Some(s) = retry_after {
+                        reply = reply.header("retry-after", &s.to_string());
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    reply
                 }
-            }
-            for c in conns {
-                let _ = c.join();
+                Answer::Store => {
+                    for (labels, ts) in &series {
+                        for t in ts {
+                            log.stored.push((labels.clone(), *t));
+                        }
+                    }
+                    Reply::new(204)
+                }
             }
         });
         MockServer {
-            url: format!("http://{addr}/api/v1/write"),
+            url: server.url("/api/v1/write"),
             log,
-            stop,
-            thread: Some(thread),
-            addr,
+            server,
         }
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Distinct stored (series, timestamp) pairs and the repeats among them.
@@ -187,114 +132,6 @@ impl MockServer {
             }
         }
         (set.len() as u64, dup)
-    }
-}
-
-impl Drop for MockServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Serves one connection (keep-alive) until the peer closes or the mock stops.
-fn serve(
-    conn: TcpStream,
-    log: &Mutex<MockLog>,
-    stop: &AtomicBool,
-    policy: &Policy,
-    count: &AtomicU64,
-) {
-    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut writer = conn.try_clone().expect("clone the connection");
-    let mut reader = BufReader::new(conn);
-    loop {
-        // Headers.
-        let mut len = 0usize;
-        let mut line = String::new();
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue
-                }
-                Err(_) => return,
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut read = 0;
-        while read < len && Instant::now() < deadline {
-            match reader.read(&mut body[read..]) {
-                Ok(0) => return,
-                Ok(n) => read += n,
-                Err(_) => continue,
-            }
-        }
-        let series = decode(&body);
-        let n = count.fetch_add(1, Ordering::Relaxed) as usize;
-        let samples: u64 = series.iter().map(|(_, ts)| ts.len() as u64).sum();
-        let answer = policy(n, series.len());
-        let status = match &answer {
-            Answer::Hang => 0,
-            Answer::Status { status, .. } => *status,
-            Answer::Store => 204,
-        };
-        {
-            let mut log = log.lock().unwrap();
-            log.requests.push((Instant::now(), status, samples));
-            if matches!(answer, Answer::Store) {
-                for (labels, ts) in &series {
-                    for t in ts {
-                        log.stored.push((labels.clone(), *t));
-                    }
-                }
-            }
-        }
-        match answer {
-            Answer::Hang => {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                return;
-            }
-            Answer::Status {
-                status,
-                retry_after,
-            } => {
-                let extra = retry_after
-                    .map(|s| format!("retry-after: {s}\r\n"))
-                    .unwrap_or_default();
-                let _ = write!(
-                    writer,
-                    "HTTP/1.1 {status} Mock\r\n{extra}content-length: 4\r\n\r\nmock"
-                );
-            }
-            Answer::Store => {
-                let _ = write!(
-                    writer,
-                    "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
-                );
-            }
-        }
     }
 }
 
