@@ -323,10 +323,10 @@ fn route(req: &Request, metrics: Option<&Path>) -> Reply {
             }
         }
         "/accept" => (
-            "200 OK",
+            200,
             format!(
                 "accept_header{{value=\"{}\"}} 1\n",
-                header("accept").unwrap_or_default()
+                req.header("accept").unwrap_or_default()
             ),
         ),
         "/metrics" => match metrics.map(std::fs::read_to_string) {
@@ -543,7 +543,7 @@ fn scrape_of_a_static_file() {
         "{accept}"
     );
     assert!(accept.contains("text/plain;version=0.0.4"), "{accept}");
-    let instance = server.addr.to_string();
+    let instance = server.0.addr().to_string();
     for sample in &s {
         assert_eq!(sample.labels.get("job"), Some("plugin-test"), "{sample:?}");
         assert_eq!(sample.labels.get("instance"), Some(instance.as_str()));
@@ -713,7 +713,7 @@ fn scrape_tasks_deliver_up_job_and_instance_to_victoria_metrics() {
         }
     };
     drop(agent);
-    let instance = server.addr.to_string();
+    let instance = server.0.addr().to_string();
     assert!(live_up.values.iter().all(|v| *v == 1.0), "{live_up:?}");
     assert_eq!(live_up.label("job"), Some("node"));
     assert_eq!(live_up.label("instance"), Some(instance.as_str()));
