@@ -702,7 +702,12 @@ pub(crate) mod tests {
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
         assert_eq!(req.timeseries.len(), 6);
-        let first = &req.timeseries[0];
+        // A record keeps a run's series in the order the probe gave them.
+        let first = req
+            .timeseries
+            .iter()
+            .find(|ts| ts.labels[0].value == "ping_packet_loss")
+            .unwrap();
         let labels: Vec<(&str, &str)> = first
             .labels
             .iter()
