@@ -949,3 +949,51 @@ fn stop_during_a_hung_request_is_prompt_and_keeps_its_samples() {
         agent.log_tail()
     );
 }
+
+/// A WAL written by Sentinel 0.1.0 (tree 7a3b398, before records kept the
+/// probe's series order and were written without prost's structs; see
+/// tests/fixtures/wal-0.1.0/written-by.yaml): 20 exec runs of two samples
+/// each, never delivered. This version opens it and delivers every
+/// sample, once, with its labels.
+#[test]
+fn a_wal_written_by_the_previous_version_is_delivered() {
+    let vm = VictoriaMetrics::start();
+    let wal_dir = tempfile::tempdir().unwrap();
+    let wal = wal_dir.path().join("wal");
+    std::fs::create_dir(&wal).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal-0.1.0");
+    for f in ["db", "conf", "sentinel-synced-seq"] {
+        std::fs::copy(fixture.join(f), wal.join(f)).unwrap();
+    }
+    let config = format!(
+        "sentinel:\n  name: legacy-agent\n  self_metrics_interval: 0\n\
+         sender:\n  flush_interval: 1s\n  direct:\n    vm:\n      url: {}\n\
+         buffer:\n  path: {}\n  sync: always\n\
+         http:\n  enabled: false\n",
+        vm.write_url(),
+        wal.display()
+    );
+    let mut agent = Agent::start(&config);
+    let stored = wait_for_delivery(&vm, r#"{task_id="legacy"}"#, 40);
+    agent.terminate();
+    assert_eq!(
+        (stored.distinct, stored.duplicates),
+        (40, 0),
+        "{}",
+        agent.log_tail()
+    );
+    for (name, value) in [("legacy_metric", 42.0), ("legacy_other", 7.0)] {
+        let s = stored
+            .find(
+                name,
+                &[("device_id", "old-box"), ("sentinel", "legacy-agent")],
+            )
+            .unwrap_or_else(|| panic!("{name} not delivered"));
+        assert_eq!(s.timestamps.len(), 20, "{}", s.describe());
+        assert!(s.values.iter().all(|v| *v == value), "{}", s.describe());
+    }
+    assert_eq!(
+        stored.find("legacy_metric", &[]).unwrap().label("k"),
+        Some("v")
+    );
+}
