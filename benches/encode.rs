@@ -3,7 +3,7 @@
 //! the shipper does per batch). Run: `cargo bench --bench encode`.
 
 mod common;
-use common::{ping_run, scrape, TS};
+use common::{ping_run, scrape, scrape_page, scrape_task_labels, TS};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -45,5 +45,21 @@ fn body(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encode, body);
+/// A scrape task's whole CPU path from the page's text to the WAL record:
+/// parse (with the task's labels merged in), then encode.
+fn scrape_to_record(c: &mut Criterion) {
+    let page = scrape_page(10_000);
+    let base = scrape_task_labels();
+    let mut g = c.benchmark_group("scrape_to_record");
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("parse_10000", |b| {
+        b.iter(|| sentinel::probe::textformat::parse(&page, &base, TS).unwrap())
+    });
+    g.bench_function("parse_and_encode_10000", |b| {
+        b.iter(|| record::encode(&sentinel::probe::textformat::parse(&page, &base, TS).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, encode, body, scrape_to_record);
 criterion_main!(benches);

@@ -154,6 +154,14 @@ impl Labels {
         self.0.as_deref().unwrap_or(&[])
     }
 
+    /// A set from pairs already sorted by name, unique, without empty
+    /// values (checked in debug builds): no sorting, one allocation.
+    pub(crate) fn from_sorted(v: Vec<(SharedStr, SharedStr)>) -> Self {
+        debug_assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(v.iter().all(|(_, val)| !val.is_empty()));
+        Labels::from_vec(v)
+    }
+
     fn from_vec(v: Vec<Pair>) -> Self {
         if v.is_empty() {
             Labels(None)
@@ -529,5 +537,51 @@ mod tests {
         assert!(!is_valid_label_name("__name__"));
         assert!(!is_valid_label_name("a.b"));
         assert!(!is_valid_label_name(""));
+    }
+}
+
+/// A fast, non-cryptographic hasher for the agent's own hash maps of
+/// strings (grouping a run's samples by series, sharing a page's strings):
+/// the multiply-rotate scheme of rustc's FxHasher, several times cheaper
+/// than the default SipHash on short keys. A key chosen to collide costs
+/// comparisons, never a wrong result; a page's lines are bounded.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+/// `HashMap::with_hasher(FastHash::default())`.
+pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+
+impl FxHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

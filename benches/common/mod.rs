@@ -55,3 +55,35 @@ pub fn scrape(n: usize, ts: i64) -> Vec<Sample> {
         })
         .collect()
 }
+
+/// The page of benches/compare/metrics_server.py with `n` series, as text.
+pub fn scrape_page(n: usize) -> String {
+    let mut out = String::new();
+    for m in 0..100 {
+        let name = format!("bench_metric_{m:02}");
+        out.push_str(&format!(
+            "# HELP {name} Benchmark gauge {m}.\n# TYPE {name} gauge\n"
+        ));
+        for i in (m..n).step_by(100) {
+            out.push_str(&format!(
+                "{name}{{instance_id=\"node-{:03}\",path=\"/api/v{}/items\",code=\"{}\",idx=\"{i}\"}} {}\n",
+                (i / 100) % 1000,
+                i % 7,
+                ["200", "404", "500"][i % 3],
+                ((i * 7919 + 13) % 100_000) as f64 / 7.0
+            ));
+        }
+    }
+    out
+}
+
+/// The labels a scrape task gives its series (agent, task, job, instance).
+pub fn scrape_task_labels() -> Labels {
+    Labels::new()
+        .with("sentinel", "bench")
+        .with("region", "eu-north")
+        .with("device_id", "bench-exporter")
+        .with("task_id", "bench-scrape")
+        .with("job", "bench-scrape")
+        .with("instance", "127.0.0.1:9100")
+}

@@ -25,10 +25,11 @@
 //! invalid UTF-8) gets one fixed message, so the same garbage served run
 //! after run gives the same short error (logged once, not every run).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::sample::{
-    is_valid_label_name, is_valid_metric_name, IntoShared, Labels, Sample, SharedStr,
+    is_valid_label_name, is_valid_metric_name, FastHash, IntoShared, Labels, Sample, SharedStr,
 };
 
 /// The most samples one exposition may hold: a guard against a runaway
@@ -117,6 +118,8 @@ pub fn parse_with(
 ) -> Result<Vec<Sample>, ParseError> {
     let mut out = Vec::new();
     let mut strings = Strings::default();
+    // One buffer for every line's labels: no allocation per line for it.
+    let mut labels: LabelPairs = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -133,43 +136,64 @@ pub fn parse_with(
                 }
             }
         };
-        let (name, labels, value) = parse_line(line, limits).map_err(fail)?;
+        labels.clear();
+        let (name, value) = parse_line(line, limits, &mut labels).map_err(fail)?;
         if out.len() >= MAX_SAMPLES {
             return Err(ParseError::TooMany);
         }
-        let all = merge(base, labels, &mut strings).map_err(fail)?;
-        out.push(Sample::new(strings.get(&name), all, value, ts_ms));
+        let all = merge(base, &mut labels, &mut strings).map_err(fail)?;
+        out.push(Sample::new(strings.get(name), all, value, ts_ms));
     }
     Ok(out)
 }
 
-/// `base` plus a line's labels; one that `base` has already is renamed
-/// `exported_<name>`. A label written twice is an error. Sorts once:
-/// n log n in the labels of the line.
-fn merge(base: &Labels, labels: LabelPairs, strings: &mut Strings) -> Result<Labels, String> {
-    if labels.len() > 1 {
-        let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
-        names.sort_unstable();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!("label {} appears twice", w[0]));
-        }
-    }
+/// `base` plus a line's labels; one whose name `base` has already is
+/// renamed `exported_<name>` (again while that is taken, as Prometheus
+/// does). A label written twice is an error. Sorts the line's labels
+/// once (n log n) and merges them with `base` in one pass, building the
+/// set in one allocation.
+fn merge(base: &Labels, labels: &mut LabelPairs, strings: &mut Strings) -> Result<Labels, String> {
     if labels.is_empty() {
         return Ok(base.clone());
     }
-    let exposed = labels.into_iter().map(|(n, v)| {
-        let n = if base.get(&n).is_some() {
-            strings.get(&format!("exported_{n}"))
+    labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!("label {} appears twice", w[0].0));
+    }
+    let taken = |n: &str, labels: &LabelPairs| {
+        base.get(n).is_some() || labels.binary_search_by(|(x, _)| (*x).cmp(n)).is_ok()
+    };
+    let mut exposed: Vec<(SharedStr, SharedStr)> = Vec::with_capacity(labels.len());
+    let mut renamed = false;
+    for (n, v) in labels.iter() {
+        if v.is_empty() {
+            continue;
+        }
+        let name = if base.get(n).is_some() {
+            let mut name = format!("exported_{n}");
+            while taken(&name, labels) {
+                name.insert_str(0, "exported_");
+            }
+            renamed = true;
+            strings.get(&name)
         } else {
-            strings.get(&n)
+            strings.get(n)
         };
-        (n, strings.get(&v))
-    });
-    Ok(base
-        .iter_shared()
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .chain(exposed)
-        .collect())
+        exposed.push((name, strings.get(v)));
+    }
+    if renamed {
+        exposed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut all = Vec::with_capacity(base.len() + exposed.len());
+    let mut base_pairs = base.iter_shared().peekable();
+    for (n, v) in exposed {
+        while let Some((bn, bv)) = base_pairs.next_if(|(bn, _)| ***bn < *n) {
+            all.push((bn.clone(), bv.clone()));
+        }
+        all.push((n, v));
+    }
+    all.extend(base_pairs.map(|(n, v)| (n.clone(), v.clone())));
+    Ok(Labels::from_sorted(all))
 }
 
 /// The strings of one exposition, each kept once and shared by the
@@ -177,7 +201,7 @@ fn merge(base: &Labels, labels: LabelPairs, strings: &mut Strings) -> Result<Lab
 /// most values (`le="0.5"`, `code="200"`, `device="eth0"`) line after
 /// line, and a sample holding its own copies took about twice the page.
 #[derive(Default)]
-struct Strings(HashSet<SharedStr>);
+struct Strings(HashSet<SharedStr, FastHash>);
 
 impl Strings {
     fn get(&mut self, s: &str) -> SharedStr {
@@ -190,12 +214,18 @@ impl Strings {
     }
 }
 
-/// Label pairs in the order written.
-type LabelPairs = Vec<(String, String)>;
+/// A line's label pairs (name, unescaped value), borrowed from the line
+/// unless a value had escapes.
+type LabelPairs<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
-/// One sample line: name, labels in order, value. An OpenMetrics
-/// exemplar after the value is checked and dropped.
-fn parse_line(line: &str, limits: &Limits) -> Result<(String, LabelPairs, f64), String> {
+/// One sample line: its name and value, its labels into `labels` in the
+/// order written. An OpenMetrics exemplar after the value is checked and
+/// dropped.
+fn parse_line<'a>(
+    line: &'a str,
+    limits: &Limits,
+    labels: &mut LabelPairs<'a>,
+) -> Result<(&'a str, f64), String> {
     let name_end = line
         .find(|c: char| c == '{' || c.is_whitespace())
         .unwrap_or(line.len());
@@ -216,11 +246,8 @@ fn parse_line(line: &str, limits: &Limits) -> Result<(String, LabelPairs, f64), 
     }
     // `name {a="1"} 5`: Prometheus allows blanks before the brace.
     let mut rest = line[name_end..].trim_start();
-    let mut labels = Vec::new();
     if let Some(after) = rest.strip_prefix('{') {
-        let (parsed, tail) = parse_labels(after, limits)?;
-        labels = parsed;
-        rest = tail;
+        rest = parse_labels(after, limits, labels)?;
     }
     // Nothing quoted is left before an exemplar's `#`.
     let (sample, exemplar) = match rest.split_once('#') {
@@ -232,10 +259,12 @@ fn parse_line(line: &str, limits: &Limits) -> Result<(String, LabelPairs, f64), 
         let after = exemplar.trim_start().strip_prefix('{').ok_or_else(|| {
             "expected an exemplar `# {label=\"value\"} value` after the value".to_string()
         })?;
-        let (_, tail) = parse_labels(after, limits).map_err(|e| format!("exemplar: {e}"))?;
+        let mut dropped = Vec::new();
+        let tail =
+            parse_labels(after, limits, &mut dropped).map_err(|e| format!("exemplar: {e}"))?;
         value_and_timestamp(tail, "the exemplar's labels").map_err(|e| format!("exemplar: {e}"))?;
     }
-    Ok((name.to_string(), labels, value))
+    Ok((name, value))
 }
 
 /// `value [timestamp]`, the timestamp checked and dropped.
@@ -264,16 +293,21 @@ fn value_and_timestamp(s: &str, after: &str) -> Result<f64, String> {
     Ok(value)
 }
 
-/// The labels after `{` up to the matching `}`, and what follows it.
-/// Stops at the first label past `limits`, before reading the rest.
-fn parse_labels<'a>(mut s: &'a str, limits: &Limits) -> Result<(LabelPairs, &'a str), String> {
-    let mut labels: LabelPairs = Vec::new();
+/// The labels after `{` up to the matching `}` into `labels`, and what
+/// follows it. Stops at the first label past `limits`, before reading the
+/// rest.
+fn parse_labels<'a>(
+    mut s: &'a str,
+    limits: &Limits,
+    labels: &mut LabelPairs<'a>,
+) -> Result<&'a str, String> {
+    let start = labels.len();
     loop {
         s = s.trim_start();
         if let Some(rest) = s.strip_prefix('}') {
-            return Ok((labels, rest));
+            return Ok(rest);
         }
-        if labels.len() == limits.labels {
+        if labels.len() - start == limits.labels {
             return Err(format!(
                 "more than {} labels, expected at most {}",
                 limits.labels, limits.labels
@@ -306,7 +340,7 @@ fn parse_labels<'a>(mut s: &'a str, limits: &Limits) -> Result<(LabelPairs, &'a 
             .strip_prefix('"')
             .ok_or_else(|| format!("the value of label {name} is not in double quotes"))?;
         let (value, rest) = label_value(s, name, limits.value_len)?;
-        labels.push((name.to_string(), value));
+        labels.push((name, value));
         s = rest.trim_start();
         if let Some(rest) = s.strip_prefix(',') {
             s = rest;
@@ -316,20 +350,30 @@ fn parse_labels<'a>(mut s: &'a str, limits: &Limits) -> Result<(LabelPairs, &'a 
     }
 }
 
-/// A label value after its opening quote, unescaped, and what follows
-/// its closing quote. Copies runs of plain text at once; stops as soon as
-/// the value is longer than `max` bytes.
-fn label_value<'a>(mut s: &'a str, name: &str, max: usize) -> Result<(String, &'a str), String> {
+/// A label value after its opening quote, unescaped (borrowed when it has
+/// no escapes), and what follows its closing quote. Stops as soon as the
+/// value is longer than `max` bytes.
+fn label_value<'a>(s: &'a str, name: &str, max: usize) -> Result<(Cow<'a, str>, &'a str), String> {
     let unclosed = || format!("the value of label {name} has no closing quote");
-    let mut value = String::new();
+    let too_long =
+        || format!("the value of label {name} is longer than {max} bytes, expected at most {max}");
+    let at = s.find(['"', '\\']).ok_or_else(unclosed)?;
+    if at > max {
+        return Err(too_long());
+    }
+    if s.as_bytes()[at] == b'"' {
+        return Ok((Cow::Borrowed(&s[..at]), &s[at + 1..]));
+    }
+    let mut value = String::from(&s[..at]);
+    let mut s = &s[at..];
     loop {
         let at = s.find(['"', '\\']).ok_or_else(unclosed)?;
         value.push_str(&s[..at]);
         if value.len() > max {
-            break;
+            return Err(too_long());
         }
         if s.as_bytes()[at] == b'"' {
-            return Ok((value, &s[at + 1..]));
+            return Ok((Cow::Owned(value), &s[at + 1..]));
         }
         let mut escaped = s[at + 1..].chars();
         match escaped.next() {
@@ -344,9 +388,6 @@ fn label_value<'a>(mut s: &'a str, name: &str, max: usize) -> Result<(String, &'
         }
         s = escaped.as_str();
     }
-    Err(format!(
-        "the value of label {name} is longer than {max} bytes, expected at most {max}"
-    ))
 }
 
 /// A sample value: a float, or `+Inf`, `-Inf`, `NaN` in any case.

@@ -46,9 +46,8 @@
 //! (`cargo test --lib wal::record -- --nocapture`).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::sample::{Labels, Sample};
+use crate::sample::{FastHash, Labels, Sample};
 use crate::ship::proto;
 use prost::Message;
 
@@ -107,7 +106,7 @@ pub enum RecordError {
 /// no copies of the strings).
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
     // Which series each sample belongs to, numbered by first appearance.
-    let mut ids: HashMap<(&str, &Labels), u32, BuildHasherDefault<FxHasher>> =
+    let mut ids: HashMap<(&str, &Labels), u32, FastHash> =
         HashMap::with_capacity_and_hasher(samples.len(), Default::default());
     let series_of: Vec<u32> = samples
         .iter()
@@ -275,49 +274,6 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
-}
-
-/// A fast, non-cryptographic hasher for grouping a run's samples by
-/// series (the multiply-rotate scheme of rustc's FxHasher): the keys are
-/// the agent's own label sets, not attacker-chosen in a way that matters
-/// here (a collision costs a comparison, not correctness), and SipHash
-/// would cost more than the encoding.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// Reads the fixed header, without decompressing or checking the payload.
