@@ -208,21 +208,8 @@ impl VictoriaMetrics {
         // Samples wait in memory before they become searchable; this
         // endpoint pushes them through (it exists in 1.79). Visibility can
         // still trail by about a second, so callers poll.
-        let get = |url: &str| -> (u16, String) {
-            let mut request = http_agent(HTTP_TIMEOUT).get(url);
-            if let Some(auth) = self.basic_auth() {
-                request = request.header("Authorization", auth);
-            }
-            let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-            let status = response.status().as_u16();
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(256 << 20)
-                .read_to_string()
-                .unwrap_or_else(|e| panic!("GET {url}: reading the body: {e}"));
-            (status, body)
-        };
+        let auth = self.basic_auth();
+        let get = |url: &str| http_get_as(url, auth.as_deref());
         let (status, body) = get(&format!("{base}/internal/force_flush"));
         assert_eq!(
             status,
@@ -707,10 +694,16 @@ pub fn try_http_get(url: &str, timeout: Duration) -> Option<(u16, String)> {
 
 /// GET `url` from a server that must be up: `(status, body)`.
 pub fn http_get(url: &str) -> (u16, String) {
-    let mut response = http_agent(HTTP_TIMEOUT)
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    http_get_as(url, None)
+}
+
+/// `http_get` with an `Authorization` header when `auth` is given.
+fn http_get_as(url: &str, auth: Option<&str>) -> (u16, String) {
+    let mut request = http_agent(HTTP_TIMEOUT).get(url);
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
+    let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = response.status().as_u16();
     let body = response
         .body_mut()
