@@ -394,9 +394,7 @@ fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     drop_to_owner_of(wal_path)?;
     let opts = crate::wal::store::StoreOptions {
         path: wal_path.clone(),
-        cache_size: cfg.buffer.cache_size,
-        max_size: cfg.buffer.max_size,
-        max_age: cfg.buffer.max_age,
+        ..crate::wal::store::StoreOptions::of(&cfg.buffer)
     };
     let (stats, source) = match crate::wal::WalStore::open(&opts) {
         Ok(mut store) => {

@@ -578,10 +578,7 @@ impl Probe {
         // series of its former runs that this run no longer has.
         let mut retired = self.telemetry.take_retired(self.task.id.as_str(), &samples);
         let at = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
-        for s in &mut retired {
-            s.value = f64::from_bits(crate::supervisor::STALE_NAN);
-            s.timestamp_ms = at.max(s.timestamp_ms + 1);
-        }
+        crate::sample::mark_stale(&mut retired, at);
         // One copy of the run, shared by telemetry (the latest
         // result, for /metrics and the status page) and the WAL
         // appends below, which copy one chunk at a time.

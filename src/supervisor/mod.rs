@@ -27,10 +27,6 @@ pub mod plan;
 /// `TimeoutStopSec` must stay above this plus a few seconds.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The value Prometheus reads as "this series ended" (a NaN with this
-/// exact bit pattern); sent for every series of a removed task.
-pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-
 /// The `task_id` of the agent's own metrics in the WAL and the logs.
 pub const SELF_TASK_ID: &str = "sentinel_self";
 
@@ -364,14 +360,8 @@ impl Supervisor {
         }
         let ts =
             crate::sample::now_ms().max(last.iter().map(|s| s.timestamp_ms + 1).max().unwrap_or(0));
-        let samples = last
-            .into_iter()
-            .map(|mut s| {
-                s.value = f64::from_bits(STALE_NAN);
-                s.timestamp_ms = ts;
-                s
-            })
-            .collect();
+        let mut samples = last;
+        crate::sample::mark_stale(&mut samples, ts);
         self.wal.do_send(crate::wal::Append {
             task_id: crate::sample::TaskId(task_id.to_string()),
             samples,

@@ -262,12 +262,7 @@ pub struct Wal {
 impl Wal {
     pub fn new(store: WalStore, cfg: &BufferConfig, telemetry: Arc<Telemetry>) -> Wal {
         let issued = store.last_seq();
-        let opts = store::StoreOptions {
-            path: cfg.path.clone(),
-            cache_size: cfg.cache_size,
-            max_size: cfg.max_size,
-            max_age: cfg.max_age,
-        };
+        let opts = store::StoreOptions::of(cfg);
         Wal {
             store: Some(store),
             opts,
@@ -837,12 +832,7 @@ impl Handler<GetStats> for Wal {
 /// Opens the WAL described by `cfg`; a damaged one is moved aside to
 /// `<path>.corrupt-<unix time>` and replaced by a fresh one.
 pub fn open_or_recover(cfg: &BufferConfig) -> Result<WalStore, WalError> {
-    let opts = store::StoreOptions {
-        path: cfg.path.clone(),
-        cache_size: cfg.cache_size,
-        max_size: cfg.max_size,
-        max_age: cfg.max_age,
-    };
+    let opts = store::StoreOptions::of(cfg);
     prepare_dir(&cfg.path)?;
     match open_catching_panics(&opts) {
         Err(WalError::Corrupt { reason, .. }) => {

@@ -155,6 +155,18 @@ pub struct StoreOptions {
     pub max_age: Duration,
 }
 
+impl StoreOptions {
+    /// The options `buffer:` gives.
+    pub fn of(cfg: &crate::config::BufferConfig) -> StoreOptions {
+        StoreOptions {
+            path: cfg.path.clone(),
+            cache_size: cfg.cache_size,
+            max_size: cfg.max_size,
+            max_age: cfg.max_age,
+        }
+    }
+}
+
 /// The per-record facts the store keeps in memory so that caps and stats
 /// need no disk reads.
 #[derive(Debug, Clone, Copy)]
