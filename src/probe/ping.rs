@@ -554,6 +554,14 @@ fn histograms() -> &'static Mutex<HashMap<(String, String), RttHistogram>> {
     H.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// Drops the histograms of `task_id` for hosts not in `keep` (all of
+/// them for a removed task), so that a reload that removes a task or
+/// hosts does not keep their histograms for the life of the process.
+pub fn forget_histograms(task_id: &str, keep: &[&str]) {
+    let mut all = histograms().lock().unwrap_or_else(|e| e.into_inner());
+    all.retain(|(task, host), _| task != task_id || keep.contains(&host.as_str()));
+}
+
 /// Adds this run's RTTs to the host's histogram and returns it as
 /// `ping_rtt_seconds_bucket`/`_sum`/`_count` samples.
 pub fn histogram_samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> {
@@ -774,6 +782,21 @@ mod tests {
         assert!(second
             .iter()
             .all(|s| s.labels.get("host") == Some("router-1.example")));
+    }
+
+    #[test]
+    fn a_removed_task_or_host_forgets_its_histogram() {
+        let base = base().with("task_id", "forget-test");
+        let count = |o| value(&histogram_samples(o, &base, 1), "ping_rtt_seconds_count");
+        let one = outcome(1, &[1.0]);
+        assert_eq!(count(&one), Some(1.0));
+        assert_eq!(count(&one), Some(2.0));
+        // Still a host of the task: kept.
+        forget_histograms("forget-test", &["router-1.example"]);
+        assert_eq!(count(&one), Some(3.0));
+        // The task changed its hosts, or went: gone, it starts again.
+        forget_histograms("forget-test", &[]);
+        assert_eq!(count(&one), Some(1.0));
     }
 
     #[test]

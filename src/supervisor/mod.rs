@@ -242,6 +242,13 @@ impl Supervisor {
         for id in stale {
             if let Some((_, addr)) = self.probes.remove(&id) {
                 addr.do_send(StopProbe);
+                // Process-wide state of the task: what its new config
+                // (if any) no longer has goes with it.
+                let hosts = match tasks.get(&id).map(|t| &t.plugin) {
+                    Some(crate::config::PluginConfig::Ping(p)) => p.targets(),
+                    _ => Vec::new(),
+                };
+                crate::probe::ping::forget_histograms(&id, &hosts);
                 if tasks.contains_key(&id) {
                     // Changed: series the new run no longer has are marked
                     // stale by the probe after that run.
