@@ -540,52 +540,6 @@ mod tests {
     }
 }
 
-/// A fast, non-cryptographic hasher for the agent's own hash maps of
-/// strings (grouping a run's samples by series, sharing a page's strings):
-/// the multiply-rotate scheme of rustc's FxHasher, several times cheaper
-/// than the default SipHash on short keys. A key chosen to collide costs
-/// comparisons, never a wrong result; a page's lines are bounded.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-/// `HashMap::with_hasher(FastHash::default())`.
-pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
-
-impl FxHasher {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// The value Prometheus reads as "this series ended" (a NaN with this
 /// exact bit pattern): the stale marker of a removed task's series, and
 /// of the series a changed task no longer has.

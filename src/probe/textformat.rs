@@ -29,7 +29,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::sample::{
-    is_valid_label_name, is_valid_metric_name, FastHash, IntoShared, Labels, Sample, SharedStr,
+    is_valid_label_name, is_valid_metric_name, IntoShared, Labels, Sample, SharedStr,
 };
 
 /// The most samples one exposition may hold: a guard against a runaway
@@ -160,27 +160,31 @@ fn merge(base: &Labels, labels: &mut LabelPairs, strings: &mut Strings) -> Resul
     if let Some(w) = labels.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(format!("label {} appears twice", w[0].0));
     }
-    let taken = |n: &str, labels: &LabelPairs| {
-        base.get(n).is_some() || labels.binary_search_by(|(x, _)| (*x).cmp(n)).is_ok()
-    };
+    // Names given by a rename so far: two clashing labels (`a` and
+    // `exported_a` against a base with both) never end up with one name.
+    let mut given: Vec<String> = Vec::new();
     let mut exposed: Vec<(SharedStr, SharedStr)> = Vec::with_capacity(labels.len());
-    let mut renamed = false;
     for (n, v) in labels.iter() {
         if v.is_empty() {
             continue;
         }
         let name = if base.get(n).is_some() {
             let mut name = format!("exported_{n}");
-            while taken(&name, labels) {
+            while base.get(&name).is_some()
+                || labels.binary_search_by(|(x, _)| (*x).cmp(&name)).is_ok()
+                || given.contains(&name)
+            {
                 name.insert_str(0, "exported_");
             }
-            renamed = true;
-            strings.get(&name)
+            let shared = strings.get(&name);
+            given.push(name);
+            shared
         } else {
             strings.get(n)
         };
         exposed.push((name, strings.get(v)));
     }
+    let renamed = !given.is_empty();
     if renamed {
         exposed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
@@ -200,8 +204,12 @@ fn merge(base: &Labels, labels: &mut LabelPairs, strings: &mut Strings) -> Resul
 /// samples that use it: a page repeats its metric names, label names and
 /// most values (`le="0.5"`, `code="200"`, `device="eth0"`) line after
 /// line, and a sample holding its own copies took about twice the page.
+///
+/// Hashed with the standard library's keyed hasher, not a fast unkeyed
+/// one: the strings come from the target, which could choose values that
+/// all collide and make every lookup a scan.
 #[derive(Default)]
-struct Strings(HashSet<SharedStr, FastHash>);
+struct Strings(HashSet<SharedStr>);
 
 impl Strings {
     fn get(&mut self, s: &str) -> SharedStr {
@@ -544,6 +552,28 @@ mod tests {
             })
             .min()
             .unwrap()
+    }
+
+    /// A base with both `a` and `exported_a` and a line with both: each
+    /// clash gets a name of its own, as Prometheus renames again while
+    /// the name is taken.
+    #[test]
+    fn clashing_labels_renamed_again_while_taken() {
+        let base = Labels::new().with("a", "base").with("exported_a", "base2");
+        let s = parse("m{a=\"x\",exported_a=\"y\"} 1\n", &base, 0).unwrap();
+        let l = &s[0].labels;
+        assert_eq!(l.len(), 4, "{l:?}");
+        assert_eq!(
+            (l.get("a"), l.get("exported_a")),
+            (Some("base"), Some("base2"))
+        );
+        let mut values: Vec<&str> = l
+            .iter()
+            .filter(|(n, _)| n.starts_with("exported_exported_"))
+            .map(|(_, v)| v)
+            .collect();
+        values.sort_unstable();
+        assert_eq!(values, ["x", "y"], "{l:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `requests_ok`, `requests_failed` and `samples_sent`; then a final flush of
 //! the cursors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +22,12 @@ use crate::telemetry::Telemetry;
 use crate::wal::{self, Flush, SetBackends, Wal};
 
 pub mod plan;
+
+/// The longest a backend restarted by a reload waits for its old
+/// shipper's batch in flight: in practice until that batch ends (each of
+/// its requests ends at the backend's timeout); a bound only so that a
+/// wait can never be endless.
+const RESTART_WAIT: Duration = Duration::from_secs(3600);
 
 /// How long the shippers get for their last attempt at stop. systemd's
 /// `TimeoutStopSec` must stay above this plus a few seconds.
@@ -52,7 +58,7 @@ pub struct Supervisor {
     stopping: bool,
     /// Backends whose shipper is being replaced (a reload changed their
     /// settings): the new one starts when the old one is idle.
-    restarting: BTreeSet<BackendId>,
+    restarting: BTreeMap<BackendId, Addr<Shipper>>,
     /// A config load is running off the event loop.
     reloading: bool,
     /// SIGHUP arrived during that load: load again after it.
@@ -84,7 +90,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             probes: BTreeMap::new(),
             shippers: BTreeMap::new(),
             stopping: false,
-            restarting: BTreeSet::new(),
+            restarting: BTreeMap::new(),
             reloading: false,
             reload_again: false,
             self_metrics: None,
@@ -288,7 +294,7 @@ impl Supervisor {
         let sender = &self.config.sender;
         for backend in sender.backends.iter().filter(|b| b.enabled) {
             let id = &backend.id;
-            if self.shippers.contains_key(id) || self.restarting.contains(id) {
+            if self.shippers.contains_key(id) || self.restarting.contains_key(id) {
                 continue;
             }
             match Shipper::new(backend, sender, self.wal.clone(), self.telemetry.clone()) {
@@ -323,20 +329,17 @@ impl Supervisor {
             log::info!(backend = id.as_str(); "Backend added.");
         }
         // A backend whose settings changed gets a new shipper once the old
-        // one has finished the request it has in flight (bounded by its
-        // timeout), so that no batch is sent twice; its cursor stays.
+        // one has finished the batch it has in flight (every request of it
+        // ends at its timeout; a refused batch may take up to 64 of them),
+        // so that no batch is sent twice; its cursor stays.
         for id in &p.backends.changed {
             let Some(old) = self.shippers.remove(id) else {
                 continue;
             };
             log::info!(backend = id.as_str(); "Backend changed; it restarts with its new settings.");
-            let timeout = self
-                .config
-                .backend(id.as_str())
-                .map_or(Duration::ZERO, |b| b.timeout);
-            self.restarting.insert(id.clone());
+            self.restarting.insert(id.clone(), old.clone());
             let stopped = old.send(Drain {
-                deadline: Instant::now() + timeout + Duration::from_secs(1),
+                deadline: Instant::now() + RESTART_WAIT,
                 last_attempt: false,
             });
             let id = id.clone();
@@ -469,7 +472,18 @@ impl Handler<Shutdown> for Supervisor {
             probe.do_send(StopProbe);
         }
         let wal = self.wal.clone();
-        let shippers: Vec<_> = self.shippers.clone().into_iter().collect();
+        // A shipper being replaced (reload) is still finishing its batch:
+        // it is waited for too, without a last attempt of its own.
+        let shippers: Vec<_> = self
+            .shippers
+            .iter()
+            .map(|(id, a)| (id.clone(), a.clone(), true))
+            .chain(
+                self.restarting
+                    .iter()
+                    .map(|(id, a)| (id.clone(), a.clone(), false)),
+            )
+            .collect();
         Box::pin(
             async move {
                 if let Ok(Err(e)) = wal.send(Flush).await {
@@ -479,10 +493,10 @@ impl Handler<Shutdown> for Supervisor {
                 let mut summaries = Vec::new();
                 let drains: Vec<_> = shippers
                     .iter()
-                    .map(|(id, addr)| {
+                    .map(|(id, addr, last_attempt)| {
                         let drain = Drain {
                             deadline,
-                            last_attempt: true,
+                            last_attempt: *last_attempt,
                         };
                         (id.clone(), addr.send(drain))
                     })

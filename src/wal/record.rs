@@ -47,7 +47,7 @@
 
 use std::collections::HashMap;
 
-use crate::sample::{FastHash, Labels, Sample};
+use crate::sample::{Labels, Sample};
 use crate::ship::proto;
 use prost::Message;
 
@@ -106,8 +106,10 @@ pub enum RecordError {
 /// no copies of the strings).
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
     // Which series each sample belongs to, numbered by first appearance.
-    let mut ids: HashMap<(&str, &Labels), u32, FastHash> =
-        HashMap::with_capacity_and_hasher(samples.len(), Default::default());
+    // The standard keyed hasher: label values come from scrape targets and
+    // commands, which could choose values that all collide under an
+    // unkeyed one.
+    let mut ids: HashMap<(&str, &Labels), u32> = HashMap::with_capacity(samples.len());
     let series_of: Vec<u32> = samples
         .iter()
         .map(|s| {
