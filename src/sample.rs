@@ -469,6 +469,21 @@ pub fn is_valid_label_name(name: &str) -> bool {
     !name.starts_with("__") && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The value Prometheus reads as "this series ended" (a NaN with this
+/// exact bit pattern): the stale marker of a removed task's series, and
+/// of the series a changed task no longer has.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// Turns `samples` into stale markers of their series, each stamped at
+/// `not_before` or just after its own last sample, whichever is later
+/// (a marker must follow the sample it ends).
+pub fn mark_stale(samples: &mut [Sample], not_before: i64) {
+    for s in samples {
+        s.value = f64::from_bits(STALE_NAN);
+        s.timestamp_ms = not_before.max(s.timestamp_ms + 1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,20 +552,5 @@ mod tests {
         assert!(!is_valid_label_name("__name__"));
         assert!(!is_valid_label_name("a.b"));
         assert!(!is_valid_label_name(""));
-    }
-}
-
-/// The value Prometheus reads as "this series ended" (a NaN with this
-/// exact bit pattern): the stale marker of a removed task's series, and
-/// of the series a changed task no longer has.
-pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-
-/// Turns `samples` into stale markers of their series, each stamped at
-/// `not_before` or just after its own last sample, whichever is later
-/// (a marker must follow the sample it ends).
-pub fn mark_stale(samples: &mut [Sample], not_before: i64) {
-    for s in samples {
-        s.value = f64::from_bits(STALE_NAN);
-        s.timestamp_ms = not_before.max(s.timestamp_ms + 1);
     }
 }
