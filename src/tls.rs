@@ -6,8 +6,13 @@
 /// what is wrong (the caller adds the path and the key).
 pub fn load_ca_roots(path: &std::path::Path) -> Result<ureq::tls::RootCerts, String> {
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    ca_roots(&pem)
+}
+
+/// The CA certificates of a PEM file's bytes as ureq roots.
+pub fn ca_roots(pem: &[u8]) -> Result<ureq::tls::RootCerts, String> {
     let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
+    for item in ureq::tls::parse_pem(pem) {
         if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| e.to_string())? {
             certs.push(c);
         }

@@ -368,6 +368,14 @@ fn kill_pipe_holders(inodes: &[u64]) {
                 && !close_on_exec(pid, &fd.file_name())
         });
         if holds {
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            // Said each time: a daemon the command (re)started without
+            // closing its output would otherwise vanish without a word.
+            log::warn!(
+                pid = pid,
+                process = comm.trim();
+                "Killed a process the exec command left holding its output."
+            );
             // SAFETY: plain syscall. The process held the pipe just now
             // (its pid could only be reused if it died and was reaped by
             // its parent in between, and then nothing would hold it).

@@ -92,7 +92,7 @@ pub fn run(cfg: &ScrapeConfig) -> Result<ScrapeOutput, ProbeError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0)
-        .min(MAX_BODY_BYTES + 1);
+        .min(PREALLOCATE_MAX);
     let mut body = Vec::with_capacity(announced as usize);
     response
         .body_mut()
@@ -122,6 +122,11 @@ pub fn run(cfg: &ScrapeConfig) -> Result<ScrapeOutput, ProbeError> {
         duration: started.elapsed(),
     })
 }
+
+/// The most the body's buffer is sized to up front from `Content-Length`:
+/// a target announcing 64 MiB and sending a few bytes gets no 64 MiB
+/// allocation per scrape; a page larger than this grows as it arrives.
+const PREALLOCATE_MAX: u64 = 4 << 20;
 
 /// Scrapes once as a task does: the exposed samples and the scrape's own
 /// (`up 1`); on failure the error, carrying `up 0` and the other two.

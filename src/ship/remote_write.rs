@@ -374,11 +374,15 @@ impl Client {
 
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &cfg.ca_file {
-            tls = tls.root_certs(crate::tls::load_ca_roots(path).map_err(|reason| {
-                ShipError::CaFile {
-                    path: path.display().to_string(),
-                    reason,
-                }
+            // The bytes the config was loaded with (and a reload compares),
+            // read again only where the config did not keep them.
+            let roots = match &cfg.ca_pem {
+                Some(pem) => crate::tls::ca_roots(pem),
+                None => crate::tls::load_ca_roots(path),
+            };
+            tls = tls.root_certs(roots.map_err(|reason| ShipError::CaFile {
+                path: path.display().to_string(),
+                reason,
             })?);
         }
         if cfg.insecure_skip_verify {

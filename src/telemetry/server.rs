@@ -29,6 +29,7 @@
 //! asks the WAL actor by spawning the request on the system arbiter and
 //! awaiting the reply, bounded in time.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
@@ -140,20 +141,28 @@ async fn serve(listener: std::net::TcpListener, endpoints: Endpoints) {
     };
     let endpoints = Rc::new(endpoints);
     // Open connections, oldest first.
-    let mut open: VecDeque<tokio::task::AbortHandle> = VecDeque::new();
+    let mut open: VecDeque<Conn> = VecDeque::new();
     let mut last_warning: Option<Instant> = None;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                open.retain(|c| !c.is_finished());
+                open.retain(|c| !c.task.is_finished());
                 if open.len() >= MAX_CONNECTIONS {
                     // Dropping its task closes its socket.
-                    if let Some(oldest) = open.pop_front() {
-                        oldest.abort();
+                    if let Some(victim) = evict(&mut open) {
+                        victim.task.abort();
                     }
                 }
-                let task = tokio::task::spawn_local(connection(stream, endpoints.clone()));
-                open.push_back(task.abort_handle());
+                let answering = Rc::new(Cell::new(false));
+                let task = tokio::task::spawn_local(connection(
+                    stream,
+                    endpoints.clone(),
+                    answering.clone(),
+                ));
+                open.push_back(Conn {
+                    task: task.abort_handle(),
+                    answering,
+                });
             }
             Err(e) => {
                 if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY) {
@@ -164,14 +173,14 @@ async fn serve(listener: std::net::TcpListener, endpoints: Endpoints) {
                 // the next accept can succeed even if the rest of the agent
                 // holds all the others; try again as soon as its task is
                 // gone. With nothing to give back, wait.
-                open.retain(|c| !c.is_finished());
-                let oldest = match e.raw_os_error() {
-                    Some(libc::EMFILE | libc::ENFILE) => open.pop_front(),
+                open.retain(|c| !c.task.is_finished());
+                let victim = match e.raw_os_error() {
+                    Some(libc::EMFILE | libc::ENFILE) => evict(&mut open),
                     _ => None,
                 };
-                match oldest {
-                    Some(oldest) => {
-                        oldest.abort();
+                match victim {
+                    Some(victim) => {
+                        victim.task.abort();
                         tokio::task::yield_now().await;
                     }
                     None => tokio::time::sleep(ACCEPT_BACKOFF).await,
@@ -181,13 +190,30 @@ async fn serve(listener: std::net::TcpListener, endpoints: Endpoints) {
     }
 }
 
+/// An open connection: its task, and whether it has its request (and is
+/// being answered) or is still waiting for it.
+struct Conn {
+    task: tokio::task::AbortHandle,
+    answering: Rc<Cell<bool>>,
+}
+
+/// The connection to close for a new one: the oldest still waiting for
+/// its request (idle and slowloris sockets), so that a flood of those
+/// never cuts off a scrape being answered; the oldest of all only when
+/// every connection is being answered.
+fn evict(open: &mut VecDeque<Conn>) -> Option<Conn> {
+    let at = open.iter().position(|c| !c.answering.get()).unwrap_or(0);
+    open.remove(at)
+}
+
 /// One connection: read the head, answer, close.
-async fn connection(mut stream: TcpStream, ep: Rc<Endpoints>) {
+async fn connection(mut stream: TcpStream, ep: Rc<Endpoints>, answering: Rc<Cell<bool>>) {
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
         // Gone, reset, or too slow (idle, slowloris): nothing to answer.
         Ok(Err(_)) | Err(_) => return,
     };
+    answering.set(true);
     let answer = match head {
         Head::Complete(head) => match request_line(&head) {
             Some((method, path)) => answer(method, path, &ep).await,
@@ -464,6 +490,34 @@ fn healthz(ep: &Endpoints) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flood of sockets that send nothing never closes a connection
+    /// being answered while one waiting for its request is there to close.
+    #[test]
+    fn eviction_takes_a_waiting_connection_before_one_being_answered() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let conn = |answering: bool| Conn {
+                task: tokio::spawn(std::future::pending::<()>()).abort_handle(),
+                answering: Rc::new(Cell::new(answering)),
+            };
+            let mut open: VecDeque<Conn> =
+                [true, true, false, false].into_iter().map(conn).collect();
+            let flags = |open: &VecDeque<Conn>| -> Vec<bool> {
+                open.iter().map(|c| c.answering.get()).collect()
+            };
+            assert!(!evict(&mut open).unwrap().answering.get());
+            assert_eq!(flags(&open), [true, true, false]);
+            assert!(!evict(&mut open).unwrap().answering.get());
+            // Only connections being answered: the oldest goes.
+            assert!(evict(&mut open).unwrap().answering.get());
+            assert_eq!(open.len(), 1);
+            evict(&mut open);
+            assert!(evict(&mut open).is_none());
+        });
+    }
 
     #[test]
     fn a_head_ends_at_the_first_blank_line() {

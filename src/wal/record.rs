@@ -25,7 +25,9 @@
 //! | 29 | .. | payload | snappy raw block (not framed) of the `0x0a <len> <TimeSeries>` entries |
 //!
 //! Within a record, samples of one `(name, labels)` form one `TimeSeries`,
-//! series are ordered by name then labels, samples by timestamp. Labels
+//! series are in the order the run first gave them (readers need no
+//! order; records written before 0.1.0's successor have them sorted by
+//! name then labels), samples by timestamp. Labels
 //! are `__name__` plus the sample's labels, sorted by name byte-wise (so
 //! `Zone` sorts before `__name__` and `device_id` after it), with no empty
 //! values. Two samples of one series with the same timestamp keep only
