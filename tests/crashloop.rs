@@ -369,3 +369,139 @@ fn crash_loop_sync_always_loses_nothing_accepted() {
 fn crash_loop_sync_interval_loses_nothing_synced() {
     crash_loop(SyncMode::Interval);
 }
+
+/// The sentinel that `strace` runs: killed (and strace reaped) on drop.
+struct Traced {
+    strace: std::process::Child,
+}
+
+impl Traced {
+    /// The traced agent's pid: strace's child.
+    fn agent_pid(&self) -> Option<i32> {
+        let pid = self.strace.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if let Some(pid) = self.agent_pid() {
+            // SAFETY: kill(2) on the child of our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.strace.try_wait() {
+                return;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        let _ = self.strace.kill();
+        let _ = self.strace.wait();
+    }
+}
+
+/// `buffer.sync: always` must survive a power cut, not only a `kill -9`
+/// (which keeps whatever reached the page cache): between two "Samples
+/// appended." lines the agent fsyncs or fdatasyncs the WAL's log file.
+/// sled 0.34's own flush ends with `sync_file_range`, which writes the data
+/// but not the file's new size nor the drive's cache. Traced with strace.
+#[test]
+fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
+    let endpoint = Endpoint::start();
+    let dir = tempfile::Builder::new()
+        .prefix("sentinel-e2e-strace-")
+        .tempdir()
+        .expect("create a temp dir");
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "sentinel:\n  name: \"strace\"\n  region: \"lab\"\n\
+             sender:\n  mode: \"direct\"\n  direct:\n    victoria_metrics:\n      enabled: false\n      \
+             url: \"http://127.0.0.1:9/api/v1/write\"\n\
+             buffer:\n  sync: always\n\
+             http:\n  enabled: false\n\
+             logging:\n  level: debug\n  format: json\n  output: stdout\n\
+             tasks:\n  - id: \"{TASK}\"\n    device_id: \"lo\"\n    plugin: \"scrape\"\n    interval: 200ms\n    \
+             config:\n      url: \"http://127.0.0.1:{port}/metrics\"\n      timeout: 150ms\n",
+            port = endpoint.port
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("agent.log");
+    let trace_path = dir.path().join("trace");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let strace = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-y",
+            "-s",
+            "200",
+            "-e",
+            "trace=fsync,fdatasync,write",
+            "-o",
+        ])
+        .arg(&trace_path)
+        .arg(env!("CARGO_BIN_EXE_sentinel"))
+        .arg("start")
+        .arg("-c")
+        .arg(&config_path)
+        .env("STATE_DIRECTORY", dir.path())
+        .env("RUST_LOG", "debug")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run strace ({e}): install it: apt-get install strace"));
+    let traced = Traced { strace };
+    let appended = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .matches("\"Samples appended.\"")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while appended() < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "the traced agent appended {} runs in 60 s\n{}",
+            appended(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        sleep(Duration::from_millis(100));
+    }
+    drop(traced);
+    let trace = std::fs::read_to_string(&trace_path).expect("read the strace output");
+    let wal_file = format!("{}>", dir.path().join("wal").join("db").display());
+    let mut syncs_since_append: Option<u64> = None;
+    let (mut checked, mut unsynced) = (0, 0);
+    for line in trace.lines() {
+        if (line.contains(" fsync(") || line.contains(" fdatasync(")) && line.contains(&wal_file) {
+            if let Some(n) = syncs_since_append.as_mut() {
+                *n += 1;
+            }
+        } else if line.contains(" write(") && line.contains("Samples appended.") {
+            if let Some(n) = syncs_since_append {
+                checked += 1;
+                if n == 0 {
+                    unsynced += 1;
+                }
+            }
+            syncs_since_append = Some(0);
+        }
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} appends found in the strace output (looking for writes of \
+         \"Samples appended.\" and syncs of {wal_file})"
+    );
+    assert_eq!(
+        unsynced, 0,
+        "{unsynced} of {checked} appends were logged as accepted with no fsync/fdatasync of \
+         {wal_file} since the previous one: durable against kill -9 only, not a power cut"
+    );
+}

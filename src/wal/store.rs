@@ -171,6 +171,9 @@ pub struct WalStore {
     /// What it was opened with, for a compaction's reopen.
     opts: StoreOptions,
     db: sled::Db,
+    /// sled's log file (`<path>/db`), opened a second time to fsync it:
+    /// see `flush`.
+    log_file: std::fs::File,
     records: sled::Tree,
     cursors: sled::Tree,
     drops: sled::Tree,
@@ -198,6 +201,9 @@ pub struct WalStore {
 }
 
 const META_REMOVED_THROUGH: &[u8] = b"removed_through";
+
+/// sled's log file inside the WAL directory (sled 0.34: `<path>/db`).
+const SLED_LOG_FILE: &str = "db";
 
 /// A file next to sled's own (outside the database) holding the highest
 /// seq a flush made durable, then the highest seq every backend had
@@ -272,6 +278,11 @@ impl WalStore {
                 source,
             })
         };
+        let log_file =
+            std::fs::File::open(opts.path.join(SLED_LOG_FILE)).map_err(|e| WalError::Storage {
+                path: path_str.clone(),
+                source: sled::Error::Io(e),
+            })?;
         let records = tree("records")?;
         let cursors = tree("cursors")?;
         let drops = tree("drops")?;
@@ -280,6 +291,7 @@ impl WalStore {
             path: opts.path.clone(),
             opts: opts.clone(),
             db,
+            log_file,
             records,
             cursors,
             drops,
@@ -509,6 +521,14 @@ impl WalStore {
     /// Makes everything written so far durable (fsync).
     pub fn flush(&self) -> Result<usize, WalError> {
         let n = self.db.flush().map_err(|e| self.storage(e))?;
+        // sled 0.34's flush ends with `sync_file_range` on Linux, which
+        // writes the data out but neither the file's new size nor the
+        // drive's cache (its own periodic flusher, off here, follows each
+        // round with an fsync). A record that grew the file would survive
+        // a `kill -9` but not a power cut. `fdatasync` makes it durable.
+        self.log_file
+            .sync_data()
+            .map_err(|e| self.storage(sled::Error::Io(e)))?;
         // Only a detector (see SYNCED_SEQ_FILE): a failed write is harmless.
         let delivered = self.backends.values().min().copied().unwrap_or(0);
         let _ = std::fs::write(
