@@ -21,9 +21,10 @@
 //!   replay a failing run.
 //! - `SENTINEL_CRASHLOOP_LOG=PATH`: keep the agent's log as `PATH.<sync>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::sleep;
@@ -50,6 +51,12 @@ struct Endpoint {
 
 impl Endpoint {
     fn start() -> Endpoint {
+        Endpoint::with_series(EXPOSED_SERIES, 0)
+    }
+
+    /// `series` gauges, each with an `id` label of `id_len` hex digits
+    /// (which snappy cannot shrink much: large records).
+    fn with_series(series: usize, id_len: usize) -> Endpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the scrape endpoint");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -79,8 +86,20 @@ impl Endpoint {
                 }
                 let n = hits.fetch_add(1, Ordering::Relaxed);
                 let mut body = String::new();
-                for i in 0..EXPOSED_SERIES {
-                    body.push_str(&format!("crashloop_gauge{{i=\"{i}\"}} {}\n", n + i as u64));
+                for i in 0..series {
+                    let mut id = String::new();
+                    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    while id.len() < id_len {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        id.push_str(&format!("{x:016x}"));
+                    }
+                    id.truncate(id_len);
+                    body.push_str(&format!(
+                        "crashloop_gauge{{i=\"{i}\",id=\"{id}\"}} {}\n",
+                        n + i as u64
+                    ));
                 }
                 let _ = conn.write_all(
                     format!(
@@ -402,14 +421,11 @@ impl Drop for Traced {
     }
 }
 
-/// `buffer.sync: always` must survive a power cut, not only a `kill -9`
-/// (which keeps whatever reached the page cache): between two "Samples
-/// appended." lines the agent fsyncs or fdatasyncs the WAL's log file.
-/// sled 0.34's own flush ends with `sync_file_range`, which writes the data
-/// but not the file's new size nor the drive's cache. Traced with strace.
-#[test]
-fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
-    let endpoint = Endpoint::start();
+/// Runs the agent (`sync: always`, no backend, a scrape of `endpoint`
+/// every `interval`) under strace until it has logged `appends` accepted
+/// appends; returns the trace (fsyncs, opens and writes, with paths) and
+/// the WAL directory.
+fn trace_agent(endpoint: &Endpoint, interval: &str, appends: usize) -> (String, PathBuf) {
     let dir = tempfile::Builder::new()
         .prefix("sentinel-e2e-strace-")
         .tempdir()
@@ -424,8 +440,8 @@ fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
              buffer:\n  sync: always\n\
              http:\n  enabled: false\n\
              logging:\n  level: debug\n  format: json\n  output: stdout\n\
-             tasks:\n  - id: \"{TASK}\"\n    device_id: \"lo\"\n    plugin: \"scrape\"\n    interval: 200ms\n    \
-             config:\n      url: \"http://127.0.0.1:{port}/metrics\"\n      timeout: 150ms\n",
+             tasks:\n  - id: \"{TASK}\"\n    device_id: \"lo\"\n    plugin: \"scrape\"\n    interval: {interval}\n    \
+             config:\n      url: \"http://127.0.0.1:{port}/metrics\"\n",
             port = endpoint.port
         ),
     )
@@ -441,7 +457,7 @@ fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
             "-s",
             "200",
             "-e",
-            "trace=fsync,fdatasync,write",
+            "trace=fsync,fdatasync,write,openat",
             "-o",
         ])
         .arg(&trace_path)
@@ -464,11 +480,11 @@ fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
             .matches("\"Samples appended.\"")
             .count()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while appended() < 8 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while appended() < appends {
         assert!(
             Instant::now() < deadline,
-            "the traced agent appended {} runs in 60 s\n{}",
+            "the traced agent appended {} runs in 90 s\n{}",
             appended(),
             std::fs::read_to_string(&log_path).unwrap_or_default()
         );
@@ -476,11 +492,36 @@ fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
     }
     drop(traced);
     let trace = std::fs::read_to_string(&trace_path).expect("read the strace output");
-    let wal_file = format!("{}>", dir.path().join("wal").join("db").display());
+    // Kept with the temp dir's name, so the trace outlives it.
+    (trace, dir.keep().join("wal"))
+}
+
+/// The path strace shows (`-y`) for the first fd after `call(`.
+fn fd_path<'a>(line: &'a str, call: &str) -> Option<&'a str> {
+    let rest = &line[line.find(call)? + call.len()..];
+    let start = rest.find('<')? + 1;
+    let end = start + rest[start..].find('>')?;
+    Some(&rest[start..end])
+}
+
+/// `buffer.sync: always` must survive a power cut, not only a `kill -9`
+/// (which keeps whatever reached the page cache): between two "Samples
+/// appended." lines the agent fsyncs or fdatasyncs the WAL's log file.
+/// sled 0.34's own flush ends with `sync_file_range`, which writes the data
+/// but not the file's new size nor the drive's cache. Traced with strace.
+#[test]
+fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
+    let endpoint = Endpoint::start();
+    let (trace, wal) = trace_agent(&endpoint, "200ms", 8);
+    let _cleanup = RemoveDir(wal.parent().unwrap().to_path_buf());
+    let wal_file = wal.join("db").display().to_string();
     let mut syncs_since_append: Option<u64> = None;
     let (mut checked, mut unsynced) = (0, 0);
     for line in trace.lines() {
-        if (line.contains(" fsync(") || line.contains(" fdatasync(")) && line.contains(&wal_file) {
+        let synced = ["fsync(", "fdatasync("].iter().any(|c| {
+            line.contains(&format!(" {c}")) && fd_path(line, c) == Some(wal_file.as_str())
+        });
+        if synced {
             if let Some(n) = syncs_since_append.as_mut() {
                 *n += 1;
             }
@@ -504,4 +545,54 @@ fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
         "{unsynced} of {checked} appends were logged as accepted with no fsync/fdatasync of \
          {wal_file} since the previous one: durable against kill -9 only, not a power cut"
     );
+}
+
+/// Records too large for sled's log (a node above about 128 KiB: here
+/// 3,000 series with 64-digit ids) go to files of their own under
+/// `blobs/`, which sled never fsyncs: every blob file created before an
+/// append is logged as accepted is fsynced before that line.
+#[test]
+fn sync_always_fsyncs_large_records_before_accepting_them() {
+    let endpoint = Endpoint::with_series(3000, 64);
+    let (trace, wal) = trace_agent(&endpoint, "1s", 4);
+    let _cleanup = RemoveDir(wal.parent().unwrap().to_path_buf());
+    let blobs = format!("{}/", wal.join("blobs").display());
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let (mut created, mut unsynced, mut appends) = (0, 0, 0);
+    for line in trace.lines() {
+        if line.contains(" openat(") && line.contains("O_CREAT") {
+            if let Some(path) = line.rsplit_once(" = ").and_then(|(_, r)| fd_path(r, "")) {
+                if path.starts_with(&blobs) {
+                    created += 1;
+                    pending.insert(path.to_string());
+                }
+            }
+        } else if line.contains(" fsync(") {
+            if let Some(path) = fd_path(line, "fsync(") {
+                pending.remove(path);
+            }
+        } else if line.contains(" write(") && line.contains("Samples appended.") {
+            appends += 1;
+            unsynced += pending.len();
+            pending.clear();
+        }
+    }
+    assert!(
+        created > 0 && appends >= 3,
+        "sled wrote {created} blob files in {appends} appends; the test needs larger records"
+    );
+    assert_eq!(
+        unsynced, 0,
+        "{unsynced} of {created} blob files under {blobs} were not fsynced before the append \
+         that created them was logged as accepted"
+    );
+}
+
+/// Removes a directory on drop (the traced agent's state).
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
