@@ -12,6 +12,8 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v openssl >/dev/null || need+=(openssl)
+# The WAL durability test traces the agent's fsyncs.
+command -v strace >/dev/null || need+=(strace)
 # The status page test drives a real headless browser.
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

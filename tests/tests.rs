@@ -22,3 +22,5 @@ mod status_page;
 mod listener;
 // Fault injection: WAL caps, damage, disk full, backend faults, crashes, clocks.
 mod faults;
+// kill -9 in a loop, both sync modes: nothing accepted is lost.
+mod crashloop;

@@ -183,6 +183,12 @@ pub struct WalStore {
     /// What it was opened with, for a compaction's reopen.
     opts: StoreOptions,
     db: sled::Db,
+    /// sled's log file (`<path>/db`), opened a second time to fsync it:
+    /// see `flush`.
+    log_file: std::fs::File,
+    /// The newest blob file (`<path>/blobs/<lsn>`) fsynced so far: see
+    /// `sync_blobs`.
+    blobs_synced: std::cell::Cell<Option<u64>>,
     records: sled::Tree,
     cursors: sled::Tree,
     drops: sled::Tree,
@@ -210,6 +216,11 @@ pub struct WalStore {
 }
 
 const META_REMOVED_THROUGH: &[u8] = b"removed_through";
+
+/// sled's log file inside the WAL directory (sled 0.34: `<path>/db`).
+const SLED_LOG_FILE: &str = "db";
+/// sled's directory of messages too large for its log (sled 0.34).
+const SLED_BLOB_DIR: &str = "blobs";
 
 /// A file next to sled's own (outside the database) holding the highest
 /// seq a flush made durable, then the highest seq every backend had
@@ -284,6 +295,11 @@ impl WalStore {
                 source,
             })
         };
+        let log_file =
+            std::fs::File::open(opts.path.join(SLED_LOG_FILE)).map_err(|e| WalError::Storage {
+                path: path_str.clone(),
+                source: sled::Error::Io(e),
+            })?;
         let records = tree("records")?;
         let cursors = tree("cursors")?;
         let drops = tree("drops")?;
@@ -292,6 +308,8 @@ impl WalStore {
             path: opts.path.clone(),
             opts: opts.clone(),
             db,
+            log_file,
+            blobs_synced: std::cell::Cell::new(None),
             records,
             cursors,
             drops,
@@ -521,6 +539,16 @@ impl WalStore {
     /// Makes everything written so far durable (fsync).
     pub fn flush(&self) -> Result<usize, WalError> {
         let n = self.db.flush().map_err(|e| self.storage(e))?;
+        // sled 0.34's flush ends with `sync_file_range` on Linux, which
+        // writes the data out but neither the file's new size nor the
+        // drive's cache (its own periodic flusher, off here, follows each
+        // round with an fsync). A record that grew the file would survive
+        // a `kill -9` but not a power cut. `fdatasync` makes it durable.
+        self.log_file
+            .sync_data()
+            .map_err(|e| self.storage(sled::Error::Io(e)))?;
+        self.sync_blobs()
+            .map_err(|e| self.storage(sled::Error::Io(e)))?;
         // Only a detector (see SYNCED_SEQ_FILE): a failed write is harmless.
         let delivered = self.backends.values().min().copied().unwrap_or(0);
         let _ = std::fs::write(
@@ -528,6 +556,48 @@ impl WalStore {
             format!("{} {delivered}", self.next_seq - 1),
         );
         Ok(n)
+    }
+
+    /// sled writes a message too large for its log (a node of a record
+    /// above about 128 KiB: a big scrape, a many-host run) to a file of its
+    /// own under `blobs/`, named by its LSN, and never fsyncs it nor the
+    /// directory. Fsyncs the blob files created since the last flush, then
+    /// the directory, so that a power cut cannot take a record the log
+    /// points to.
+    fn sync_blobs(&self) -> std::io::Result<()> {
+        let dir = self.path.join(SLED_BLOB_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let done = self.blobs_synced.get();
+        let mut newest = done;
+        for entry in entries {
+            let entry = entry?;
+            let Some(lsn) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if done.is_some_and(|d| lsn <= d) {
+                continue;
+            }
+            match std::fs::File::open(entry.path()) {
+                Ok(f) => f.sync_all()?,
+                // Removed meanwhile (its page was rewritten): nothing to keep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            newest = newest.max(Some(lsn));
+        }
+        if newest != done {
+            std::fs::File::open(&dir)?.sync_all()?;
+            self.blobs_synced.set(newest);
+        }
+        Ok(())
     }
 
     /// The records found lost when the store was opened, as (first, last)
