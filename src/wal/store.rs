@@ -536,6 +536,18 @@ impl WalStore {
         backend: &BackendId,
         max_samples: u64,
     ) -> Result<Option<Batch>, WalError> {
+        self.read_batch_after(backend, max_samples, None)
+    }
+
+    /// [`read_batch`](Self::read_batch) starting after `after` when that is
+    /// past the cursor: the shipper reads its next batch while earlier ones
+    /// are still in flight (not yet acknowledged).
+    pub fn read_batch_after(
+        &self,
+        backend: &BackendId,
+        max_samples: u64,
+        after: Option<Seq>,
+    ) -> Result<Option<Batch>, WalError> {
         let cursor =
             *self
                 .backends
@@ -543,8 +555,10 @@ impl WalStore {
                 .ok_or_else(|| WalError::UnknownBackend {
                     backend: backend.0.clone(),
                 })?;
+        let ahead = after.is_some_and(|a| a.0 > cursor);
+        let start = after.map_or(cursor, |a| a.0.max(cursor));
         let mut batch: Option<Batch> = None;
-        for item in self.records.range(be(cursor + 1)..) {
+        for item in self.records.range(be(start + 1)..) {
             let (k, v) = item.map_err(|e| self.storage(e))?;
             let seq = read_u64(&k);
             let samples = self.index.get(&seq).map(|m| m.samples).unwrap_or(0);
@@ -574,6 +588,8 @@ impl WalStore {
         let mut in_flight = self.in_flight.borrow_mut();
         match &batch {
             Some(b) => in_flight.insert(backend.0.clone(), b.last.0),
+            // Batches before `after` are still being delivered.
+            None if ahead => None,
             None => in_flight.remove(backend.as_str()),
         };
         Ok(batch)
