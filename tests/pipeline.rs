@@ -1087,15 +1087,18 @@ fn a_backlog_drains_with_concurrency_4_complete_and_once() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
+    // For measuring by hand: DRAIN_SIZES=10000 DRAIN_BATCH=10000 is the
+    // comparison bench's shape (a 10,000-series scrape per record).
+    let sizes: Vec<usize> = std::env::var("DRAIN_SIZES")
+        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![1000, 300, 1500]);
+    let batch: usize = std::env::var("DRAIN_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     for concurrency in [1, 4] {
         let vm = VictoriaMetrics::start();
-        let d = drain_backlog(
-            &vm.write_url(),
-            concurrency,
-            1000,
-            &[1000, 300, 1500],
-            total,
-        );
+        let d = drain_backlog(&vm.write_url(), concurrency, batch, &sizes, total);
         println!(
             "DRAIN-RATE concurrency={concurrency} samples={} seconds={:.2} rate={:.0}/s",
             d.samples,

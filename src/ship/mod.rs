@@ -981,7 +981,7 @@ fn prepare(records: &[sled::IVec], max_age: Option<Duration>, batch_size: u64) -
         .iter()
         .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
     {
-        let k = count_samples(&[entry]);
+        let k = entry_samples(entry).unwrap_or_else(|| count_samples(&[entry]));
         if n > 0 && n + k > batch_size {
             out.bodies
                 .push((remote_write::body_from_payloads(&piece), n));
@@ -1153,6 +1153,28 @@ fn split(
     let na = count_samples(a);
     send(client, a, na, out)?;
     send(client, b, samples.saturating_sub(na), out)
+}
+
+/// Samples of one `0x0a <len> <TimeSeries>` entry, counted from the wire
+/// format (the `samples` fields, number 2) without decoding it; `None`
+/// when the framing is not as expected.
+fn entry_samples(entry: &[u8]) -> Option<u64> {
+    use prost::encoding::decode_varint;
+    let mut buf = entry.strip_prefix(&[proto::TIMESERIES_TAG])?;
+    let len = decode_varint(&mut buf).ok()? as usize;
+    let mut ts = buf.get(..len)?;
+    let mut n = 0;
+    while !ts.is_empty() {
+        let key = decode_varint(&mut ts).ok()?;
+        // TimeSeries has only length-delimited fields (labels, samples).
+        if key & 7 != 2 {
+            return None;
+        }
+        let field_len = decode_varint(&mut ts).ok()? as usize;
+        ts = ts.get(field_len..)?;
+        n += u64::from(key >> 3 == 2);
+    }
+    Some(n)
 }
 
 /// Samples in length-delimited `TimeSeries` entries (only on the 413
@@ -1396,6 +1418,21 @@ mod tests {
         assert_eq!(stored.lock().unwrap().len(), 9);
         assert_eq!(done.samples, 9);
         assert_eq!(done.dropped, vec![(DropReason::Rejected, 1)]);
+    }
+
+    #[test]
+    fn entry_samples_counts_without_decoding() {
+        let now = 1_000;
+        let samples: Vec<Sample> = (0..5)
+            .map(|t| Sample::new("m", Labels::new().with("a", "b"), t as f64, now + t))
+            .chain([Sample::new("n", Labels::new(), 1.0, now)])
+            .collect();
+        let record = wal::record::encode(&samples);
+        let raw = wal::record::payload(&record).unwrap();
+        let entries = wal::record::series_entries(&raw).unwrap();
+        let counts: Vec<Option<u64>> = entries.iter().map(|e| entry_samples(e)).collect();
+        assert_eq!(counts, vec![Some(5), Some(1)]);
+        assert_eq!(entry_samples(&entries[0][..entries[0].len() - 1]), None);
     }
 
     #[test]
