@@ -1548,6 +1548,231 @@ mod tests {
         assert_eq!(done.dropped, vec![(DropReason::TooOld, 2)]);
     }
 
+    /// What the concurrent mock saw.
+    #[derive(Default)]
+    struct Seen {
+        /// Requests being answered now, and the most at once.
+        now: usize,
+        max: usize,
+        requests: usize,
+        /// Values of the samples stored (204), in arrival order.
+        values: Vec<f64>,
+    }
+
+    /// A loopback mock answering each connection on its own thread, after
+    /// `delay(values of the request)`, with 503 when `fail(n)` for the
+    /// n-th request (from 1), else 204. Real servers do not fail or stall one given request.
+    fn concurrent_mock(
+        delay: fn(&[f64]) -> Duration,
+        fail: fn(usize) -> bool,
+    ) -> (String, Arc<std::sync::Mutex<Seen>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    loop {
+                        let mut len = 0usize;
+                        let mut line = String::new();
+                        let mut got = false;
+                        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                            got = true;
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                len = v.trim().parse().unwrap();
+                            }
+                            line.clear();
+                        }
+                        if !got {
+                            return;
+                        }
+                        let mut body = vec![0; len];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let n = {
+                            let mut s = s.lock().unwrap();
+                            s.now += 1;
+                            s.max = s.max.max(s.now);
+                            s.requests += 1;
+                            s.requests
+                        };
+                        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+                        let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
+                        let values: Vec<f64> = req
+                            .timeseries
+                            .iter()
+                            .flat_map(|t| t.samples.iter().map(|x| x.value))
+                            .collect();
+                        std::thread::sleep(delay(&values));
+                        let status = if fail(n) {
+                            "503 Service Unavailable"
+                        } else {
+                            s.lock().unwrap().values.extend(values);
+                            "204 No Content"
+                        };
+                        s.lock().unwrap().now -= 1;
+                        let _ = write!(conn, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// Appends `runs` records of one sample each (values 0..runs) to a
+    /// fresh WAL, starts a shipper to `url` with `concurrency` and
+    /// `batch_size` 1 (a batch per record), and calls `watch` with the
+    /// backlog every 20 ms until it is empty (or 30 s pass); returns the
+    /// backlog at the end.
+    fn drain(
+        url: &str,
+        concurrency: usize,
+        runs: usize,
+        mut watch: impl FnMut(u64) + 'static,
+    ) -> u64 {
+        use crate::wal::{Append, GetStats, SetBackends};
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = crate::config::BufferConfig {
+            path: dir.path().join("wal"),
+            max_size: 64 << 20,
+            max_age: Duration::from_secs(3600),
+            sync: crate::config::SyncMode::Interval,
+            sync_interval: Duration::from_secs(1),
+            cache_size: 1 << 20,
+        };
+        let mut backend = remote_write::tests::backend(url);
+        backend.concurrency = concurrency;
+        let sender = crate::config::SenderConfig {
+            flush_interval: Duration::from_millis(200),
+            batch_size: 1,
+            timeout: Duration::from_secs(10),
+            retry: crate::config::RetryConfig {
+                min_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(200),
+            },
+            backends: vec![backend.clone()],
+        };
+        let telemetry = Arc::new(Telemetry::new());
+        actix::System::new().block_on(async move {
+            let store = crate::wal::open_or_recover(&buffer).unwrap();
+            let wal = Wal::new(store, &buffer, telemetry.clone()).start();
+            wal.send(SetBackends {
+                backends: vec![backend.id.clone()],
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            let now = crate::sample::now_ms();
+            for v in 0..runs {
+                let s = Sample::new("m", Labels::new(), v as f64, now + v as i64);
+                wal.send(Append {
+                    task_id: crate::sample::TaskId("t".into()),
+                    samples: vec![s],
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            }
+            let shipper = Shipper::new(&backend, &sender, wal.clone(), telemetry)
+                .unwrap()
+                .start();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let pending = loop {
+                let stats = wal.send(GetStats).await.unwrap().unwrap();
+                let pending = stats.backends[backend.id.as_str()].pending_samples;
+                watch(pending);
+                if pending == 0 || Instant::now() > deadline {
+                    break pending;
+                }
+                actix_rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            shipper
+                .send(Drain {
+                    deadline: Instant::now() + Duration::from_secs(2),
+                    last_attempt: false,
+                })
+                .await
+                .unwrap();
+            pending
+        })
+    }
+
+    #[test]
+    fn concurrency_bounds_the_requests_in_flight_and_all_arrive_once() {
+        let (url, seen) = concurrent_mock(|_| Duration::from_millis(100), |_| false);
+        assert_eq!(drain(&url, 3, 24, |_| {}), 0);
+        let seen = seen.lock().unwrap();
+        assert!(
+            (2..=3).contains(&seen.max),
+            "{} requests were in flight at once, with concurrency 3",
+            seen.max
+        );
+        let mut values = seen.values.clone();
+        values.sort_by(f64::total_cmp);
+        assert_eq!(values, (0..24).map(f64::from).collect::<Vec<_>>());
+        // Default 1: never two at once, and in order.
+        let (url, seen) = concurrent_mock(|_| Duration::from_millis(20), |_| false);
+        assert_eq!(drain(&url, 1, 8, |_| {}), 0);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.max, 1);
+        assert_eq!(seen.values, (0..8).map(f64::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_cursor_waits_for_an_earlier_batch_still_in_flight() {
+        // The first batch (value 0) takes 1.5 s; the next ones are done
+        // at once.
+        let (url, seen) = concurrent_mock(
+            |values| Duration::from_millis(if values.contains(&0.0) { 1500 } else { 10 }),
+            |_| false,
+        );
+        let seen2 = seen.clone();
+        let held = Arc::new(std::sync::Mutex::new(false));
+        let h = held.clone();
+        let pending = drain(&url, 4, 8, move |pending| {
+            let seen = seen2.lock().unwrap();
+            let stored = seen.values.len() as u64;
+            assert!(
+                8 - pending <= stored,
+                "the cursor passed a batch not yet stored: {pending} pending, {stored} stored"
+            );
+            if !seen.values.contains(&0.0) {
+                // The first batch (value 0) is still in flight.
+                assert_eq!(pending, 8, "acknowledged past the batch in flight");
+                if stored >= 3 {
+                    *h.lock().unwrap() = true;
+                }
+            }
+        });
+        assert_eq!(pending, 0);
+        assert!(
+            *held.lock().unwrap(),
+            "later batches should be stored while the first is in flight"
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_in_the_window_is_retried_and_nothing_is_lost() {
+        // The second request gets a 503; the others are stored.
+        let (url, seen) = concurrent_mock(|_| Duration::from_millis(30), |n| n == 2);
+        assert_eq!(drain(&url, 4, 16, |_| {}), 0);
+        let seen = seen.lock().unwrap();
+        let distinct: std::collections::BTreeSet<u64> =
+            seen.values.iter().map(|v| *v as u64).collect();
+        assert_eq!(distinct, (0..16).collect(), "every sample stored");
+        assert!(seen.requests > 16, "the failed batch was sent again");
+    }
+
     /// `sentinel check` on a redirect says where it points, and on an
     /// empty body quotes nothing.
     #[test]

@@ -1067,6 +1067,36 @@ mod tests {
     }
 
     #[test]
+    fn reads_ahead_of_the_cursor_start_after_the_last_batch_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        for i in 0..3 {
+            s.append(&run(2, i)).unwrap();
+        }
+        let first = s.read_batch(&b("a"), 2).unwrap().unwrap();
+        assert_eq!(first.first, Seq(1));
+        let next = s
+            .read_batch_after(&b("a"), 2, Some(first.last))
+            .unwrap()
+            .unwrap();
+        assert_eq!((next.first, next.last), (Seq(2), Seq(2)));
+        assert!(s
+            .read_batch_after(&b("a"), 2, Some(Seq(3)))
+            .unwrap()
+            .is_none());
+        // The cursor has not moved: a read from it starts at 1 again, and
+        // `after` behind the cursor is the cursor.
+        assert_eq!(s.read_batch(&b("a"), 2).unwrap().unwrap().first, Seq(1));
+        s.ack(&b("a"), Seq(2), &[]).unwrap();
+        let again = s
+            .read_batch_after(&b("a"), 2, Some(Seq(1)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.first, Seq(3));
+    }
+
+    #[test]
     fn a_batch_holds_at_least_one_record() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = WalStore::open(&opts(dir.path())).unwrap();
