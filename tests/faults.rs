@@ -370,6 +370,7 @@ fn f09_wall_clock_jumps_are_logged_and_nothing_sticks() {
             .send(ReadBatch {
                 backend: b2.clone(),
                 max_samples: 1000,
+                after: None,
             })
             .await
             .unwrap()

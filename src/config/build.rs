@@ -82,6 +82,7 @@ const BACKEND_KEYS: &[&str] = &[
     "ca_file",
     "insecure_skip_verify",
     "max_sample_age",
+    "concurrency",
 ];
 const BUFFER_KEYS: &[&str] = &[
     "path",
@@ -750,6 +751,18 @@ impl Loader<'_> {
             }
             None => None,
         };
+        // Requests in flight at once. 1 keeps every series in timestamp
+        // order, which Prometheus needs unless its out-of-order window is
+        // set; VictoriaMetrics takes any order.
+        let concurrency = match t.get("concurrency") {
+            Some(n) => self.ctx.uint(
+                &n,
+                1,
+                MAX_CONCURRENCY as u64,
+                &format!("a whole number of requests in flight from 1 to {MAX_CONCURRENCY}"),
+            )? as usize,
+            None => DEFAULT_CONCURRENCY,
+        };
         Ok(BackendConfig {
             id: BackendId(name.to_string()),
             enabled,
@@ -766,6 +779,7 @@ impl Loader<'_> {
             ca_file,
             insecure_skip_verify,
             max_sample_age,
+            concurrency,
         })
     }
 

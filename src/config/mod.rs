@@ -49,6 +49,12 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 /// The largest `sender.batch_size` accepted.
 pub const MAX_BATCH_SIZE: usize = 1_000_000;
+/// `sender.direct.<name>.concurrency`: requests in flight per backend. 1
+/// keeps every series in timestamp order (Prometheus refuses older samples
+/// of a series unless its out-of-order window is set).
+pub const DEFAULT_CONCURRENCY: usize = 1;
+/// The largest `concurrency` accepted.
+pub const MAX_CONCURRENCY: usize = 16;
 /// `sender.timeout`: request timeout of backends without their own.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// `sender.retry.min_backoff`: first wait after a failed request.
@@ -210,6 +216,9 @@ pub struct BackendConfig {
     /// Samples older than this are skipped for this backend and counted as
     /// `too_old` (like Prometheus' `sample_age_limit`); `None` sends all.
     pub max_sample_age: Option<Duration>,
+    /// Requests in flight to this backend at once (1 keeps per-series
+    /// order, as Prometheus needs by default).
+    pub concurrency: usize,
 }
 
 /// `buffer:` — the write-ahead log.

@@ -1625,3 +1625,25 @@ fn relative_paths_are_shown_without_dot_dot() {
     .unwrap();
     assert_eq!(c.buffer.path, root.join("wal"));
 }
+
+#[test]
+fn backend_concurrency() {
+    let c = ok("sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      concurrency: 4\n    prom:\n      url: http://127.0.0.1:9090/api/v1/write\n");
+    let by_name = |n: &str| {
+        c.sender
+            .backends
+            .iter()
+            .find(|b| b.id.as_str() == n)
+            .unwrap()
+            .concurrency
+    };
+    assert_eq!(by_name("vm"), 4);
+    assert_eq!(by_name("prom"), DEFAULT_CONCURRENCY);
+    assert_eq!(DEFAULT_CONCURRENCY, 1, "in order unless asked otherwise");
+    for bad in ["0", "17", "two"] {
+        assert_eq!(
+            err(&format!("sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      concurrency: {bad}\n")),
+            format!("config/x.yaml: sender.direct.vm.concurrency: found {}, expected a whole number of requests in flight from 1 to 16", if bad == "two" { "\"two\"".to_string() } else { bad.to_string() })
+        );
+    }
+}

@@ -4,8 +4,13 @@
 //!
 //! Scheduling: with a small backlog it sends every `sender.flush_interval`;
 //! a full batch (`sender.batch_size` samples) is followed at once by the
-//! next, until drained. One request is in flight at a time, which keeps
-//! each series in timestamp order.
+//! next, until drained. The next batch is read and its body built while
+//! requests are in flight; a batch of one record goes out as stored (its
+//! payload already is a compressed `WriteRequest`). Up to `concurrency`
+//! requests are in flight (default 1, which keeps each series in
+//! timestamp order); the cursor passes a batch only when every batch
+//! before it is done. A failed request stops new ones until those in
+//! flight end; then the retry reads from the cursor again.
 //!
 //! The POST is blocking (ureq), so it runs in `spawn_blocking`, never on the
 //! event loop. How each answer is treated is docs/DESIGN.md's table, decided by
@@ -29,6 +34,7 @@ pub mod backoff;
 pub mod proto;
 pub mod remote_write;
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +45,7 @@ use futures_util::future::Either;
 use crate::config::{BackendConfig, SenderConfig};
 use crate::sample::{BackendId, Labels, Seq};
 use crate::telemetry::Telemetry;
-use crate::wal::{self, Ack, Batch, DropReason, ReadBatch, Release, Wal};
+use crate::wal::{self, Ack, DropReason, ReadBatch, Release, Wal};
 
 use backoff::Backoff;
 use remote_write::{Client, ShipError, Verdict};
@@ -160,6 +166,32 @@ struct Delivered {
     rejection: Option<(u16, String)>,
 }
 
+/// A batch turned into what goes on the wire, built off the event loop
+/// while earlier requests are in flight.
+#[derive(Debug, Default)]
+struct Prepared {
+    /// Snappy-compressed `WriteRequest` bodies in WAL order, with their
+    /// samples: one, unless a record holds more than `batch_size` samples.
+    bodies: Vec<(Vec<u8>, u64)>,
+    /// Samples left out while preparing (damaged records, too old).
+    dropped: Vec<(DropReason, u64)>,
+}
+
+/// A batch of the shipper's window.
+struct Slot {
+    /// Its last record: what an `Ack` passes.
+    last: Seq,
+    samples: u64,
+    state: SlotState,
+}
+
+enum SlotState {
+    Ready(Arc<Prepared>),
+    Posting,
+    /// Delivered or rejected; acknowledged once every batch before it is.
+    Done(Delivered),
+}
+
 /// An ongoing problem with the backend, for once-per-outage logging.
 struct Outage {
     since: Instant,
@@ -188,8 +220,24 @@ pub struct Shipper {
     backoff: Backoff,
     /// For answers a person must fix (401/403/404/405).
     long_backoff: Backoff,
-    /// A batch is being read or posted.
-    busy: bool,
+    /// Requests in flight at once (`concurrency` of the backend).
+    concurrency: usize,
+    /// Batches read and not yet acknowledged, in WAL order.
+    window: VecDeque<Slot>,
+    /// A batch is being read and prepared.
+    reading: bool,
+    /// Requests in flight.
+    posting: usize,
+    /// Acknowledgements sent to the WAL and not yet answered.
+    acking: usize,
+    /// No new reads until the next wake-up: nothing more to read, or
+    /// fresh data waits for the flush interval.
+    read_paused: bool,
+    /// No new requests until the next wake-up (retry backoff).
+    post_paused: bool,
+    /// A request failed: nothing new starts until the requests in flight
+    /// end; then the retry reads from the cursor again.
+    broken: bool,
     /// `Drain` arrived: no new batches.
     stopping: bool,
     outage: Option<Outage>,
@@ -225,7 +273,14 @@ impl Shipper {
             refusing: false,
             backoff: Backoff::new(sender.retry.min_backoff, max),
             long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
-            busy: false,
+            concurrency: backend.concurrency.max(1),
+            window: VecDeque::new(),
+            reading: false,
+            posting: 0,
+            acking: 0,
+            read_paused: false,
+            post_paused: false,
+            broken: false,
             stopping: false,
             outage: None,
             timer: None,
@@ -266,52 +321,141 @@ impl Shipper {
         self.timer = Some(ctx.notify_later(Wake, delay));
     }
 
-    /// Reads the next batch and posts it.
-    fn ship(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.stopping {
+    /// Whether a read, a request or an acknowledgement is under way.
+    fn busy(&self) -> bool {
+        self.reading || self.posting > 0 || self.acking > 0
+    }
+
+    /// Starts what may start now: requests for prepared batches (up to
+    /// `concurrency`), and the read of the next batch while earlier ones
+    /// are in flight, so reading and encoding overlap the network.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping || self.broken {
             return;
         }
-        self.busy = true;
+        if !self.post_paused {
+            while self.posting < self.concurrency {
+                let Some(slot) = self
+                    .window
+                    .iter_mut()
+                    .find(|s| matches!(s.state, SlotState::Ready(_)))
+                else {
+                    break;
+                };
+                let SlotState::Ready(prepared) =
+                    std::mem::replace(&mut slot.state, SlotState::Posting)
+                else {
+                    unreachable!("found ready above");
+                };
+                let (last, samples) = (slot.last, slot.samples);
+                self.posting += 1;
+                let fut = self.post(last, samples, prepared);
+                ctx.spawn(fut);
+            }
+        }
+        // One batch prepared beyond those in flight.
+        if !self.reading && !self.read_paused && self.window.len() <= self.concurrency {
+            self.read(ctx);
+        }
+    }
+
+    /// No new reads until the next wake-up (a backoff already scheduled
+    /// stays as it is).
+    fn pause_reads(&mut self, ctx: &mut Context<Self>) {
+        self.read_paused = true;
+        if self.timer.is_none() {
+            let d = self.flush_interval;
+            self.wake_in(ctx, d);
+        }
+    }
+
+    /// Reads the batch after the last one read, and prepares its body off
+    /// the event loop.
+    fn read(&mut self, ctx: &mut Context<Self>) {
+        self.reading = true;
         let read = self.wal.send(ReadBatch {
             backend: self.id.clone(),
             max_samples: self.batch_size,
+            after: self.window.back().map(|s| s.last),
         });
-        let fut = read.into_actor(self).then(|res, act, ctx| {
+        let max_age = self.max_sample_age;
+        let batch_size = self.batch_size;
+        let fut = read.into_actor(self).then(move |res, act, ctx| {
             let batch = match res {
                 Ok(Ok(Some(batch))) => batch,
                 Ok(Ok(None)) => {
-                    act.busy = false;
-                    let d = act.flush_interval;
-                    act.wake_in(ctx, d);
+                    act.reading = false;
+                    act.pause_reads(ctx);
+                    act.settle(ctx);
                     return Either::Left(fut::ready(()));
                 }
                 Ok(Err(e)) => {
                     log::error!(backend = act.id.as_str(), error:% = e; "Reading the WAL failed.");
-                    act.busy = false;
-                    let d = act.flush_interval;
-                    act.wake_in(ctx, d);
+                    act.reading = false;
+                    act.pause_reads(ctx);
+                    act.settle(ctx);
                     return Either::Left(fut::ready(()));
                 }
                 Err(e) => {
                     log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.");
-                    act.busy = false;
+                    act.reading = false;
+                    act.stopping = true;
                     return Either::Left(fut::ready(()));
                 }
             };
-            Either::Right(act.post(batch))
+            // Back to back while there is a backlog: a full batch, or one
+            // whose oldest sample is older than a flush interval (a batch
+            // may be short of batch_size only because the next record did
+            // not fit). Fresh data waits for the next flush, so a busy
+            // agent still sends few, large requests.
+            let oldest_ms = batch
+                .records
+                .first()
+                .and_then(|r| wal::record::header(r).ok())
+                .map(|h| h.min_ts_ms);
+            let backlog = batch.samples >= act.batch_size
+                || oldest_ms.is_some_and(|ts| {
+                    crate::sample::now_ms() - ts > act.flush_interval.as_millis() as i64
+                });
+            let (last, samples) = (batch.last, batch.samples);
+            let records = batch.records;
+            let task = actix_rt::task::spawn_blocking(move || {
+                prepare(&records, max_age, batch_size)
+            });
+            Either::Right(task.into_actor(act).map(move |res, act, ctx| {
+                act.reading = false;
+                match res {
+                    Ok(prepared) => act.window.push_back(Slot {
+                        last,
+                        samples,
+                        state: SlotState::Ready(Arc::new(prepared)),
+                    }),
+                    Err(e) => {
+                        log::error!(backend = act.id.as_str(), error:% = e; "Preparing a batch failed.");
+                        act.pause_reads(ctx);
+                    }
+                }
+                if !backlog {
+                    act.pause_reads(ctx);
+                }
+                act.settle(ctx);
+            }))
         });
         ctx.spawn(fut);
     }
 
-    /// Posts `batch` off the event loop and handles the answer.
-    fn post(&mut self, batch: Batch) -> impl ActorFuture<Self, Output = ()> + use<> {
+    /// Posts a prepared batch off the event loop and handles the answer.
+    fn post(
+        &mut self,
+        last: Seq,
+        samples: u64,
+        prepared: Arc<Prepared>,
+    ) -> impl ActorFuture<Self, Output = ()> + use<> {
         let client = self.client.clone();
-        let records = batch.records.clone();
-        let samples = batch.samples;
-        let max_age = self.max_sample_age;
         let started = Instant::now();
-        let task = actix_rt::task::spawn_blocking(move || deliver(&client, &records, max_age));
-        task.into_actor(self).then(move |res, act, ctx| {
+        let task = actix_rt::task::spawn_blocking(move || send_prepared(&client, &prepared));
+        task.into_actor(self).map(move |res, act, ctx| {
+            act.posting -= 1;
             let elapsed = started.elapsed();
             act.telemetry.set(
                 "sentinel_remote_write_request_duration_seconds",
@@ -327,44 +471,64 @@ impl Shipper {
                 })),
             };
             match outcome {
-                Ok(done) => Either::Left(act.acknowledge(batch, done)),
+                Ok(done) => {
+                    if let Some(slot) = act.window.iter_mut().find(|s| s.last == last) {
+                        slot.state = SlotState::Done(done);
+                    }
+                    act.acknowledge(ctx);
+                }
+                Err(keep) if act.broken => {
+                    // Another request of the window failed first; its
+                    // retry resends this batch too.
+                    act.summary.requests_failed += 1;
+                    act.count_failures(keep.reason(), 1);
+                }
                 Err(keep) => {
-                    act.busy = false;
+                    // Nothing new starts; once the requests in flight end,
+                    // the retry reads again from the cursor.
+                    act.broken = true;
+                    act.post_paused = true;
+                    act.read_paused = true;
                     act.kept(ctx, keep, samples);
-                    Either::Right(fut::ready(()))
                 }
             }
+            act.settle(ctx);
         })
     }
 
-    /// Acknowledges a delivered (or rejected) batch, then schedules the next.
-    fn acknowledge(
-        &mut self,
-        batch: Batch,
-        done: Delivered,
-    ) -> impl ActorFuture<Self, Output = ()> + use<> {
+    /// Acknowledges the delivered (or rejected) batches at the front of
+    /// the window: the cursor passes a batch only when every batch before
+    /// it is done too.
+    fn acknowledge(&mut self, ctx: &mut Context<Self>) {
+        let mut through = None;
+        let mut dropped = Vec::new();
+        let mut pause: Option<Duration> = None;
+        while self
+            .window
+            .front()
+            .is_some_and(|s| matches!(s.state, SlotState::Done(_)))
+        {
+            let slot = self.window.pop_front().expect("front exists");
+            let SlotState::Done(done) = slot.state else {
+                unreachable!("checked above");
+            };
+            dropped.extend(done.dropped.iter().copied());
+            if let Some(p) = self.delivered(ctx, done, slot.last) {
+                pause = Some(pause.map_or(p, |q| q.max(p)));
+            }
+            through = Some(slot.last);
+        }
+        let Some(through) = through else {
+            return;
+        };
+        self.acking += 1;
         let ack = self.wal.send(Ack {
             backend: self.id.clone(),
-            through: batch.last,
-            dropped: done.dropped.clone(),
+            through,
+            dropped,
         });
-        // Back to back while there is a backlog: a full batch, or one whose
-        // oldest sample is older than a flush interval (a batch may be
-        // short of batch_size only because the next record did not fit).
-        // Fresh data waits for the next flush, so a busy agent still sends
-        // few, large requests.
-        let oldest_ms = batch
-            .records
-            .first()
-            .and_then(|r| wal::record::header(r).ok())
-            .map(|h| h.min_ts_ms);
-        let backlog = batch.samples >= self.batch_size
-            || oldest_ms.is_some_and(|ts| {
-                crate::sample::now_ms() - ts > self.flush_interval.as_millis() as i64
-            });
-        let last = batch.last;
-        ack.into_actor(self).map(move |res, act, ctx| {
-            act.busy = false;
+        ctx.spawn(ack.into_actor(self).map(|res, act, ctx| {
+            act.acking -= 1;
             match res {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -374,17 +538,27 @@ impl Shipper {
                     log::error!(backend = act.id.as_str(), error:% = e; "The WAL actor is gone.")
                 }
             }
-            let pause = act.delivered(ctx, done, last);
-            if act.stopping {
-                return;
+            act.settle(ctx);
+        }));
+        if let Some(pause) = pause {
+            self.post_paused = true;
+            self.read_paused = true;
+            if !self.stopping {
+                self.wake_in(ctx, pause);
             }
-            let delay = match pause {
-                Some(pause) => pause,
-                None if backlog => Duration::ZERO,
-                None => act.flush_interval,
-            };
-            act.wake_in(ctx, delay);
-        })
+        }
+    }
+
+    /// After a failure, once nothing is in flight: forget the batches read
+    /// after the failed one (the retry reads them again from the cursor;
+    /// any the backend took already are sent twice, at least once as
+    /// always). Then starts what may start.
+    fn settle(&mut self, ctx: &mut Context<Self>) {
+        if self.broken && self.posting == 0 && !self.reading {
+            self.window.clear();
+            self.broken = false;
+        }
+        self.pump(ctx);
     }
 
     /// Counts and logs a delivered batch; returns the pause before the
@@ -575,7 +749,7 @@ impl Shipper {
                     if ok && act.reach_failed {
                         act.reach_failed = false;
                         log::debug!(backend = act.id.as_str(); "Backend accepts connections again.");
-                        if !act.busy {
+                        if !act.busy() {
                             act.wake_in(ctx, Duration::ZERO);
                         }
                     } else if !ok {
@@ -618,14 +792,16 @@ impl Handler<Wake> for Shipper {
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.timer = None;
-        self.ship(ctx);
+        self.read_paused = false;
+        self.post_paused = false;
+        self.pump(ctx);
     }
 }
 
 impl Handler<Drain> for Shipper {
     type Result = ResponseActFuture<Self, ShipSummary>;
 
-    /// Waits for the request in flight, then makes one last attempt at the
+    /// Waits for the requests in flight, then makes one last attempt at the
     /// backlog if time is left, all within `deadline`.
     fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
@@ -644,12 +820,12 @@ impl Handler<Drain> for Shipper {
     }
 }
 
-/// Completes when no request is in flight, or at `deadline`.
+/// Completes when nothing is in flight, or at `deadline`.
 fn wait_idle(deadline: Instant) -> std::pin::Pin<Box<dyn ActorFuture<Shipper, Output = ()>>> {
     Box::pin(
         fut::wrap_future::<_, Shipper>(actix_rt::time::sleep(Duration::from_millis(20))).then(
             move |_, act, _| {
-                if !act.busy || Instant::now() >= deadline {
+                if !act.busy() || Instant::now() >= deadline {
                     Either::Left(fut::ready(()))
                 } else {
                     Either::Right(wait_idle(deadline))
@@ -660,16 +836,25 @@ fn wait_idle(deadline: Instant) -> std::pin::Pin<Box<dyn ActorFuture<Shipper, Ou
 }
 
 impl Shipper {
-    /// One bounded attempt at whatever is pending, for a graceful stop.
+    /// One bounded attempt at whatever is pending, for a graceful stop:
+    /// one batch from the cursor, posted and acknowledged.
     fn last_attempt(&mut self, deadline: Instant) -> impl ActorFuture<Self, Output = ()> + use<> {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let skip = self.busy || remaining.is_zero() || self.outage.is_some();
+        let skip = self.busy() || remaining.is_zero() || self.outage.is_some();
+        // Batches read ahead are read again from the cursor.
+        if !skip {
+            self.window.clear();
+        }
         let read = (!skip).then(|| {
             self.wal.send(ReadBatch {
                 backend: self.id.clone(),
                 max_samples: self.batch_size,
+                after: None,
             })
         });
+        let client = self.client.clone();
+        let max_age = self.max_sample_age;
+        let batch_size = self.batch_size;
         async move {
             match read?.await {
                 Ok(Ok(Some(batch))) => Some(batch),
@@ -681,27 +866,63 @@ impl Shipper {
             let Some(batch) = batch else {
                 return Either::Left(fut::ready(()));
             };
-            act.busy = true;
-            let post = act.post(batch);
+            act.posting += 1;
+            let (last, samples) = (batch.last, batch.samples);
+            let task = actix_rt::task::spawn_blocking(move || {
+                send_prepared(&client, &prepare(&batch.records, max_age, batch_size))
+            });
             let remaining = deadline.saturating_duration_since(Instant::now());
-            Either::Right(
-                post.timeout(remaining)
-                    .map(|_, act: &mut Shipper, _| act.busy = false),
-            )
+            let post = task.into_actor(act).then(move |res, act, ctx| {
+                act.posting -= 1;
+                let done = match res {
+                    Ok(Ok(done)) => done,
+                    Ok(Err(keep)) => {
+                        act.kept(ctx, keep, samples);
+                        return Either::Left(fut::ready(()));
+                    }
+                    Err(_) => return Either::Left(fut::ready(())),
+                };
+                let dropped = done.dropped.clone();
+                act.delivered(ctx, done, last);
+                let ack = act.wal.send(Ack {
+                    backend: act.id.clone(),
+                    through: last,
+                    dropped,
+                });
+                Either::Right(fut::wrap_future(ack).map(|res, act: &mut Shipper, _| {
+                    if let Ok(Err(e)) = res {
+                        log::error!(backend = act.id.as_str(), error:% = e; "Acknowledging a batch failed.")
+                    }
+                }))
+            });
+            Either::Right(post.timeout(remaining).map(|_, _, _| ()))
         })
     }
 }
 
-/// Posts the records (blocking), after skipping what is older than
-/// `max_age`; a 413 or a 400/422 splits the batch in halves at series
-/// boundaries, so that only what the backend really refuses is dropped.
-fn deliver(
-    client: &Client,
-    records: &[sled::IVec],
-    max_age: Option<Duration>,
-) -> Result<Delivered, Keep> {
+/// Turns a batch's records into request bodies (blocking: CRC checks and
+/// compression), after skipping what is older than `max_age`. A batch that
+/// is one whole record is sent as stored. A record of more than
+/// `batch_size` samples is cut at series boundaries into requests of at
+/// most `batch_size` samples (a single series bigger than that goes whole).
+fn prepare(records: &[sled::IVec], max_age: Option<Duration>, batch_size: u64) -> Prepared {
     let cutoff = max_age.map(|a| crate::sample::now_ms() - a.as_millis() as i64);
-    let mut out = Delivered::default();
+    let mut out = Prepared::default();
+    if let [record] = records {
+        if let Ok(h) = wal::record::header(record) {
+            let trim = cutoff.is_some_and(|c| h.min_ts_ms < c);
+            if !trim && h.samples as u64 <= batch_size {
+                match wal::record::compressed_payload(record) {
+                    Ok(body) => out.bodies.push((body.to_vec(), h.samples as u64)),
+                    Err(e) => {
+                        log::error!(error:% = e; "Damaged WAL record skipped.");
+                        out.dropped.push((DropReason::Corrupt, h.samples as u64));
+                    }
+                }
+                return out;
+            }
+        }
+    }
     let mut payloads = Vec::with_capacity(records.len());
     let mut samples = 0u64;
     let mut corrupt = 0u64;
@@ -744,11 +965,60 @@ fn deliver(
     }
     payloads.retain(|p| !p.is_empty());
     if payloads.is_empty() {
-        return Ok(out);
+        return out;
     }
     let slices: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
-    send(client, &slices, samples, &mut out)?;
+    if samples <= batch_size {
+        out.bodies
+            .push((remote_write::body_from_payloads(&slices), samples));
+        return out;
+    }
+    // More than batch_size samples: only a record bigger than batch_size
+    // (a batch holds more than one record only while they fit).
+    let mut piece: Vec<&[u8]> = Vec::new();
+    let mut n = 0u64;
+    for entry in slices
+        .iter()
+        .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
+    {
+        let k = entry_samples(entry).unwrap_or_else(|| count_samples(&[entry]));
+        if n > 0 && n + k > batch_size {
+            out.bodies
+                .push((remote_write::body_from_payloads(&piece), n));
+            piece.clear();
+            n = 0;
+        }
+        piece.push(entry);
+        n += k;
+    }
+    if !piece.is_empty() {
+        out.bodies
+            .push((remote_write::body_from_payloads(&piece), n));
+    }
+    out
+}
+
+/// Posts a prepared batch (blocking), body after body.
+fn send_prepared(client: &Client, prepared: &Prepared) -> Result<Delivered, Keep> {
+    let mut out = Delivered {
+        dropped: prepared.dropped.clone(),
+        ..Delivered::default()
+    };
+    for (body, samples) in &prepared.bodies {
+        send_body(client, body, *samples, &mut out)?;
+    }
     Ok(out)
+}
+
+/// Posts the records (blocking): [`prepare`] then [`send_prepared`].
+#[cfg(test)]
+fn deliver(
+    client: &Client,
+    records: &[sled::IVec],
+    max_age: Option<Duration>,
+    batch_size: u64,
+) -> Result<Delivered, Keep> {
+    send_prepared(client, &prepare(records, max_age, batch_size))
 }
 
 /// Keeps the samples of `payload` stamped at or after `cutoff_ms`; returns
@@ -770,27 +1040,68 @@ fn drop_older_than(payload: &[u8], cutoff_ms: i64) -> (Vec<u8>, u64, u64) {
     (req.encode_to_vec(), kept, removed)
 }
 
-/// Sends one body made of `payloads` holding `samples` samples. A 413 or
-/// 400/422 splits it in halves and sends each, down to one series; what a
-/// backend refuses even then is dropped and counted.
+/// Posts one compressed body of `samples` samples. A 413 or 400/422
+/// decompresses it (only then) and splits it in halves at series
+/// boundaries, down to one series; what a backend refuses even then is
+/// dropped and counted.
+fn send_body(client: &Client, body: &[u8], samples: u64, out: &mut Delivered) -> Result<(), Keep> {
+    let Some((reason, resp)) = post_once(client, body, samples, out)? else {
+        return Ok(());
+    };
+    let raw = match snap::raw::Decoder::new().decompress_vec(body) {
+        Ok(raw) => raw,
+        Err(e) => {
+            // Past its CRC check this does not happen; if it does, the
+            // backend could not read it either.
+            log::error!(error:% = e; "A refused request body does not decompress; dropped.");
+            out.dropped.push((reason, samples));
+            out.rejected_requests += 1;
+            return Ok(());
+        }
+    };
+    let entries = wal::record::series_entries(&raw).unwrap_or_default();
+    split(client, entries, samples, reason, resp, out)
+}
+
+/// Sends one body made of uncompressed `payloads` holding `samples`
+/// samples, splitting it as [`send_body`] does.
 fn send(
     client: &Client,
     payloads: &[&[u8]],
     samples: u64,
     out: &mut Delivered,
 ) -> Result<(), Keep> {
+    let body = remote_write::body_from_payloads(payloads);
+    let Some((reason, resp)) = post_once(client, &body, samples, out)? else {
+        return Ok(());
+    };
+    let entries: Vec<&[u8]> = payloads
+        .iter()
+        .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
+        .collect();
+    split(client, entries, samples, reason, resp, out)
+}
+
+/// Posts `body`. `Ok(None)` when it is stored (or dropped unsent as the
+/// rest of a refused batch that used up its requests); `Ok(Some(..))`
+/// when refused as invalid (400/422) or too large (413).
+fn post_once(
+    client: &Client,
+    body: &[u8],
+    samples: u64,
+    out: &mut Delivered,
+) -> Result<Option<(DropReason, remote_write::Response)>, Keep> {
     if out.split_spent {
         // Rest of a refused batch that used up its requests.
         out.dropped.push((DropReason::Rejected, samples));
-        return Ok(());
+        return Ok(None);
     }
     if out.posts > 0 && out.requests == 0 {
         // Every request of this batch so far was refused.
         std::thread::sleep(REFUSED_SPLIT_PAUSE);
     }
-    let body = remote_write::body_from_payloads(payloads);
     out.posts += 1;
-    let resp = client.post(&body).map_err(|e| {
+    let resp = client.post(body).map_err(|e| {
         if matches!(e, ShipError::Connect { .. } | ShipError::Dns { .. }) {
             Keep::Unreachable(e)
         } else {
@@ -798,25 +1109,30 @@ fn send(
         }
     })?;
     let verdict = remote_write::classify_answer(resp.status, &resp.body);
-    let reason = match verdict {
+    match verdict {
         Verdict::Delivered => {
             out.requests += 1;
             out.samples += samples;
-            return Ok(());
+            Ok(None)
         }
-        Verdict::Rejected => DropReason::Rejected,
-        Verdict::TooLarge => DropReason::TooLarge,
-        verdict => {
-            return Err(Keep::Status {
-                verdict,
-                answer: resp,
-            })
-        }
-    };
-    let entries: Vec<&[u8]> = payloads
-        .iter()
-        .flat_map(|p| wal::record::series_entries(p).unwrap_or_default())
-        .collect();
+        Verdict::Rejected => Ok(Some((DropReason::Rejected, resp))),
+        Verdict::TooLarge => Ok(Some((DropReason::TooLarge, resp))),
+        verdict => Err(Keep::Status {
+            verdict,
+            answer: resp,
+        }),
+    }
+}
+
+/// The refused body of `entries` split in halves, each sent again.
+fn split(
+    client: &Client,
+    entries: Vec<&[u8]>,
+    samples: u64,
+    reason: DropReason,
+    resp: remote_write::Response,
+    out: &mut Delivered,
+) -> Result<(), Keep> {
     // One series, or a refused batch of which the backend took nothing in
     // its share of requests (a backend that refuses everything would
     // otherwise get two requests per series): what is left of it is
@@ -837,6 +1153,28 @@ fn send(
     let na = count_samples(a);
     send(client, a, na, out)?;
     send(client, b, samples.saturating_sub(na), out)
+}
+
+/// Samples of one `0x0a <len> <TimeSeries>` entry, counted from the wire
+/// format (the `samples` fields, number 2) without decoding it; `None`
+/// when the framing is not as expected.
+fn entry_samples(entry: &[u8]) -> Option<u64> {
+    use prost::encoding::decode_varint;
+    let mut buf = entry.strip_prefix(&[proto::TIMESERIES_TAG])?;
+    let len = decode_varint(&mut buf).ok()? as usize;
+    let mut ts = buf.get(..len)?;
+    let mut n = 0;
+    while !ts.is_empty() {
+        let key = decode_varint(&mut ts).ok()?;
+        // TimeSeries has only length-delimited fields (labels, samples).
+        if key & 7 != 2 {
+            return None;
+        }
+        let field_len = decode_varint(&mut ts).ok()? as usize;
+        ts = ts.get(field_len..)?;
+        n += u64::from(key >> 3 == 2);
+    }
+    Some(n)
 }
 
 /// Samples in length-delimited `TimeSeries` entries (only on the 413
@@ -937,9 +1275,22 @@ mod tests {
     /// took. Real servers do not give such answers on demand, hence the
     /// mock.
     fn mock(bad: Vec<f64>, max_series: usize) -> (HttpServer, Arc<Mutex<Vec<f64>>>) {
+        let (server, stored, _) = mock_bodies(bad, max_series);
+        (server, stored)
+    }
+
+    /// [`mock`], also keeping every request body it received.
+    #[allow(clippy::type_complexity)]
+    fn mock_bodies(
+        bad: Vec<f64>,
+        max_series: usize,
+    ) -> (HttpServer, Arc<Mutex<Vec<f64>>>, Arc<Mutex<Vec<Vec<u8>>>>) {
         let stored = Arc::new(Mutex::new(Vec::new()));
         let st = stored.clone();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let bs = bodies.clone();
         let server = HttpServer::start(move |req| {
+            bs.lock().unwrap().push(req.body.clone());
             let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
             let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
             let values: Vec<f64> = req
@@ -956,7 +1307,120 @@ mod tests {
                 Reply::new(204)
             }
         });
-        (server, stored)
+        (server, stored, bodies)
+    }
+
+    /// One record (one probe run) of `n` series, values 1..=n.
+    fn one_record(n: u32, now: i64) -> sled::IVec {
+        let samples: Vec<Sample> = (1..=n)
+            .map(|v| Sample::new("m", Labels::new().with("v", v.to_string()), v as f64, now))
+            .collect();
+        sled::IVec::from(wal::record::encode(&samples))
+    }
+
+    /// Series in a request body as posted.
+    fn series_in(body: &[u8]) -> usize {
+        let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+        proto::WriteRequest::decode(raw.as_slice())
+            .unwrap()
+            .timeseries
+            .len()
+    }
+
+    /// `record` stored with its payload as a snappy block of literals only
+    /// (valid, but not what the encoder makes), so a body compressed
+    /// again from the payload differs from the stored bytes.
+    fn literal_snappy(record: &[u8]) -> sled::IVec {
+        let raw = wal::record::payload(record).unwrap();
+        let mut block = Vec::new();
+        let mut n = raw.len();
+        while n >= 0x80 {
+            block.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        block.push(n as u8);
+        for chunk in raw.chunks(65_536) {
+            block.push(61 << 2);
+            block.extend_from_slice(&((chunk.len() - 1) as u16).to_le_bytes());
+            block.extend_from_slice(chunk);
+        }
+        let mut out = record[..25].to_vec();
+        out.extend_from_slice(&wal::record::crc32(&block).to_le_bytes());
+        out.extend_from_slice(&block);
+        assert_eq!(wal::record::payload(&out).unwrap(), raw);
+        sled::IVec::from(out)
+    }
+
+    #[test]
+    fn a_batch_of_one_record_is_posted_as_stored() {
+        let (server, stored, bodies) = mock_bodies(vec![], usize::MAX);
+        let url = server.url("/api/v1/write");
+        let record = literal_snappy(&one_record(20, 1_000));
+        let done = deliver(&client(&url), std::slice::from_ref(&record), None, 1000).unwrap();
+        assert_eq!(done.samples, 20);
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(
+            bodies[0],
+            record[wal::record::HEADER_LEN..],
+            "the body is the record's stored payload, not compressed again"
+        );
+        assert_eq!(stored.lock().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn a_record_posted_as_stored_is_still_split_on_413_and_400() {
+        // 413 above 3 series: the stored body is refused, then split.
+        let (server, stored, bodies) = mock_bodies(vec![], 3);
+        let url = server.url("/api/v1/write");
+        let record = one_record(10, 1_000);
+        let done = deliver(&client(&url), std::slice::from_ref(&record), None, 1000).unwrap();
+        assert_eq!(bodies.lock().unwrap()[0], record[wal::record::HEADER_LEN..]);
+        let mut got = stored.lock().unwrap().clone();
+        got.sort_by(f64::total_cmp);
+        assert_eq!(got, (1..=10).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(done.samples, 10);
+        assert!(done.dropped.is_empty(), "{:?}", done.dropped);
+        // 400 for the series holding 7: only that one is dropped.
+        let (server, stored, _) = mock_bodies(vec![7.0], usize::MAX);
+        let url = server.url("/api/v1/write");
+        let done = deliver(&client(&url), &[record], None, 1000).unwrap();
+        assert_eq!(stored.lock().unwrap().len(), 9);
+        assert_eq!(done.samples, 9);
+        assert_eq!(done.dropped, vec![(DropReason::Rejected, 1)]);
+    }
+
+    #[test]
+    fn entry_samples_counts_without_decoding() {
+        let now = 1_000;
+        let samples: Vec<Sample> = (0..5)
+            .map(|t| Sample::new("m", Labels::new().with("a", "b"), t as f64, now + t))
+            .chain([Sample::new("n", Labels::new(), 1.0, now)])
+            .collect();
+        let record = wal::record::encode(&samples);
+        let raw = wal::record::payload(&record).unwrap();
+        let entries = wal::record::series_entries(&raw).unwrap();
+        let counts: Vec<Option<u64>> = entries.iter().map(|e| entry_samples(e)).collect();
+        assert_eq!(counts, vec![Some(5), Some(1)]);
+        assert_eq!(entry_samples(&entries[0][..entries[0].len() - 1]), None);
+    }
+
+    #[test]
+    fn batch_size_bounds_the_samples_of_each_request() {
+        let (server, stored, bodies) = mock_bodies(vec![], usize::MAX);
+        let url = server.url("/api/v1/write");
+        let record = one_record(10, 1_000);
+        let done = deliver(&client(&url), &[record], None, 3).unwrap();
+        let sizes: Vec<usize> = bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| series_in(b))
+            .collect();
+        assert_eq!(sizes, vec![3, 3, 3, 1], "one sample per series here");
+        assert_eq!(done.samples, 10);
+        assert_eq!(done.requests, 4);
+        assert_eq!(stored.lock().unwrap().len(), 10);
     }
 
     fn records(values: &[f64], now: i64) -> Vec<sled::IVec> {
@@ -980,7 +1444,7 @@ mod tests {
         let (server, stored) = mock(vec![13.0, 29.0], usize::MAX);
         let url = server.url("/api/v1/write");
         let values: Vec<f64> = (1..=40).map(f64::from).collect();
-        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        let done = deliver(&client(&url), &records(&values, 1_000), None, u64::MAX).unwrap();
         let mut got = stored.lock().unwrap().clone();
         got.sort_by(f64::total_cmp);
         let want: Vec<f64> = values
@@ -1006,7 +1470,7 @@ mod tests {
             .collect();
         let (server, stored) = mock(bad.clone(), usize::MAX);
         let url = server.url("/api/v1/write");
-        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        let done = deliver(&client(&url), &records(&values, 1_000), None, u64::MAX).unwrap();
         assert_eq!(stored.lock().unwrap().len(), 40, "every good sample stored");
         let dropped: u64 = done.dropped.iter().map(|(_, n)| n).sum();
         assert_eq!(dropped, 40);
@@ -1018,7 +1482,7 @@ mod tests {
         let values: Vec<f64> = (1..=500).map(f64::from).collect();
         let (server, stored) = mock(values.clone(), usize::MAX);
         let url = server.url("/api/v1/write");
-        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        let done = deliver(&client(&url), &records(&values, 1_000), None, u64::MAX).unwrap();
         assert!(stored.lock().unwrap().is_empty());
         assert_eq!(done.samples, 0);
         let dropped: u64 = done.dropped.iter().map(|(_, n)| n).sum();
@@ -1035,7 +1499,7 @@ mod tests {
         let (server, stored) = mock(vec![], 3);
         let url = server.url("/api/v1/write");
         let values: Vec<f64> = (1..=10).map(f64::from).collect();
-        let done = deliver(&client(&url), &records(&values, 1_000), None).unwrap();
+        let done = deliver(&client(&url), &records(&values, 1_000), None, u64::MAX).unwrap();
         assert_eq!(stored.lock().unwrap().len(), 10);
         assert_eq!(done.samples, 10);
         assert!(done.dropped.is_empty());
@@ -1049,9 +1513,212 @@ mod tests {
         let now = crate::sample::now_ms();
         let mut recs = records(&[1.0, 2.0], now - 3_600_000);
         recs.extend(records(&[3.0], now));
-        let done = deliver(&client(&url), &recs, Some(Duration::from_secs(600))).unwrap();
+        let done = deliver(
+            &client(&url),
+            &recs,
+            Some(Duration::from_secs(600)),
+            u64::MAX,
+        )
+        .unwrap();
         assert_eq!(*stored.lock().unwrap(), vec![3.0]);
         assert_eq!(done.dropped, vec![(DropReason::TooOld, 2)]);
+    }
+
+    /// What the concurrent mock saw.
+    #[derive(Default)]
+    struct Seen {
+        /// Requests being answered now, and the most at once.
+        now: usize,
+        max: usize,
+        requests: usize,
+        /// Values of the samples stored (204), in arrival order.
+        values: Vec<f64>,
+    }
+
+    /// The shared test HTTP server (a thread per connection) answering
+    /// after `delay(values of the request)`, with 503 when `fail(n)` for
+    /// the n-th request (from 1), else 204. Real servers do not fail or
+    /// stall one given request.
+    fn concurrent_mock(
+        delay: fn(&[f64]) -> Duration,
+        fail: fn(usize) -> bool,
+    ) -> (HttpServer, Arc<Mutex<Seen>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let s = seen.clone();
+        let server = HttpServer::start(move |req| {
+            let n = {
+                let mut s = s.lock().unwrap();
+                s.now += 1;
+                s.max = s.max.max(s.now);
+                s.requests += 1;
+                s.requests
+            };
+            let raw = snap::raw::Decoder::new().decompress_vec(&req.body).unwrap();
+            let req = proto::WriteRequest::decode(raw.as_slice()).unwrap();
+            let values: Vec<f64> = req
+                .timeseries
+                .iter()
+                .flat_map(|t| t.samples.iter().map(|x| x.value))
+                .collect();
+            std::thread::sleep(delay(&values));
+            let status = if fail(n) {
+                503
+            } else {
+                s.lock().unwrap().values.extend(values);
+                204
+            };
+            s.lock().unwrap().now -= 1;
+            Reply::new(status)
+        });
+        (server, seen)
+    }
+
+    /// Appends `runs` records of one sample each (values 0..runs) to a
+    /// fresh WAL, starts a shipper to `url` with `concurrency` and
+    /// `batch_size` 1 (a batch per record), and calls `watch` with the
+    /// backlog every 20 ms until it is empty (or 30 s pass); returns the
+    /// backlog at the end.
+    fn drain(
+        url: &str,
+        concurrency: usize,
+        runs: usize,
+        mut watch: impl FnMut(u64) + 'static,
+    ) -> u64 {
+        use crate::wal::{Append, GetStats, SetBackends};
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = crate::config::BufferConfig {
+            path: dir.path().join("wal"),
+            max_size: 64 << 20,
+            max_age: Duration::from_secs(3600),
+            sync: crate::config::SyncMode::Interval,
+            sync_interval: Duration::from_secs(1),
+            cache_size: 1 << 20,
+        };
+        let mut backend = remote_write::tests::backend(url);
+        backend.concurrency = concurrency;
+        let sender = crate::config::SenderConfig {
+            flush_interval: Duration::from_millis(200),
+            batch_size: 1,
+            timeout: Duration::from_secs(10),
+            retry: crate::config::RetryConfig {
+                min_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(200),
+            },
+            backends: vec![backend.clone()],
+        };
+        let telemetry = Arc::new(Telemetry::new());
+        actix::System::new().block_on(async move {
+            let store = crate::wal::open_or_recover(&buffer).unwrap();
+            let wal = Wal::new(store, &buffer, telemetry.clone()).start();
+            wal.send(SetBackends {
+                backends: vec![backend.id.clone()],
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            let now = crate::sample::now_ms();
+            for v in 0..runs {
+                let s = Sample::new("m", Labels::new(), v as f64, now + v as i64);
+                wal.send(Append {
+                    task_id: crate::sample::TaskId("t".into()),
+                    samples: vec![s],
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            }
+            let shipper = Shipper::new(&backend, &sender, wal.clone(), telemetry)
+                .unwrap()
+                .start();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let pending = loop {
+                let stats = wal.send(GetStats).await.unwrap().unwrap();
+                let pending = stats.backends[backend.id.as_str()].pending_samples;
+                watch(pending);
+                if pending == 0 || Instant::now() > deadline {
+                    break pending;
+                }
+                actix_rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            shipper
+                .send(Drain {
+                    deadline: Instant::now() + Duration::from_secs(2),
+                    last_attempt: false,
+                })
+                .await
+                .unwrap();
+            pending
+        })
+    }
+
+    #[test]
+    fn concurrency_bounds_the_requests_in_flight_and_all_arrive_once() {
+        let (server, seen) = concurrent_mock(|_| Duration::from_millis(100), |_| false);
+        let url = server.url("/api/v1/write");
+        assert_eq!(drain(&url, 3, 24, |_| {}), 0);
+        let seen = seen.lock().unwrap();
+        assert!(
+            (2..=3).contains(&seen.max),
+            "{} requests were in flight at once, with concurrency 3",
+            seen.max
+        );
+        let mut values = seen.values.clone();
+        values.sort_by(f64::total_cmp);
+        assert_eq!(values, (0..24).map(f64::from).collect::<Vec<_>>());
+        // Default 1: never two at once, and in order.
+        let (server, seen) = concurrent_mock(|_| Duration::from_millis(20), |_| false);
+        let url = server.url("/api/v1/write");
+        assert_eq!(drain(&url, 1, 8, |_| {}), 0);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.max, 1);
+        assert_eq!(seen.values, (0..8).map(f64::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_cursor_waits_for_an_earlier_batch_still_in_flight() {
+        // The first batch (value 0) takes 1.5 s; the next ones are done
+        // at once.
+        let (server, seen) = concurrent_mock(
+            |values| Duration::from_millis(if values.contains(&0.0) { 1500 } else { 10 }),
+            |_| false,
+        );
+        let url = server.url("/api/v1/write");
+        let seen2 = seen.clone();
+        let held = Arc::new(std::sync::Mutex::new(false));
+        let h = held.clone();
+        let pending = drain(&url, 4, 8, move |pending| {
+            let seen = seen2.lock().unwrap();
+            let stored = seen.values.len() as u64;
+            assert!(
+                8 - pending <= stored,
+                "the cursor passed a batch not yet stored: {pending} pending, {stored} stored"
+            );
+            if !seen.values.contains(&0.0) {
+                // The first batch (value 0) is still in flight.
+                assert_eq!(pending, 8, "acknowledged past the batch in flight");
+                if stored >= 3 {
+                    *h.lock().unwrap() = true;
+                }
+            }
+        });
+        assert_eq!(pending, 0);
+        assert!(
+            *held.lock().unwrap(),
+            "later batches should be stored while the first is in flight"
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_in_the_window_is_retried_and_nothing_is_lost() {
+        // The second request gets a 503; the others are stored.
+        let (server, seen) = concurrent_mock(|_| Duration::from_millis(30), |n| n == 2);
+        let url = server.url("/api/v1/write");
+        assert_eq!(drain(&url, 4, 16, |_| {}), 0);
+        let seen = seen.lock().unwrap();
+        let distinct: std::collections::BTreeSet<u64> =
+            seen.values.iter().map(|v| *v as u64).collect();
+        assert_eq!(distinct, (0..16).collect(), "every sample stored");
+        assert!(seen.requests > 16, "the failed batch was sent again");
     }
 
     /// `sentinel check` on a redirect says where it points, and on an

@@ -584,6 +584,7 @@ pub(crate) mod tests {
             ca_pem: None,
             insecure_skip_verify: false,
             max_sample_age: None,
+            concurrency: 1,
         }
     }
 

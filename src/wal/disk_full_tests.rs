@@ -228,6 +228,7 @@ fn run(seed: u64, fs: &Path) -> Run {
                     ReadBatch {
                         backend: bk.clone(),
                         max_samples: 1 + rng.below(600),
+                        after: None,
                     },
                     &mut ctx,
                 );

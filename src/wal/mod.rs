@@ -6,7 +6,9 @@
 //! - Probes send `Append`: one record per probe run (a multi-host run of
 //!   more than `probe::APPEND_MAX_SAMPLES` samples is cut between hosts).
 //! - Each shipper sends `ReadBatch` for its backend, posts the batch, then
-//!   `Ack`s it. One batch in flight per backend keeps per-series order.
+//!   `Ack`s it. It reads the next batch (`after` the last one read) while
+//!   earlier ones are in flight, and acks in order, so a cursor only
+//!   passes batches the backend has taken.
 //! - The supervisor sends `SetBackends` (start and reload) and `Flush` (stop).
 //! - `GetStats` serves `wal stats`, `/metrics` and `/healthz`.
 //!
@@ -174,6 +176,9 @@ pub struct Append {
 pub struct ReadBatch {
     pub backend: BackendId,
     pub max_samples: u64,
+    /// Read after this seq instead of the cursor when it is further on:
+    /// the batches up to it are still in flight.
+    pub after: Option<Seq>,
 }
 
 /// `backend`'s last batch was not delivered and waits for a retry: it may
@@ -760,7 +765,7 @@ impl Handler<ReadBatch> for Wal {
 
     fn handle(&mut self, msg: ReadBatch, _: &mut Context<Self>) -> Self::Result {
         match &self.store {
-            Some(store) => store.read_batch(&msg.backend, msg.max_samples),
+            Some(store) => store.read_batch_after(&msg.backend, msg.max_samples, msg.after),
             // Nothing to read until the WAL is back; the shipper waits.
             None => Ok(None),
         }

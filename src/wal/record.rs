@@ -375,6 +375,30 @@ pub fn series_entries(payload: &[u8]) -> Result<Vec<&[u8]>, RecordError> {
     Ok(out)
 }
 
+/// The record's payload as stored, snappy-compressed, after its CRC check:
+/// a whole `WriteRequest` body, so a request carrying just this record
+/// sends these bytes without decompressing and compressing them again.
+/// The series framing is checked only when the payload is decompressed
+/// (a 413 or 400 split), which [`payload`] does.
+pub fn compressed_payload(bytes: &[u8]) -> Result<&[u8], RecordError> {
+    header(bytes)?;
+    let stored = u32::from_le_bytes(bytes[25..29].try_into().expect("4 bytes"));
+    let compressed = &bytes[HEADER_LEN..];
+    let computed = crc32(compressed);
+    if stored != computed {
+        return Err(RecordError::Checksum { stored, computed });
+    }
+    let len = snap::raw::decompress_len(compressed).map_err(corrupt)?;
+    if len > MAX_PAYLOAD_BYTES {
+        return Err(RecordError::Corrupt {
+            reason: format!(
+                "payload claims {len} bytes, more than the {MAX_PAYLOAD_BYTES} allowed"
+            ),
+        });
+    }
+    Ok(compressed)
+}
+
 /// Decodes a record back into samples (for tools and tests; the shipper
 /// uses [`payload`]). Series come out in record order, samples of a series
 /// in timestamp order.

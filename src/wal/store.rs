@@ -618,6 +618,18 @@ impl WalStore {
         backend: &BackendId,
         max_samples: u64,
     ) -> Result<Option<Batch>, WalError> {
+        self.read_batch_after(backend, max_samples, None)
+    }
+
+    /// [`read_batch`](Self::read_batch) starting after `after` when that is
+    /// past the cursor: the shipper reads its next batch while earlier ones
+    /// are still in flight (not yet acknowledged).
+    pub fn read_batch_after(
+        &self,
+        backend: &BackendId,
+        max_samples: u64,
+        after: Option<Seq>,
+    ) -> Result<Option<Batch>, WalError> {
         let cursor =
             *self
                 .backends
@@ -625,8 +637,10 @@ impl WalStore {
                 .ok_or_else(|| WalError::UnknownBackend {
                     backend: backend.0.clone(),
                 })?;
+        let ahead = after.is_some_and(|a| a.0 > cursor);
+        let start = after.map_or(cursor, |a| a.0.max(cursor));
         let mut batch: Option<Batch> = None;
-        for item in self.records.range(be(cursor + 1)..) {
+        for item in self.records.range(be(start + 1)..) {
             let (k, v) = item.map_err(|e| self.storage(e))?;
             let seq = read_u64(&k);
             let samples = self.index.get(&seq).map(|m| m.samples).unwrap_or(0);
@@ -656,6 +670,8 @@ impl WalStore {
         let mut in_flight = self.in_flight.borrow_mut();
         match &batch {
             Some(b) => in_flight.insert(backend.0.clone(), b.last.0),
+            // Batches before `after` are still being delivered.
+            None if ahead => None,
             None => in_flight.remove(backend.as_str()),
         };
         Ok(batch)
@@ -1130,6 +1146,36 @@ mod tests {
         assert_eq!(st.records, 3);
         assert_eq!(st.backends["a"].pending_samples, 12);
         assert_eq!(st.backends["b"].pending_samples, 8);
+    }
+
+    #[test]
+    fn reads_ahead_of_the_cursor_start_after_the_last_batch_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        for i in 0..3 {
+            s.append(&run(2, i)).unwrap();
+        }
+        let first = s.read_batch(&b("a"), 2).unwrap().unwrap();
+        assert_eq!(first.first, Seq(1));
+        let next = s
+            .read_batch_after(&b("a"), 2, Some(first.last))
+            .unwrap()
+            .unwrap();
+        assert_eq!((next.first, next.last), (Seq(2), Seq(2)));
+        assert!(s
+            .read_batch_after(&b("a"), 2, Some(Seq(3)))
+            .unwrap()
+            .is_none());
+        // The cursor has not moved: a read from it starts at 1 again, and
+        // `after` behind the cursor is the cursor.
+        assert_eq!(s.read_batch(&b("a"), 2).unwrap().unwrap().first, Seq(1));
+        s.ack(&b("a"), Seq(2), &[]).unwrap();
+        let again = s
+            .read_batch_after(&b("a"), 2, Some(Seq(1)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.first, Seq(3));
     }
 
     #[test]
