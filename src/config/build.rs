@@ -11,6 +11,12 @@
 //! `password_file`, `bearer_token_file`) are resolved against the
 //! directory of the config file, as Prometheus does, so the agent finds
 //! them whatever its working directory (systemd starts it in `/`).
+//!
+//! This file holds the loader itself (`Loader`, the top level, helpers
+//! every section uses) and the `sender:` section with its backends; the
+//! other sections are one file each under `build/` (`agent`, `buffer`,
+//! `listener` for `http:`, `logging`, `tasks`), and a task's `config` is
+//! read by its plugin (`probe/<name>/config.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +29,15 @@ use super::node::{describe, join, nearest, Ctx, EnvLookup, Node, Table};
 use super::units::{format_duration, format_size};
 use super::*;
 use crate::sample::{is_valid_label_name, BackendId, Labels, TaskId};
+
+mod agent;
+mod buffer;
+mod listener;
+mod logging;
+mod tasks;
+
+pub use agent::default_agent_name;
+pub use tasks::is_task_id;
 
 /// Top-level sections.
 const TOP_KEYS: &[&str] = &[
@@ -207,10 +222,6 @@ const MIN_TIMER: Duration = Duration::from_millis(100);
 /// The shortest `sender.retry` backoff: retries closer than this are a
 /// busy loop against a failing backend.
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
-/// The shortest `buffer.sync_interval`.
-const MIN_SYNC_INTERVAL: Duration = Duration::from_millis(10);
-/// The shortest `sentinel.self_metrics_interval` (0 turns it off).
-const MIN_SELF_METRICS_INTERVAL: Duration = Duration::from_secs(1);
 /// Reads a duration at `n` that is above zero and at least `min`, naming
 /// both in the error (`default` is the example given).
 pub(crate) fn duration_at_least(
@@ -371,59 +382,6 @@ impl Loader<'_> {
             Some(n) => self.ctx.table(n, keys),
             None => Ok(self.ctx.empty_table(path)),
         }
-    }
-
-    fn agent(&mut self, node: Option<Node>) -> Result<AgentConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "sentinel", SENTINEL_KEYS)?;
-        let name = match t.get("name") {
-            Some(n) => {
-                let s = self.ctx.string(&n, "the agent's name")?.trim().to_string();
-                if s.is_empty() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        "found \"\", expected the agent's name (leave the key out to use the host name)",
-                    ));
-                }
-                check_label_value(&self.ctx, &n, &s, "the agent's name")?;
-                s
-            }
-            None => match default_agent_name() {
-                Some(h) => h,
-                None => {
-                    self.warn(format!(
-                        "{}: sentinel.name is not set and the host name cannot be read; using {DEFAULT_AGENT_NAME:?}",
-                        self.ctx.file
-                    ));
-                    DEFAULT_AGENT_NAME.to_string()
-                }
-            },
-        };
-        let region = match t.get("region") {
-            Some(n) => self.ctx.string(&n, "a region name")?,
-            None => String::new(),
-        };
-        let labels = match t.get("labels") {
-            Some(n) => self.labels(&n)?,
-            None => Labels::new(),
-        };
-        // The agent's own sentinel_* series go into the WAL this often;
-        // 0 turns it off.
-        let self_metrics_interval = match t.get("self_metrics_interval") {
-            Some(n) if self.ctx.duration(&n)?.is_zero() => None,
-            Some(n) => Some(duration_at_least(
-                &self.ctx,
-                &n,
-                MIN_SELF_METRICS_INTERVAL,
-                DEFAULT_SELF_METRICS_INTERVAL,
-            )?),
-            None => Some(DEFAULT_SELF_METRICS_INTERVAL),
-        };
-        Ok(AgentConfig {
-            name,
-            region,
-            labels,
-            self_metrics_interval,
-        })
     }
 
     /// A `labels:` mapping: valid names, not the reserved ones.
@@ -793,299 +751,6 @@ impl Loader<'_> {
         }
         Ok(out)
     }
-
-    fn buffer(&self, node: Option<Node>) -> Result<BufferConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "buffer", BUFFER_KEYS)?;
-        let path = match t.get("path") {
-            Some(n) => {
-                let p = self.path(&n)?;
-                // Missing is fine (created at start); a file is not.
-                if p.exists() && !p.is_dir() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {}, which is a file; expected a directory for the WAL (it is created when missing)",
-                            p.display()
-                        ),
-                    ));
-                }
-                p
-            }
-            None => default_buffer_path(self.ctx.env),
-        };
-        let max_size = match t.get("max_size") {
-            Some(n) => {
-                let v = self.ctx.size(&n)?;
-                if v < MIN_BUFFER_SIZE {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {} ({v} bytes), expected at least {} (the WAL needs room for its own files)",
-                            describe(n.value),
-                            format_size(MIN_BUFFER_SIZE)
-                        ),
-                    ));
-                }
-                v
-            }
-            None => DEFAULT_BUFFER_SIZE,
-        };
-        let max_age =
-            self.positive_duration(&t, "max_age", DEFAULT_MAX_AGE, Duration::from_secs(1))?;
-        let sync = match t.get("sync") {
-            Some(n) => match self.ctx.choice(&n, &["always", "interval"])? {
-                "always" => SyncMode::Always,
-                _ => SyncMode::Interval,
-            },
-            None => SyncMode::Interval,
-        };
-        let sync_interval = self.positive_duration(
-            &t,
-            "sync_interval",
-            DEFAULT_SYNC_INTERVAL,
-            MIN_SYNC_INTERVAL,
-        )?;
-        let cache_size = match t.get("cache_size") {
-            Some(n) => {
-                let v = self.ctx.size(&n)?;
-                if v < MIN_CACHE_SIZE {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {} ({v} bytes), expected at least {}",
-                            describe(n.value),
-                            format_size(MIN_CACHE_SIZE)
-                        ),
-                    ));
-                }
-                v
-            }
-            None => DEFAULT_CACHE_SIZE,
-        };
-        Ok(BufferConfig {
-            path,
-            max_size,
-            max_age,
-            sync,
-            sync_interval,
-            cache_size,
-        })
-    }
-
-    fn http(&self, node: Option<Node>) -> Result<HttpConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "http", HTTP_KEYS)?;
-        let enabled = match t.get("enabled") {
-            Some(n) => self.ctx.bool(&n)?,
-            None => true,
-        };
-        let listen = match t.get("listen") {
-            Some(n) => {
-                let s = self.ctx.string(&n, "host:port")?.trim().to_string();
-                if let Err(why) = check_listen(&s) {
-                    return Err(self.ctx.err(&n.path, why));
-                }
-                s
-            }
-            None => DEFAULT_LISTEN.to_string(),
-        };
-        Ok(HttpConfig { enabled, listen })
-    }
-
-    fn logging(&self, node: Option<Node>) -> Result<LoggingConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "logging", LOGGING_KEYS)?;
-        let level = match t.get("level") {
-            Some(n) => match self
-                .ctx
-                .choice(&n, &["error", "warn", "info", "debug", "trace"])?
-            {
-                "error" => log::LevelFilter::Error,
-                "warn" => log::LevelFilter::Warn,
-                "info" => log::LevelFilter::Info,
-                "debug" => log::LevelFilter::Debug,
-                _ => log::LevelFilter::Trace,
-            },
-            None => log::LevelFilter::Info,
-        };
-        let format = match t.get("format") {
-            Some(n) => match self.ctx.choice(&n, &["auto", "json", "text"])? {
-                "auto" => LogFormat::Auto,
-                "json" => LogFormat::Json,
-                _ => LogFormat::Text,
-            },
-            None => LogFormat::Auto,
-        };
-        let output = match t.get("output") {
-            Some(n) => match self.ctx.choice(&n, &["stdout", "file"])? {
-                "stdout" => LogOutput::Stdout,
-                _ => LogOutput::File,
-            },
-            None => LogOutput::Stdout,
-        };
-        let file_path = match t.get("file_path") {
-            Some(n) => self.path(&n)?,
-            None => PathBuf::from(DEFAULT_LOG_FILE),
-        };
-        Ok(LoggingConfig {
-            level,
-            format,
-            output,
-            file_path,
-        })
-    }
-
-    fn tasks(&mut self, node: Option<Node>) -> Result<Vec<TaskConfig>, ConfigError> {
-        let items = match &node {
-            Some(n) => self
-                .ctx
-                .seq(n, "a list of tasks (each item starting with `- id:`)")?,
-            None => Vec::new(),
-        };
-        let mut tasks: Vec<TaskConfig> = Vec::with_capacity(items.len());
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, item) in items.iter().enumerate() {
-            let task = self.task(item)?;
-            if let Some(first) = seen.get(task.id.as_str()) {
-                return Err(self.ctx.err(
-                    &join(&item.path, "id"),
-                    format!(
-                        "found {:?}, already the id of tasks[{first}], expected a unique task id",
-                        task.id.as_str()
-                    ),
-                ));
-            }
-            seen.insert(task.id.0.clone(), i);
-            tasks.push(task);
-        }
-        if !tasks.iter().any(|t| t.enabled) {
-            self.warn(format!(
-                "{}: no enabled task under tasks: the agent probes nothing",
-                self.ctx.file
-            ));
-        }
-        Ok(tasks)
-    }
-
-    fn task(&mut self, node: &Node) -> Result<TaskConfig, ConfigError> {
-        let t = self.ctx.table(node, TASK_KEYS)?;
-        let id_node = t.get("id").ok_or_else(|| {
-            self.ctx.err(
-                &join(&node.path, "id"),
-                "is missing, expected a task id like ping-gateway",
-            )
-        })?;
-        let id = self.ctx.string(&id_node, "a task id like ping-gateway")?;
-        if !is_task_id(&id) {
-            return Err(self.ctx.err(
-                &id_node.path,
-                format!(
-                    "found {id:?}, expected a task id of 1 to {MAX_NAME_LEN} bytes without control characters or surrounding spaces (like ping-gateway)"
-                ),
-            ));
-        }
-        let device_id = match t.get("device_id") {
-            Some(n) => {
-                let d = self
-                    .ctx
-                    .string(&n, "a device id (a string)")?
-                    .trim()
-                    .to_string();
-                if d.is_empty() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        "found \"\", expected a device id (leave the key out to use the task id)",
-                    ));
-                }
-                check_label_value(&self.ctx, &n, &d, "a device id")?;
-                d
-            }
-            None => id.clone(),
-        };
-        let plugin_node = t.get("plugin").ok_or_else(|| {
-            self.ctx.err(
-                &join(&node.path, "plugin"),
-                format!("is missing, expected one of: {}", plugin_names()),
-            )
-        })?;
-        let plugin_name = self.ctx.string(&plugin_node, "a plugin name")?;
-        let Some(entry) = crate::probe::plugin(&plugin_name.trim().to_ascii_lowercase()) else {
-            let names: Vec<&str> = crate::probe::PLUGINS.iter().map(|p| p.name).collect();
-            let hint = match nearest(&plugin_name, &names) {
-                Some(n) => format!("; did you mean `{n}`?"),
-                None => ",".to_string(),
-            };
-            return Err(self.ctx.err(
-                &plugin_node.path,
-                format!(
-                    "found unknown plugin {plugin_name:?}{hint} expected one of: {} (`sentinel list-plugins` shows them)",
-                    plugin_names()
-                ),
-            ));
-        };
-        let interval =
-            self.positive_duration(&t, "interval", DEFAULT_TASK_INTERVAL, MIN_TASK_INTERVAL)?;
-        let timeout = match t.get("timeout") {
-            Some(n) => {
-                let d = self.positive_duration(&t, "timeout", interval, ABOVE_ZERO)?;
-                if d > interval {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {}, longer than the task's interval {}, expected at most the interval (a run must end before the next starts)",
-                            format_duration(d),
-                            format_duration(interval)
-                        ),
-                    ));
-                }
-                d
-            }
-            None => interval,
-        };
-        let enabled = match t.get("enabled") {
-            Some(n) => self.ctx.bool(&n)?,
-            None => true,
-        };
-        let labels = match t.get("labels") {
-            Some(n) => self.labels(&n)?,
-            None => Labels::new(),
-        };
-        let config_path = join(&node.path, "config");
-        let plugin = (entry.read)(self, t.get("config").as_ref(), &config_path, timeout)?;
-        let run = plugin.max_run_time();
-        if run > timeout {
-            let which = if t.has("timeout") {
-                "timeout"
-            } else {
-                "timeout (default: the interval)"
-            };
-            let how = plugin.run_time_terms();
-            return Err(self.ctx.err(
-                &config_path,
-                format!(
-                    "one {} run can take up to {} ({how}), longer than the task's {which} {}; lower the values under config, or raise the task's timeout (and interval)",
-                    plugin.name(),
-                    format_duration(run),
-                    format_duration(timeout)
-                ),
-            ));
-        }
-        Ok(TaskConfig {
-            id: TaskId(id),
-            device_id,
-            interval,
-            timeout,
-            enabled,
-            labels,
-            plugin,
-        })
-    }
-}
-
-fn plugin_names() -> String {
-    crate::probe::PLUGINS
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Label values (agent name, device id, labels): non-empty is not
@@ -1117,16 +782,6 @@ pub fn is_backend_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// A task id is the `task_id` label value and appears in logs and on the
-/// status page (escaped there): any text of 1 to `MAX_NAME_LEN` bytes
-/// without control characters or surrounding spaces.
-pub fn is_task_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_NAME_LEN
-        && id.trim() == id
-        && !id.chars().any(char::is_control)
 }
 
 /// An HTTP token character (RFC 9110 `tchar`).
@@ -1201,59 +856,4 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 
 fn url_path_is_empty(url: &str) -> bool {
     split_url(url).is_some_and(|(_, rest)| rest.is_empty() || rest == "/")
-}
-
-/// Checks `http.listen`; the error is the whole reason.
-fn check_listen(s: &str) -> Result<(), String> {
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    if let Some(port) = s.strip_prefix(':') {
-        return Err(format!(
-            "found {s:?}, expected host:port; write 0.0.0.0:{port} to listen on every interface, or 127.0.0.1:{port} for this host only"
-        ));
-    }
-    match s.rsplit_once(':') {
-        Some((host, port))
-            if !host.is_empty()
-                && !host.contains(':')
-                && !host.chars().any(char::is_whitespace)
-                && port.parse::<u16>().is_ok() =>
-        {
-            Ok(())
-        }
-        _ => Err(format!(
-            "found {s:?}, expected host:port like {DEFAULT_LISTEN} (IPv6: [::1]:9851)"
-        )),
-    }
-}
-
-/// `$STATE_DIRECTORY/wal` (the first directory when systemd lists
-/// several), else `DEFAULT_STATE_DIR/wal`.
-fn default_buffer_path(env: EnvLookup) -> PathBuf {
-    let state = env("STATE_DIRECTORY")
-        .and_then(|s| s.split(':').next().map(str::to_string))
-        .filter(|s| !s.is_empty());
-    let dir = state.unwrap_or_else(|| DEFAULT_STATE_DIR.to_string());
-    Path::new(&dir).join("wal")
-}
-
-/// The host name, the default `sentinel.name`.
-pub fn default_agent_name() -> Option<String> {
-    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let s = s.trim();
-        if !s.is_empty() {
-            return Some(s.to_string());
-        }
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at
-    // most that many bytes and we stop at the first NUL.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    let s = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    (!s.is_empty()).then_some(s)
 }
