@@ -7,16 +7,19 @@
 //!
 //! - `config`: the YAML file → a validated `Config`.
 //! - `sample`: `Sample`, `Labels` and the identifier newtypes.
-//! - `probe`: the `Probe` actor and one file per plugin (`ping` with its
+//! - `probe`: the `Probe` actor and one folder per plugin (`ping` with its
 //!   shared `pinger` and socket code in `icmp`, `tcp`, `http`, `dns`,
 //!   `exec`, `scrape`; `textformat` parses the Prometheus text format).
+//!   Each plugin's `config.rs` holds its config keys, reader, `trigger`
+//!   arguments and metric declarations; `probe::PLUGINS` lists them.
 //! - `wal`: the `Wal` actor over sled; records, cursors, retention.
 //! - `ship`: remote-write encoding and the `Shipper` actor per backend.
 //! - `supervisor`: builds the actors from the config, reload, ordered stop.
 //! - `logging`: JSON or text log lines.
 //! - `telemetry`: counters, `/metrics`, `/healthz`, the status page.
 //! - `tls`: CA files and basic auth shared by the HTTP clients.
-//! - `cli`: the command line.
+//! - `cli`: the command line, one file per command (`trigger`, `check`,
+//!   `wal_stats`).
 
 pub mod cli;
 pub mod config;

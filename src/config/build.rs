@@ -11,9 +11,15 @@
 //! `password_file`, `bearer_token_file`) are resolved against the
 //! directory of the config file, as Prometheus does, so the agent finds
 //! them whatever its working directory (systemd starts it in `/`).
+//!
+//! This file holds the loader itself (`Loader`, the top level, helpers
+//! every section uses) and the `sender:` section with its backends; the
+//! other sections are one file each under `build/` (`agent`, `buffer`,
+//! `listener` for `http:`, `logging`, `tasks`), and a task's `config` is
+//! read by its plugin (`probe/<name>/config.rs`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +29,15 @@ use super::node::{describe, join, nearest, Ctx, EnvLookup, Node, Table};
 use super::units::{format_duration, format_size};
 use super::*;
 use crate::sample::{is_valid_label_name, BackendId, Labels, TaskId};
+
+mod agent;
+mod buffer;
+mod listener;
+mod logging;
+mod tasks;
+
+pub use agent::default_agent_name;
+pub use tasks::is_task_id;
 
 /// Top-level sections.
 const TOP_KEYS: &[&str] = &[
@@ -104,61 +119,6 @@ const TASK_KEYS: &[&str] = &[
     "labels",
     "config",
 ];
-const PING_KEYS: &[&str] = &[
-    "host",
-    "hosts",
-    "count",
-    "interval",
-    "timeout",
-    "size",
-    "ttl",
-    "ip_version",
-    "histogram",
-];
-const TCP_KEYS: &[&str] = &["host", "port", "timeout", "ip_version"];
-const HTTP_PROBE_KEYS: &[&str] = &[
-    "url",
-    "method",
-    "timeout",
-    "accepted_status",
-    "body_regex",
-    "headers",
-    "username",
-    "password",
-    "password_file",
-    "ca_file",
-    "insecure_skip_verify",
-];
-const DNS_KEYS: &[&str] = &["server", "name", "type", "timeout"];
-const EXEC_KEYS: &[&str] = &["command", "timeout", "env"];
-const SCRAPE_KEYS: &[&str] = &[
-    "url",
-    "timeout",
-    "headers",
-    "username",
-    "password",
-    "password_file",
-    "ca_file",
-    "insecure_skip_verify",
-];
-
-/// Reads one plugin's `tasks[i].config` (`None` when the task has none);
-/// `path` is the path of that `config` key, and the duration is the
-/// task's timeout (the cap of the plugin's default timeout).
-type PluginReader =
-    fn(&mut Loader, Option<&Node>, &str, Duration) -> Result<PluginConfig, ConfigError>;
-
-/// The plugins this build knows. A new plugin adds a `PluginConfig`
-/// variant, a reader here and its arm in `PluginConfig::max_run_time`.
-const PLUGINS: &[(&str, PluginReader)] = &[
-    ("ping", ping_config),
-    ("tcp", tcp_config),
-    ("http", http_config),
-    ("dns", dns_config),
-    ("exec", exec_config),
-    ("scrape", scrape_config),
-];
-
 /// Headers the shipper sets itself; a backend may not override them.
 const PROTOCOL_HEADERS: &[&str] = &[
     "content-type",
@@ -172,7 +132,7 @@ const PROTOCOL_HEADERS: &[&str] = &[
 
 /// Everything the loader needs besides the text.
 pub struct Loader<'e> {
-    ctx: Ctx<'e>,
+    pub(crate) ctx: Ctx<'e>,
     /// The config file's directory, absolute: the base of relative paths.
     base_dir: PathBuf,
     warnings: Vec<String>,
@@ -257,23 +217,15 @@ fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
 }
 
 /// The bound of durations that only need to be above zero.
-const ABOVE_ZERO: Duration = Duration::from_nanos(1);
+pub(crate) const ABOVE_ZERO: Duration = Duration::from_nanos(1);
 /// The shortest `sender.flush_interval`.
 const MIN_TIMER: Duration = Duration::from_millis(100);
 /// The shortest `sender.retry` backoff: retries closer than this are a
 /// busy loop against a failing backend.
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
-/// The shortest `buffer.sync_interval`.
-const MIN_SYNC_INTERVAL: Duration = Duration::from_millis(10);
-/// The shortest `sentinel.self_metrics_interval` (0 turns it off).
-const MIN_SELF_METRICS_INTERVAL: Duration = Duration::from_secs(1);
-/// The shortest gap between a ping's echo requests (as `ping -i`'s
-/// floor for root, rounded up).
-const MIN_PING_GAP: Duration = Duration::from_millis(1);
-
 /// Reads a duration at `n` that is above zero and at least `min`, naming
 /// both in the error (`default` is the example given).
-fn duration_at_least(
+pub(crate) fn duration_at_least(
     ctx: &Ctx,
     n: &Node,
     min: Duration,
@@ -338,7 +290,7 @@ impl Loader<'_> {
         self.ctx.err("", reason)
     }
 
-    fn warn(&mut self, msg: String) {
+    pub(crate) fn warn(&mut self, msg: String) {
         self.warnings.push(msg);
     }
 
@@ -367,7 +319,7 @@ impl Loader<'_> {
     }
 
     /// A non-empty path, resolved.
-    fn path(&self, node: &Node) -> Result<PathBuf, ConfigError> {
+    pub(crate) fn path(&self, node: &Node) -> Result<PathBuf, ConfigError> {
         let s = self.ctx.string(node, "a file path")?;
         if s.trim().is_empty() {
             return Err(self.ctx.err(&node.path, "found \"\", expected a file path"));
@@ -431,59 +383,6 @@ impl Loader<'_> {
             Some(n) => self.ctx.table(n, keys),
             None => Ok(self.ctx.empty_table(path)),
         }
-    }
-
-    fn agent(&mut self, node: Option<Node>) -> Result<AgentConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "sentinel", SENTINEL_KEYS)?;
-        let name = match t.get("name") {
-            Some(n) => {
-                let s = self.ctx.string(&n, "the agent's name")?.trim().to_string();
-                if s.is_empty() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        "found \"\", expected the agent's name (leave the key out to use the host name)",
-                    ));
-                }
-                check_label_value(&self.ctx, &n, &s, "the agent's name")?;
-                s
-            }
-            None => match default_agent_name() {
-                Some(h) => h,
-                None => {
-                    self.warn(format!(
-                        "{}: sentinel.name is not set and the host name cannot be read; using {DEFAULT_AGENT_NAME:?}",
-                        self.ctx.file
-                    ));
-                    DEFAULT_AGENT_NAME.to_string()
-                }
-            },
-        };
-        let region = match t.get("region") {
-            Some(n) => self.ctx.string(&n, "a region name")?,
-            None => String::new(),
-        };
-        let labels = match t.get("labels") {
-            Some(n) => self.labels(&n)?,
-            None => Labels::new(),
-        };
-        // The agent's own sentinel_* series go into the WAL this often;
-        // 0 turns it off.
-        let self_metrics_interval = match t.get("self_metrics_interval") {
-            Some(n) if self.ctx.duration(&n)?.is_zero() => None,
-            Some(n) => Some(duration_at_least(
-                &self.ctx,
-                &n,
-                MIN_SELF_METRICS_INTERVAL,
-                DEFAULT_SELF_METRICS_INTERVAL,
-            )?),
-            None => Some(DEFAULT_SELF_METRICS_INTERVAL),
-        };
-        Ok(AgentConfig {
-            name,
-            region,
-            labels,
-            self_metrics_interval,
-        })
     }
 
     /// A `labels:` mapping: valid names, not the reserved ones.
@@ -618,7 +517,7 @@ impl Loader<'_> {
 
     /// `ca_file`: resolved against the config's directory and, when
     /// `check` (an enabled backend, a probe), readable now.
-    fn ca_file(&self, t: &Table, check: bool) -> Result<Option<PathBuf>, ConfigError> {
+    pub(crate) fn ca_file(&self, t: &Table, check: bool) -> Result<Option<PathBuf>, ConfigError> {
         let Some(n) = t.get("ca_file") else {
             return Ok(None);
         };
@@ -785,7 +684,7 @@ impl Loader<'_> {
 
     /// `key` or `file_key` (not both); the file is read, trimmed, only for
     /// an enabled backend (a disabled one may name a file this host lacks).
-    fn secret(
+    pub(crate) fn secret(
         &self,
         t: &Table,
         key: &str,
@@ -866,1068 +765,6 @@ impl Loader<'_> {
         }
         Ok(out)
     }
-
-    fn buffer(&self, node: Option<Node>) -> Result<BufferConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "buffer", BUFFER_KEYS)?;
-        let path = match t.get("path") {
-            Some(n) => {
-                let p = self.path(&n)?;
-                // Missing is fine (created at start); a file is not.
-                if p.exists() && !p.is_dir() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {}, which is a file; expected a directory for the WAL (it is created when missing)",
-                            p.display()
-                        ),
-                    ));
-                }
-                p
-            }
-            None => default_buffer_path(self.ctx.env),
-        };
-        let max_size = match t.get("max_size") {
-            Some(n) => {
-                let v = self.ctx.size(&n)?;
-                if v < MIN_BUFFER_SIZE {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {} ({v} bytes), expected at least {} (the WAL needs room for its own files)",
-                            describe(n.value),
-                            format_size(MIN_BUFFER_SIZE)
-                        ),
-                    ));
-                }
-                v
-            }
-            None => DEFAULT_BUFFER_SIZE,
-        };
-        let max_age =
-            self.positive_duration(&t, "max_age", DEFAULT_MAX_AGE, Duration::from_secs(1))?;
-        let sync = match t.get("sync") {
-            Some(n) => match self.ctx.choice(&n, &["always", "interval"])? {
-                "always" => SyncMode::Always,
-                _ => SyncMode::Interval,
-            },
-            None => SyncMode::Interval,
-        };
-        let sync_interval = self.positive_duration(
-            &t,
-            "sync_interval",
-            DEFAULT_SYNC_INTERVAL,
-            MIN_SYNC_INTERVAL,
-        )?;
-        let cache_size = match t.get("cache_size") {
-            Some(n) => {
-                let v = self.ctx.size(&n)?;
-                if v < MIN_CACHE_SIZE {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {} ({v} bytes), expected at least {}",
-                            describe(n.value),
-                            format_size(MIN_CACHE_SIZE)
-                        ),
-                    ));
-                }
-                v
-            }
-            None => DEFAULT_CACHE_SIZE,
-        };
-        Ok(BufferConfig {
-            path,
-            max_size,
-            max_age,
-            sync,
-            sync_interval,
-            cache_size,
-        })
-    }
-
-    fn http(&self, node: Option<Node>) -> Result<HttpConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "http", HTTP_KEYS)?;
-        let enabled = match t.get("enabled") {
-            Some(n) => self.ctx.bool(&n)?,
-            None => true,
-        };
-        let listen = match t.get("listen") {
-            Some(n) => {
-                let s = self.ctx.string(&n, "host:port")?.trim().to_string();
-                if let Err(why) = check_listen(&s) {
-                    return Err(self.ctx.err(&n.path, why));
-                }
-                s
-            }
-            None => DEFAULT_LISTEN.to_string(),
-        };
-        Ok(HttpConfig { enabled, listen })
-    }
-
-    fn logging(&self, node: Option<Node>) -> Result<LoggingConfig, ConfigError> {
-        let t = self.section(node.as_ref(), "logging", LOGGING_KEYS)?;
-        let level = match t.get("level") {
-            Some(n) => match self
-                .ctx
-                .choice(&n, &["error", "warn", "info", "debug", "trace"])?
-            {
-                "error" => log::LevelFilter::Error,
-                "warn" => log::LevelFilter::Warn,
-                "info" => log::LevelFilter::Info,
-                "debug" => log::LevelFilter::Debug,
-                _ => log::LevelFilter::Trace,
-            },
-            None => log::LevelFilter::Info,
-        };
-        let format = match t.get("format") {
-            Some(n) => match self.ctx.choice(&n, &["auto", "json", "text"])? {
-                "auto" => LogFormat::Auto,
-                "json" => LogFormat::Json,
-                _ => LogFormat::Text,
-            },
-            None => LogFormat::Auto,
-        };
-        let output = match t.get("output") {
-            Some(n) => match self.ctx.choice(&n, &["stdout", "file"])? {
-                "stdout" => LogOutput::Stdout,
-                _ => LogOutput::File,
-            },
-            None => LogOutput::Stdout,
-        };
-        let file_path = match t.get("file_path") {
-            Some(n) => self.path(&n)?,
-            None => PathBuf::from(DEFAULT_LOG_FILE),
-        };
-        Ok(LoggingConfig {
-            level,
-            format,
-            output,
-            file_path,
-        })
-    }
-
-    fn tasks(&mut self, node: Option<Node>) -> Result<Vec<TaskConfig>, ConfigError> {
-        let items = match &node {
-            Some(n) => self
-                .ctx
-                .seq(n, "a list of tasks (each item starting with `- id:`)")?,
-            None => Vec::new(),
-        };
-        let mut tasks: Vec<TaskConfig> = Vec::with_capacity(items.len());
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, item) in items.iter().enumerate() {
-            let task = self.task(item)?;
-            if let Some(first) = seen.get(task.id.as_str()) {
-                return Err(self.ctx.err(
-                    &join(&item.path, "id"),
-                    format!(
-                        "found {:?}, already the id of tasks[{first}], expected a unique task id",
-                        task.id.as_str()
-                    ),
-                ));
-            }
-            seen.insert(task.id.0.clone(), i);
-            tasks.push(task);
-        }
-        if !tasks.iter().any(|t| t.enabled) {
-            self.warn(format!(
-                "{}: no enabled task under tasks: the agent probes nothing",
-                self.ctx.file
-            ));
-        }
-        Ok(tasks)
-    }
-
-    fn task(&mut self, node: &Node) -> Result<TaskConfig, ConfigError> {
-        let t = self.ctx.table(node, TASK_KEYS)?;
-        let id_node = t.get("id").ok_or_else(|| {
-            self.ctx.err(
-                &join(&node.path, "id"),
-                "is missing, expected a task id like ping-gateway",
-            )
-        })?;
-        let id = self.ctx.string(&id_node, "a task id like ping-gateway")?;
-        if !is_task_id(&id) {
-            return Err(self.ctx.err(
-                &id_node.path,
-                format!(
-                    "found {id:?}, expected a task id of 1 to {MAX_NAME_LEN} bytes without control characters or surrounding spaces (like ping-gateway)"
-                ),
-            ));
-        }
-        let device_id = match t.get("device_id") {
-            Some(n) => {
-                let d = self
-                    .ctx
-                    .string(&n, "a device id (a string)")?
-                    .trim()
-                    .to_string();
-                if d.is_empty() {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        "found \"\", expected a device id (leave the key out to use the task id)",
-                    ));
-                }
-                check_label_value(&self.ctx, &n, &d, "a device id")?;
-                d
-            }
-            None => id.clone(),
-        };
-        let plugin_node = t.get("plugin").ok_or_else(|| {
-            self.ctx.err(
-                &join(&node.path, "plugin"),
-                format!("is missing, expected one of: {}", plugin_names()),
-            )
-        })?;
-        let plugin_name = self.ctx.string(&plugin_node, "a plugin name")?;
-        let Some((_, reader)) = PLUGINS
-            .iter()
-            .find(|(n, _)| *n == plugin_name.trim().to_ascii_lowercase())
-        else {
-            let names: Vec<&str> = PLUGINS.iter().map(|(n, _)| *n).collect();
-            let hint = match nearest(&plugin_name, &names) {
-                Some(n) => format!("; did you mean `{n}`?"),
-                None => ",".to_string(),
-            };
-            return Err(self.ctx.err(
-                &plugin_node.path,
-                format!(
-                    "found unknown plugin {plugin_name:?}{hint} expected one of: {} (`sentinel list-plugins` shows them)",
-                    plugin_names()
-                ),
-            ));
-        };
-        let interval =
-            self.positive_duration(&t, "interval", DEFAULT_TASK_INTERVAL, MIN_TASK_INTERVAL)?;
-        let timeout = match t.get("timeout") {
-            Some(n) => {
-                let d = self.positive_duration(&t, "timeout", interval, ABOVE_ZERO)?;
-                if d > interval {
-                    return Err(self.ctx.err(
-                        &n.path,
-                        format!(
-                            "found {}, longer than the task's interval {}, expected at most the interval (a run must end before the next starts)",
-                            format_duration(d),
-                            format_duration(interval)
-                        ),
-                    ));
-                }
-                d
-            }
-            None => interval,
-        };
-        let enabled = match t.get("enabled") {
-            Some(n) => self.ctx.bool(&n)?,
-            None => true,
-        };
-        let labels = match t.get("labels") {
-            Some(n) => self.labels(&n)?,
-            None => Labels::new(),
-        };
-        let config_path = join(&node.path, "config");
-        let plugin = reader(self, t.get("config").as_ref(), &config_path, timeout)?;
-        let run = plugin.max_run_time();
-        if run > timeout {
-            let which = if t.has("timeout") {
-                "timeout"
-            } else {
-                "timeout (default: the interval)"
-            };
-            let how = match &plugin {
-                PluginConfig::Ping(p) if p.round_spread().is_zero() => format!(
-                    "(count - 1) x interval + timeout = {} x {} + {}",
-                    p.count.saturating_sub(1),
-                    format_duration(p.interval),
-                    format_duration(p.timeout)
-                ),
-                PluginConfig::Ping(p) => format!(
-                    "(count - 1) x interval + sending to {} hosts + timeout = {} x {} + {} + {}",
-                    p.targets().len(),
-                    p.count.saturating_sub(1),
-                    format_duration(p.interval),
-                    format_duration(p.round_spread()),
-                    format_duration(p.timeout)
-                ),
-                _ => format!("its timeout = {}", format_duration(plugin.max_run_time())),
-            };
-            return Err(self.ctx.err(
-                &config_path,
-                format!(
-                    "one {} run can take up to {} ({how}), longer than the task's {which} {}; lower the values under config, or raise the task's timeout (and interval)",
-                    plugin.name(),
-                    format_duration(run),
-                    format_duration(timeout)
-                ),
-            ));
-        }
-        Ok(TaskConfig {
-            id: TaskId(id),
-            device_id,
-            interval,
-            timeout,
-            enabled,
-            labels,
-            plugin,
-        })
-    }
-}
-
-fn plugin_names() -> String {
-    PLUGINS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A host name or an IP literal as a probe target; the error is the whole
-/// reason.
-/// A probe's target host as written: a name or an IP address, without a
-/// port. `[::1]` is taken as `::1`. Returns the host to use.
-pub fn check_host(host: &str) -> Result<String, String> {
-    const WHAT: &str =
-        "expected a host name or an IPv4/IPv6 address (like 192.168.1.1, ::1 or gw.example.net)";
-    if host.is_empty()
-        || host.len() > 253
-        || host.starts_with('-')
-        || host
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-    {
-        return Err(format!("found {host:?}, {WHAT}"));
-    }
-    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && host.parse::<std::net::Ipv4Addr>().is_err()
-    {
-        return Err(format!(
-            "found {host:?}, which is not a valid IPv4 address; {WHAT}"
-        ));
-    }
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        if inner.parse::<std::net::Ipv6Addr>().is_ok() {
-            return Ok(inner.to_string());
-        }
-    }
-    if !host.contains(':') || host.parse::<std::net::Ipv6Addr>().is_ok() {
-        if host.contains(['[', ']']) {
-            return Err(format!("found {host:?}, {WHAT}"));
-        }
-        return Ok(host.to_string());
-    }
-    // A scoped IPv6 address (fe80::1%eth0) is for the resolver to judge.
-    if host.contains('%') && !host.contains(['[', ']']) {
-        return Ok(host.to_string());
-    }
-    let port_like = host.rsplit_once(':').is_some_and(|(h, p)| {
-        let bracketed = h.len() > 2 && h.starts_with('[') && h.ends_with(']');
-        let plain = !h.is_empty() && !h.contains([':', '[', ']']);
-        (bracketed || plain) && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-    });
-    if port_like {
-        return Err(format!(
-            "found {host:?}, a host with a port; expected the host alone (the tcp plugin takes the port under `port`)"
-        ));
-    }
-    Err(format!(
-        "found {host:?}, which is not a valid IPv6 address; {WHAT}"
-    ))
-}
-
-/// `node` as a probe's target host, trimmed and checked.
-fn host_value(ctx: &Ctx, node: &Node) -> Result<String, ConfigError> {
-    let host = ctx
-        .string(node, "a host name or an IP address")?
-        .trim()
-        .to_string();
-    check_host(&host).map_err(|why| ctx.err(&node.path, why))
-}
-
-/// `ip_version`, checked against an IP literal in `hosts`.
-fn ip_version_value(ctx: &Ctx, n: &Node, hosts: &[&str]) -> Result<IpVersion, ConfigError> {
-    const WHAT: &str = "one of 4, 6, ipv4, ipv6, any";
-    let s = ctx.scalar(n, WHAT)?;
-    let v = match s.text.trim().to_ascii_lowercase().as_str() {
-        "4" | "ipv4" | "v4" => IpVersion::V4,
-        "6" | "ipv6" | "v6" => IpVersion::V6,
-        "any" | "auto" => IpVersion::Any,
-        _ => return Err(ctx.err(&n.path, format!("found {}, expected {WHAT}", s.describe()))),
-    };
-    for host in hosts {
-        let literal = host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<IpAddr>()
-            .ok();
-        let clash = match (v, literal) {
-            (IpVersion::V4, Some(IpAddr::V6(_))) => Some("an IPv6 address"),
-            (IpVersion::V6, Some(IpAddr::V4(_))) => Some("an IPv4 address"),
-            _ => None,
-        };
-        if let Some(kind) = clash {
-            return Err(ctx.err(
-                &n.path,
-                format!(
-                    "found {}, but host {host:?} is {kind}; remove ip_version or make it match",
-                    s.describe(),
-                ),
-            ));
-        }
-    }
-    Ok(v)
-}
-
-/// A plugin's `timeout`: above zero and at most the task's timeout;
-/// default `DEFAULT_PROBE_TIMEOUT` capped at the task's timeout.
-fn probe_timeout(ctx: &Ctx, t: &Table, task_timeout: Duration) -> Result<Duration, ConfigError> {
-    let Some(n) = t.get("timeout") else {
-        return Ok(DEFAULT_PROBE_TIMEOUT.min(task_timeout));
-    };
-    let d = ctx.duration(&n)?;
-    if d.is_zero() {
-        return Err(ctx.err(
-            &n.path,
-            format!(
-                "found {}, expected a duration above zero like 5s",
-                describe(n.value)
-            ),
-        ));
-    }
-    Ok(d)
-}
-
-/// The plugin's table under `config`, or the error for a missing
-/// `config` naming `required`, the first key it must have.
-fn plugin_table<'v>(
-    ctx: &Ctx,
-    node: Option<&Node<'v>>,
-    path: &str,
-    keys: &[&str],
-    required: &str,
-    what: &str,
-) -> Result<Table<'v>, ConfigError> {
-    match node {
-        Some(n) => ctx.table(n, keys),
-        None => Err(ctx.err(
-            &join(path, required),
-            format!("is missing, expected {what} under config"),
-        )),
-    }
-}
-
-/// The first address in a CIDR block and how many there are to ping: for
-/// IPv4 prefixes up to /30 the network and broadcast addresses are left
-/// out, as `fping -g` does.
-fn cidr_hosts(s: &str) -> Result<Vec<String>, String> {
-    let (addr, len) = s.split_once('/').ok_or_else(String::new)?;
-    let ip: IpAddr = addr.trim().parse().map_err(|_| {
-        format!(
-            "found {s:?}, expected a CIDR range like 127.0.1.0/24 (an address, /, a prefix length)"
-        )
-    })?;
-    let bits = if ip.is_ipv4() { 32u32 } else { 128 };
-    let len: u32 = len
-        .trim()
-        .parse()
-        .ok()
-        .filter(|l| *l <= bits)
-        .ok_or_else(|| format!("found {s:?}, expected a prefix length from 0 to {bits}"))?;
-    let size_bits = bits - len;
-    if (1u128 << size_bits.min(127)) > MAX_PING_HOSTS as u128 || size_bits > 64 {
-        return Err(format!(
-            "found {s:?}, a range of 2^{size_bits} addresses, expected at most {MAX_PING_HOSTS} hosts per task (a prefix of /{} or longer)",
-            bits - MAX_PING_HOSTS.trailing_zeros()
-        ));
-    }
-    let count = 1u128 << size_bits;
-    let mask = if size_bits == 128 {
-        0
-    } else {
-        !0u128 << size_bits
-    };
-    let (base, skip_ends) = match ip {
-        IpAddr::V4(v4) => (
-            u128::from(u32::from(v4)) & mask & 0xffff_ffff,
-            size_bits >= 2,
-        ),
-        IpAddr::V6(v6) => (u128::from(v6) & mask, false),
-    };
-    let range = if skip_ends { 1..count - 1 } else { 0..count };
-    Ok(range
-        .map(|i| match ip {
-            IpAddr::V4(_) => std::net::Ipv4Addr::from((base + i) as u32).to_string(),
-            IpAddr::V6(_) => std::net::Ipv6Addr::from(base + i).to_string(),
-        })
-        .collect())
-}
-
-/// `plugin: ping` — reads `tasks[i].config`.
-fn ping_config(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    _task_timeout: Duration,
-) -> Result<PluginConfig, ConfigError> {
-    let ctx = &loader.ctx;
-    let Some(node) = node else {
-        return Err(ctx.err(
-            &join(path, "host"),
-            "is missing, expected the host to ping (a name or an IPv4/IPv6 address) under config",
-        ));
-    };
-    let t = ctx.table(node, PING_KEYS)?;
-    let mut cfg = PingConfig::default();
-    let host_node = t.get("host");
-    let hosts_node = t.get("hosts");
-    if host_node.is_none() && hosts_node.is_none() {
-        return Err(ctx.err(
-            &join(path, "host"),
-            "is missing, expected the host to ping (a name or an IPv4/IPv6 address), or a list under hosts",
-        ));
-    }
-    if let Some(n) = &host_node {
-        cfg.host = host_value(ctx, n)?;
-    }
-    if let Some(list) = &hosts_node {
-        let items = ctx.seq(
-            list,
-            "a list of hosts (names, IPv4/IPv6 addresses or CIDR ranges like 127.0.1.0/24)",
-        )?;
-        let mut seen: HashMap<String, String> = HashMap::new();
-        if let Some(n) = &host_node {
-            seen.insert(cfg.host.clone(), n.path.clone());
-        }
-        for item in items {
-            let text = ctx
-                .string(&item, "a host name, an IP address or a CIDR range")?
-                .trim()
-                .to_string();
-            let expanded = if text.contains('/') {
-                cidr_hosts(&text).map_err(|why| ctx.err(&item.path, why))?
-            } else {
-                vec![check_host(&text).map_err(|why| ctx.err(&item.path, why))?]
-            };
-            for h in expanded {
-                if let Some(first) = seen.get(&h) {
-                    return Err(ctx.err(
-                        &item.path,
-                        format!("host {h} is already listed at {first}, expected each host once"),
-                    ));
-                }
-                if seen.len() >= MAX_PING_HOSTS {
-                    return Err(ctx.err(
-                        &item.path,
-                        format!("found more than {MAX_PING_HOSTS} hosts, expected at most {MAX_PING_HOSTS} per task; split them over several tasks"),
-                    ));
-                }
-                seen.insert(h.clone(), item.path.clone());
-                cfg.hosts.push(h);
-            }
-        }
-        if cfg.host.is_empty() && cfg.hosts.is_empty() {
-            return Err(ctx.err(
-                &list.path,
-                "found an empty list, expected at least one host",
-            ));
-        }
-    }
-    if let Some(n) = t.get("count") {
-        cfg.count = ctx.uint(
-            &n,
-            1,
-            MAX_PING_COUNT as u64,
-            &format!("a whole number from 1 to {MAX_PING_COUNT}"),
-        )? as u32;
-    }
-    for (key, slot, min) in [
-        ("interval", &mut cfg.interval, MIN_PING_GAP),
-        ("timeout", &mut cfg.timeout, ABOVE_ZERO),
-    ] {
-        if let Some(n) = t.get(key) {
-            *slot = duration_at_least(ctx, &n, min, Duration::from_secs(1))?;
-        }
-    }
-    if let Some(n) = t.get("size") {
-        cfg.size = ctx.uint(
-            &n,
-            0,
-            MAX_PING_SIZE as u64,
-            &format!("a payload size in bytes from 0 to {MAX_PING_SIZE}"),
-        )? as usize;
-    }
-    if let Some(n) = t.get("ttl") {
-        cfg.ttl = Some(ctx.uint(&n, 1, 255, "a whole number from 1 to 255")? as u32);
-    }
-    if let Some(n) = t.get("ip_version") {
-        cfg.ip_version = ip_version_value(ctx, &n, &cfg.targets())?;
-    }
-    if let Some(n) = t.get("histogram") {
-        cfg.histogram = ctx.bool(&n)?;
-    }
-    Ok(PluginConfig::Ping(cfg))
-}
-
-/// `plugin: tcp`.
-fn tcp_config(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<PluginConfig, ConfigError> {
-    let ctx = &loader.ctx;
-    let t = plugin_table(
-        ctx,
-        node,
-        path,
-        TCP_KEYS,
-        "host",
-        "the host to connect to (a name or an IPv4/IPv6 address)",
-    )?;
-    let host = match t.get("host") {
-        Some(n) => host_value(ctx, &n)?,
-        None => {
-            return Err(ctx.err(
-                &join(path, "host"),
-                "is missing, expected the host to connect to (a name or an IPv4/IPv6 address)",
-            ))
-        }
-    };
-    let port = match t.get("port") {
-        Some(n) => ctx.uint(&n, 1, 65535, "a TCP port from 1 to 65535")? as u16,
-        None => {
-            return Err(ctx.err(
-                &join(path, "port"),
-                "is missing, expected the TCP port to connect to (1 to 65535)",
-            ))
-        }
-    };
-    let ip_version = match t.get("ip_version") {
-        Some(n) => ip_version_value(ctx, &n, &[&host])?,
-        None => IpVersion::Any,
-    };
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
-    Ok(PluginConfig::Tcp(TcpConfig {
-        host,
-        port,
-        timeout,
-        ip_version,
-    }))
-}
-
-/// `url` of the http and scrape plugins.
-fn probe_url(ctx: &Ctx, t: &Table, path: &str, what: &str) -> Result<String, ConfigError> {
-    let Some(n) = t.get("url") else {
-        return Err(ctx.err(&join(path, "url"), format!("is missing, expected {what}")));
-    };
-    let url = ctx
-        .string(&n, "an http:// or https:// URL")?
-        .trim()
-        .to_string();
-    if let Err(why) = check_url(&url) {
-        let why = why.replace("http://127.0.0.1:8428/api/v1/write", "http://192.0.2.1/");
-        return Err(ctx.err(&n.path, why));
-    }
-    Ok(url)
-}
-
-/// Request headers of the http and scrape plugins.
-fn probe_headers(ctx: &Ctx, node: &Node) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (name, value) in ctx.entries(node, "a mapping of header names to values")? {
-        if name.is_empty() || !name.bytes().all(is_header_char) {
-            return Err(ctx.err(
-                &value.path,
-                format!("found header name {name:?}, expected letters, digits and !#$%&'*+-.^_`|~ (like X-Api-Key)"),
-            ));
-        }
-        if let Some((prev, _)) = out.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            return Err(ctx.err(
-                &value.path,
-                format!("header {name} is already set as {prev} (header names ignore case)"),
-            ));
-        }
-        let v = ctx.string(&value, "a header value (a string)")?;
-        if v.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(ctx.err(
-                &value.path,
-                "the value contains a control character (a line break?), expected a single line of text",
-            ));
-        }
-        out.push((name, v));
-    }
-    Ok(out)
-}
-
-/// The HTTP client settings the http and scrape plugins share.
-struct ProbeHttp {
-    headers: Vec<(String, String)>,
-    username: Option<String>,
-    password: Option<Secret>,
-    ca_file: Option<PathBuf>,
-    insecure_skip_verify: bool,
-}
-
-/// Reads `headers`, `username`, `password`/`password_file`, `ca_file` and
-/// `insecure_skip_verify` (with its warning).
-fn probe_http(loader: &mut Loader, t: &Table, plugin: &str) -> Result<ProbeHttp, ConfigError> {
-    let ctx = &loader.ctx;
-    let headers = match t.get("headers") {
-        Some(n) => probe_headers(ctx, &n)?,
-        None => Vec::new(),
-    };
-    let username = match t.get("username") {
-        Some(n) => Some(ctx.string(&n, "a user name")?),
-        None => None,
-    };
-    let password = loader.secret(t, "password", "password_file", true)?;
-    let ctx = &loader.ctx;
-    match (&username, &password) {
-        (Some(_), None) => {
-            return Err(ctx.err(
-                &join(&t.path, "password"),
-                "is missing: username needs password or password_file for basic auth",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ctx.err(
-                &join(
-                    &t.path,
-                    if t.has("password") {
-                        "password"
-                    } else {
-                        "password_file"
-                    },
-                ),
-                "is set without username, expected username with it for basic auth",
-            ))
-        }
-        _ => {}
-    }
-    if username.is_some() {
-        if let Some((n, _)) = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        {
-            return Err(ctx.err(
-                &join(&join(&t.path, "headers"), n),
-                "found an Authorization header and username/password, expected only one way to authenticate",
-            ));
-        }
-    }
-    let ca_file = loader.ca_file(t, true)?;
-    let insecure_skip_verify = match t.get("insecure_skip_verify") {
-        Some(n) => loader.ctx.bool(&n)?,
-        None => false,
-    };
-    if insecure_skip_verify {
-        loader.warn(format!(
-            "{}: {}.insecure_skip_verify is true: the {plugin} probe does not check the TLS certificate it is shown; prefer ca_file",
-            loader.ctx.file, t.path
-        ));
-    }
-    Ok(ProbeHttp {
-        headers,
-        username,
-        password,
-        ca_file,
-        insecure_skip_verify,
-    })
-}
-
-/// One `accepted_status` item: `200`, `"2xx"` or `"200-204"`.
-fn status_range(ctx: &Ctx, n: &Node) -> Result<(u16, u16), ConfigError> {
-    const WHAT: &str = "a status code from 100 to 599, a class like 2xx, or a range like 200-299";
-    let s = ctx.scalar(n, WHAT)?;
-    let text = s.text.trim().to_ascii_lowercase();
-    let code = |t: &str| {
-        t.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..=599).contains(c))
-    };
-    let range = if let Some(class) = text.strip_suffix("xx") {
-        class
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (1..=5).contains(c))
-            .map(|c| (c * 100, c * 100 + 99))
-    } else if let Some((lo, hi)) = text.split_once('-') {
-        match (code(lo), code(hi)) {
-            (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
-            _ => None,
-        }
-    } else {
-        code(&text).map(|c| (c, c))
-    };
-    range.ok_or_else(|| ctx.err(&n.path, format!("found {}, expected {WHAT}", s.describe())))
-}
-
-/// `plugin: http`.
-fn http_config(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<PluginConfig, ConfigError> {
-    let t = plugin_table(
-        &loader.ctx,
-        node,
-        path,
-        HTTP_PROBE_KEYS,
-        "url",
-        "the URL to request (like https://192.0.2.1/)",
-    )?;
-    let ctx = &loader.ctx;
-    let url = probe_url(
-        ctx,
-        &t,
-        path,
-        "the URL to request (like https://192.0.2.1/)",
-    )?;
-    let method = match t.get("method") {
-        Some(n) => match ctx.choice(&n, &["get", "head"])? {
-            "head" => HttpMethod::Head,
-            _ => HttpMethod::Get,
-        },
-        None => HttpMethod::Get,
-    };
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
-    let accepted_status = match t.get("accepted_status") {
-        Some(n) => {
-            let items = match n.value {
-                Value::Sequence(_) => ctx.seq(&n, "a list of status codes")?,
-                _ => vec![n.clone()],
-            };
-            if items.is_empty() {
-                return Err(ctx.err(
-                    &n.path,
-                    "found an empty list, expected status codes like [200, 3xx]",
-                ));
-            }
-            items
-                .iter()
-                .map(|i| status_range(ctx, i))
-                .collect::<Result<Vec<_>, _>>()?
-        }
-        None => vec![(200, 399)],
-    };
-    let body_regex = match t.get("body_regex") {
-        Some(n) => {
-            let re = ctx.string(&n, "a regular expression")?;
-            if let Err(e) = regex_lite::Regex::new(&re) {
-                let e = e.to_string().replace('\n', " ");
-                return Err(ctx.err(
-                    &n.path,
-                    format!("found {re:?}, expected a regular expression: {e}"),
-                ));
-            }
-            Some(re)
-        }
-        None => None,
-    };
-    if method == HttpMethod::Head && body_regex.is_some() {
-        return Err(ctx.err(
-            &join(path, "body_regex"),
-            "is set with method HEAD, which gets no body; use method GET or remove body_regex",
-        ));
-    }
-    let http = probe_http(loader, &t, "http")?;
-    Ok(PluginConfig::Http(HttpProbeConfig {
-        url,
-        method,
-        timeout,
-        accepted_status,
-        body_regex,
-        headers: http.headers,
-        username: http.username,
-        password: http.password,
-        ca_file: http.ca_file,
-        insecure_skip_verify: http.insecure_skip_verify,
-    }))
-}
-
-/// `server` of the dns plugin: an IP address with an optional port.
-fn dns_server(s: &str) -> Option<SocketAddr> {
-    if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, DEFAULT_DNS_PORT));
-    }
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return (a.port() != 0).then_some(a);
-    }
-    s.strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, DEFAULT_DNS_PORT))
-}
-
-/// A DNS name: dot-separated labels of 1 to 63 bytes, 253 in all.
-fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*')
-        })
-}
-
-/// `plugin: dns`.
-fn dns_config(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<PluginConfig, ConfigError> {
-    let ctx = &loader.ctx;
-    let t = plugin_table(
-        ctx,
-        node,
-        path,
-        DNS_KEYS,
-        "name",
-        "the name to look up (like router.example.net)",
-    )?;
-    let server = match t.get("server") {
-        Some(n) => {
-            let s = ctx.scalar(&n, "an IP address with an optional port")?;
-            dns_server(s.text.trim()).ok_or_else(|| {
-                ctx.err(
-                    &n.path,
-                    format!(
-                        "found {}, expected the server's IP address with an optional port, like 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (a name is not resolved)",
-                        s.describe()
-                    ),
-                )
-            })?
-        }
-        None => return Err(ctx.err(
-            &join(path, "server"),
-            "is missing, expected the DNS server's IP address (like 192.0.2.53 or 127.0.0.1:5353)",
-        )),
-    };
-    let name = match t.get("name") {
-        Some(n) => {
-            let s = ctx.string(&n, "a DNS name")?;
-            let name = s.trim().trim_end_matches('.').to_string();
-            if !is_dns_name(&name) {
-                return Err(ctx.err(
-                    &n.path,
-                    format!("found {s:?}, expected a DNS name of labels of 1 to 63 letters, digits, - and _ joined by dots (like router.example.net)"),
-                ));
-            }
-            name
-        }
-        None => {
-            return Err(ctx.err(
-                &join(path, "name"),
-                "is missing, expected the name to look up (like router.example.net)",
-            ))
-        }
-    };
-    let record_type = match t.get("type") {
-        Some(n) => {
-            let names: Vec<&str> = DnsType::ALL.iter().map(|t| t.as_str()).collect();
-            let what = format!("one of {}", names.join(", "));
-            let s = ctx.scalar(&n, &what)?;
-            DnsType::parse(&s.text).ok_or_else(|| {
-                ctx.err(&n.path, format!("found {}, expected {what}", s.describe()))
-            })?
-        }
-        None => DnsType::A,
-    };
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
-    Ok(PluginConfig::Dns(DnsConfig {
-        server,
-        name,
-        record_type,
-        timeout,
-    }))
-}
-
-/// `plugin: exec`.
-fn exec_config(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<PluginConfig, ConfigError> {
-    let ctx = &loader.ctx;
-    const WHAT: &str =
-        "the command to run: a list (program and arguments) or a string for /bin/sh -c";
-    let t = plugin_table(ctx, node, path, EXEC_KEYS, "command", WHAT)?;
-    let command = match t.get("command") {
-        Some(n) => match n.value {
-            Value::Sequence(_) => {
-                let mut argv = Vec::new();
-                for item in ctx.seq(&n, WHAT)? {
-                    argv.push(ctx.string(&item, "an argument (a string)")?);
-                }
-                if argv.first().is_none_or(|p| p.trim().is_empty()) {
-                    return Err(ctx.err(
-                        &n.path,
-                        "found no program, expected a list starting with the program, like [/usr/local/bin/modem-signal, --prometheus]",
-                    ));
-                }
-                argv
-            }
-            _ => {
-                let s = ctx.string(&n, WHAT)?;
-                if s.trim().is_empty() {
-                    return Err(ctx.err(&n.path, format!("found \"\", expected {WHAT}")));
-                }
-                vec!["/bin/sh".to_string(), "-c".to_string(), s]
-            }
-        },
-        None => {
-            return Err(ctx.err(
-                &join(path, "command"),
-                format!("is missing, expected {WHAT}"),
-            ))
-        }
-    };
-    let mut env = Vec::new();
-    if let Some(n) = t.get("env") {
-        for (name, value) in ctx.entries(&n, "a mapping of environment variable names to values")? {
-            let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                return Err(ctx.err(
-                    &value.path,
-                    format!("found variable name {name:?}, expected letters, digits and _, not starting with a digit"),
-                ));
-            }
-            env.push((name, ctx.string(&value, "a value (a string)")?));
-        }
-    }
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
-    Ok(PluginConfig::Exec(ExecConfig {
-        command,
-        timeout,
-        env,
-    }))
-}
-
-/// `plugin: scrape`.
-fn scrape_config(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<PluginConfig, ConfigError> {
-    const WHAT: &str =
-        "the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)";
-    let t = plugin_table(&loader.ctx, node, path, SCRAPE_KEYS, "url", WHAT)?;
-    let url = probe_url(&loader.ctx, &t, path, WHAT)?;
-    let timeout = probe_timeout(&loader.ctx, &t, task_timeout)?;
-    let http = probe_http(loader, &t, "scrape")?;
-    Ok(PluginConfig::Scrape(ScrapeConfig {
-        url,
-        timeout,
-        headers: http.headers,
-        username: http.username,
-        password: http.password,
-        ca_file: http.ca_file,
-        insecure_skip_verify: http.insecure_skip_verify,
-    }))
 }
 
 /// Label values (agent name, device id, labels): non-empty is not
@@ -1961,23 +798,13 @@ pub fn is_backend_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// A task id is the `task_id` label value and appears in logs and on the
-/// status page (escaped there): any text of 1 to `MAX_NAME_LEN` bytes
-/// without control characters or surrounding spaces.
-pub fn is_task_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_NAME_LEN
-        && id.trim() == id
-        && !id.chars().any(char::is_control)
-}
-
 /// An HTTP token character (RFC 9110 `tchar`).
 pub(crate) fn is_header_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The part of `url` after the scheme: authority and the rest.
-fn split_url(url: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_url(url: &str) -> Option<(&str, &str)> {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
         &url[8..]
@@ -1988,29 +815,6 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     Some(rest.split_at(end))
-}
-
-/// A DNS name from the command line (`trigger dns`), checked as the config
-/// checks it; a trailing dot is dropped.
-pub fn check_dns_name(name: &str) -> Result<String, String> {
-    let n = name.trim().trim_end_matches('.');
-    if is_dns_name(n) {
-        Ok(n.to_string())
-    } else {
-        Err(format!("found {name:?}, expected a DNS name of labels of 1 to 63 letters, digits, - and _ joined by dots (like router.example.net)"))
-    }
-}
-
-/// A probe's URL from the command line (`trigger http`, `trigger scrape`),
-/// checked as the config checks it.
-pub fn check_probe_url(url: &str) -> Result<String, String> {
-    if split_url(url).is_some_and(|(authority, _)| authority.contains('@')) {
-        return Err(
-            "the URL holds credentials (user:password@), which would show in the output; use --user and $SENTINEL_HTTP_PASSWORD instead"
-                .into(),
-        );
-    }
-    check_url(url).map(|()| url.to_string())
 }
 
 /// Why a backend URL is an InfluxDB write endpoint, not remote write:
@@ -2027,7 +831,7 @@ fn influx_path(url: &str) -> Option<String> {
 }
 
 /// Checks a backend URL; the error is the whole reason.
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let Some((authority, _)) = split_url(url) else {
         return Err(format!(
             "found {url:?}, expected an http:// or https:// URL like http://127.0.0.1:8428/api/v1/write"
@@ -2066,59 +870,4 @@ fn check_url(url: &str) -> Result<(), String> {
 
 fn url_path_is_empty(url: &str) -> bool {
     split_url(url).is_some_and(|(_, rest)| rest.is_empty() || rest == "/")
-}
-
-/// Checks `http.listen`; the error is the whole reason.
-fn check_listen(s: &str) -> Result<(), String> {
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    if let Some(port) = s.strip_prefix(':') {
-        return Err(format!(
-            "found {s:?}, expected host:port; write 0.0.0.0:{port} to listen on every interface, or 127.0.0.1:{port} for this host only"
-        ));
-    }
-    match s.rsplit_once(':') {
-        Some((host, port))
-            if !host.is_empty()
-                && !host.contains(':')
-                && !host.chars().any(char::is_whitespace)
-                && port.parse::<u16>().is_ok() =>
-        {
-            Ok(())
-        }
-        _ => Err(format!(
-            "found {s:?}, expected host:port like {DEFAULT_LISTEN} (IPv6: [::1]:9851)"
-        )),
-    }
-}
-
-/// `$STATE_DIRECTORY/wal` (the first directory when systemd lists
-/// several), else `DEFAULT_STATE_DIR/wal`.
-fn default_buffer_path(env: EnvLookup) -> PathBuf {
-    let state = env("STATE_DIRECTORY")
-        .and_then(|s| s.split(':').next().map(str::to_string))
-        .filter(|s| !s.is_empty());
-    let dir = state.unwrap_or_else(|| DEFAULT_STATE_DIR.to_string());
-    Path::new(&dir).join("wal")
-}
-
-/// The host name, the default `sentinel.name`.
-pub fn default_agent_name() -> Option<String> {
-    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let s = s.trim();
-        if !s.is_empty() {
-            return Some(s.to_string());
-        }
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at
-    // most that many bytes and we stop at the first NUL.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    let s = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    (!s.is_empty()).then_some(s)
 }

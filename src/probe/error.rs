@@ -152,9 +152,19 @@ pub enum ProbeError {
         #[source]
         source: super::textformat::ParseError,
     },
+
+    /// A plugin's own error type, declared next to its code: a new plugin
+    /// need not add a variant here. Shown as its own message.
+    #[error(transparent)]
+    Plugin(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ProbeError {
+    /// `err`, a plugin's own error, as a `ProbeError`.
+    pub fn plugin(err: impl std::error::Error + Send + Sync + 'static) -> ProbeError {
+        ProbeError::Plugin(Box::new(err))
+    }
+
     /// The error itself, and the samples the run still gave (none but
     /// for [`ProbeError::WithSamples`]).
     pub fn into_parts(self) -> (ProbeError, Vec<crate::sample::Sample>) {
@@ -168,6 +178,18 @@ impl ProbeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plugin's own error reads as its own message, with its causes.
+    #[test]
+    fn a_plugins_own_error_keeps_its_message_and_source() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("modem answered AT+CSQ with ERROR")]
+        struct ModemError(#[source] std::io::Error);
+        let e = ProbeError::plugin(ModemError(std::io::Error::other("line busy")));
+        assert_eq!(e.to_string(), "modem answered AT+CSQ with ERROR");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("line busy"));
+    }
 
     #[test]
     fn no_permission_spells_out_every_fix() {

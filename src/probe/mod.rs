@@ -1,4 +1,5 @@
-//! Probes: the `Probe` actor (one per enabled task) and one file per plugin.
+//! Probes: the `Probe` actor (one per enabled task) and one folder per
+//! plugin.
 //!
 //! A probe runs its plugin on the task's interval, off the event loop
 //! (plugins block on sockets), stamps the samples with the run's start time
@@ -8,16 +9,22 @@
 //! talks to a backend. A run still going when the next is due makes the
 //! next one skip (counted as `result="skipped"`), so a slow target never
 //! piles up threads.
+//!
+//! # Plugins
+//!
+//! A plugin lives in one folder, `probe/<name>/`: `mod.rs` runs it,
+//! `config.rs` holds its config type, which implements [`Plugin`]: the
+//! keys of `tasks[].config` and their reader (defaults and validation),
+//! the `trigger` arguments and how they become that same config, its
+//! metric names and which of them the status page reads. The
+//! [`plugins!`] line below registers it: the module, the `PluginConfig`
+//! variant, [`run_once`]'s arm and the row of [`PLUGINS`], which the
+//! config loader, `list-plugins`, `trigger`, `/metrics` and the status
+//! page all read.
 
-pub mod dns;
 pub mod error;
-pub mod exec;
-pub mod http;
 pub mod icmp;
-pub mod ping;
 pub mod pinger;
-pub mod scrape;
-pub mod tcp;
 pub mod textformat;
 
 use std::sync::Arc;
@@ -25,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::config::{AgentConfig, PluginConfig, TaskConfig};
+use crate::config::plugin::{Loader, Node};
+use crate::config::{AgentConfig, ConfigError, TaskConfig};
 use crate::sample::{now_ms, Labels, Sample};
 use crate::telemetry::Telemetry;
 use crate::wal::{Append, Wal};
@@ -36,40 +44,186 @@ pub use error::ProbeError;
 /// abandoned, for thread scheduling and name resolution.
 const RUN_GRACE: Duration = Duration::from_secs(2);
 
-/// The plugins this build knows, with a one-line description and their
-/// config keys, for `list-plugins`.
-pub const PLUGINS: &[(&str, &str, &str)] = &[
-    (
-        "ping",
-        "ICMP echo (IPv4 and IPv6): reachability, round-trip times, loss; many hosts per task",
-        "host, hosts (names, addresses, CIDR ranges), count, interval, timeout, size, ttl, ip_version, histogram",
-    ),
-    (
-        "tcp",
-        "TCP connect to host:port: tcp_up, tcp_connect_ms",
-        "host, port, timeout, ip_version",
-    ),
-    (
-        "http",
-        "HTTP(S) GET or HEAD: http_up, http_status_code, http_response_ms, http_tls_cert_expiry_seconds",
-        "url, method, timeout, accepted_status, body_regex, headers, username, password, password_file, ca_file, insecure_skip_verify",
-    ),
-    (
-        "dns",
-        "DNS query over UDP to a given server (A, AAAA, MX, TXT, NS, CNAME): dns_up, dns_lookup_ms, dns_answers",
-        "server, name, type, timeout",
-    ),
-    (
-        "exec",
-        "Run a command and read Prometheus text format from its stdout",
-        "command, timeout, env",
-    ),
-    (
-        "scrape",
-        "Fetch a Prometheus or OpenMetrics /metrics endpoint and keep what it exposes, with job and instance labels, plus up, scrape_duration_seconds, scrape_samples_scraped",
-        "url, timeout, headers, username, password, password_file, ca_file, insecure_skip_verify",
-    ),
-];
+/// What a plugin is, implemented by its config type (in
+/// `probe/<name>/config.rs`). Its name is the one it is registered under
+/// in [`plugins!`].
+pub(crate) trait Plugin: Sized + Into<PluginConfig> {
+    /// One line for `list-plugins`.
+    const ABOUT: &'static str;
+    /// The keys allowed under `tasks[].config`.
+    const KEYS: &'static [&'static str];
+    /// Notes `list-plugins` prints after some keys: `(key, note)`.
+    const KEY_NOTES: &'static [(&'static str, &'static str)] = &[];
+    /// Its metric families and the series the status page reads.
+    const INFO: PluginInfo;
+    /// The help line of `sentinel trigger <name>`.
+    const TRIGGER_ABOUT: &'static str;
+    /// The arguments of `sentinel trigger <name>` (`--json` is added to
+    /// every plugin's).
+    type Args: clap::Args + clap::FromArgMatches;
+
+    /// Reads `tasks[i].config` (`node`, `None` when the task has none);
+    /// `path` is the path of that `config` key, `task_timeout` the cap of
+    /// the plugin's default timeout.
+    fn read(
+        loader: &mut Loader,
+        node: Option<&Node>,
+        path: &str,
+        task_timeout: Duration,
+    ) -> Result<Self, ConfigError>;
+
+    /// The longest one run can take; must fit in the task's timeout.
+    fn max_run_time(&self) -> Duration;
+
+    /// How `max_run_time` adds up, for the error when it does not fit.
+    fn run_time_terms(&self) -> String {
+        format!(
+            "its timeout = {}",
+            crate::config::units::format_duration(self.max_run_time())
+        )
+    }
+
+    /// One run, blocking; the samples carry `base` plus the plugin's own
+    /// labels, stamped `ts`.
+    fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError>;
+
+    /// `sentinel trigger <name>`: the arguments made into the plugin's
+    /// config by the config's own validators, run once.
+    fn trigger(args: Self::Args) -> anyhow::Result<Triggered>;
+}
+
+/// What `sentinel trigger` prints: the config it ran, the lines above the
+/// sample table, the samples, and whether it went well (exit 0 or 1).
+#[derive(Debug)]
+pub struct Triggered {
+    pub config: PluginConfig,
+    pub lines: Vec<String>,
+    pub samples: Vec<Sample>,
+    pub up: bool,
+}
+
+/// One row of [`PLUGINS`]: what the rest of the agent needs of a plugin,
+/// without its type.
+pub struct PluginEntry {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub keys: &'static [&'static str],
+    pub key_notes: &'static [(&'static str, &'static str)],
+    pub info: PluginInfo,
+    pub trigger_about: &'static str,
+    pub(crate) read: ReadFn,
+    pub(crate) trigger_args: fn(clap::Command) -> clap::Command,
+    pub(crate) trigger: fn(&clap::ArgMatches) -> anyhow::Result<Triggered>,
+}
+
+type ReadFn = fn(&mut Loader, Option<&Node>, &str, Duration) -> Result<PluginConfig, ConfigError>;
+
+impl PluginEntry {
+    /// The config keys as `list-plugins` shows them.
+    pub fn keys_help(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| match self.key_notes.iter().find(|(n, _)| n == k) {
+                Some((_, note)) => format!("{k} ({note})"),
+                None => k.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn read_as<P: Plugin>(
+    loader: &mut Loader,
+    node: Option<&Node>,
+    path: &str,
+    task_timeout: Duration,
+) -> Result<PluginConfig, ConfigError> {
+    P::read(loader, node, path, task_timeout).map(Into::into)
+}
+
+fn trigger_as<P: Plugin>(m: &clap::ArgMatches) -> anyhow::Result<Triggered> {
+    let args = <P::Args as clap::FromArgMatches>::from_arg_matches(m)?;
+    P::trigger(args)
+}
+
+/// Registers the plugins: `module => Variant(ConfigType)` makes
+/// `probe::module`, the `PluginConfig::Variant` holding its config, and
+/// its row of `PLUGINS` (named `module`). The config type must implement
+/// [`Plugin`].
+macro_rules! plugins {
+    ($($module:ident => $variant:ident($config:ident)),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// The plugin-specific part of a task, `tasks[i].config`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum PluginConfig {
+            $($variant($module::$config),)*
+        }
+
+        $(impl From<$module::$config> for PluginConfig {
+            fn from(c: $module::$config) -> PluginConfig {
+                PluginConfig::$variant(c)
+            }
+        })*
+
+        impl PluginConfig {
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(PluginConfig::$variant(_) => stringify!($module),)*
+                }
+            }
+
+            /// The longest one run of the plugin can take; must fit in
+            /// the task's timeout.
+            pub fn max_run_time(&self) -> Duration {
+                match self {
+                    $(PluginConfig::$variant(c) => c.max_run_time(),)*
+                }
+            }
+
+            /// How `max_run_time` adds up, for messages.
+            pub fn run_time_terms(&self) -> String {
+                match self {
+                    $(PluginConfig::$variant(c) => c.run_time_terms(),)*
+                }
+            }
+
+            fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
+                match self {
+                    $(PluginConfig::$variant(c) => c.run(base, ts),)*
+                }
+            }
+        }
+
+        /// The plugins this build knows, in the order `list-plugins` and
+        /// `trigger --help` show them.
+        pub static PLUGINS: &[PluginEntry] = &[$(PluginEntry {
+            name: stringify!($module),
+            about: <$module::$config as Plugin>::ABOUT,
+            keys: <$module::$config as Plugin>::KEYS,
+            key_notes: <$module::$config as Plugin>::KEY_NOTES,
+            info: <$module::$config as Plugin>::INFO,
+            trigger_about: <$module::$config as Plugin>::TRIGGER_ABOUT,
+            read: read_as::<$module::$config>,
+            trigger_args: <<$module::$config as Plugin>::Args as clap::Args>::augment_args,
+            trigger: trigger_as::<$module::$config>,
+        },)*];
+    };
+}
+
+plugins! {
+    ping => Ping(PingConfig),
+    tcp => Tcp(TcpConfig),
+    http => Http(HttpProbeConfig),
+    dns => Dns(DnsConfig),
+    exec => Exec(ExecConfig),
+    scrape => Scrape(ScrapeConfig),
+}
+
+/// The plugin named `name`.
+pub fn plugin(name: &str) -> Option<&'static PluginEntry> {
+    PLUGINS.iter().find(|p| p.name == name)
+}
 
 /// The type of a metric family, for the `# TYPE` line of `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,44 +309,16 @@ pub struct PluginInfo {
     pub health: Health,
 }
 
-/// Every plugin's declarations, by plugin name.
-const PLUGIN_INFO: &[(&str, PluginInfo)] = &[
-    ("ping", ping::INFO),
-    ("tcp", tcp::INFO),
-    ("http", http::INFO),
-    ("dns", dns::INFO),
-    ("exec", exec_info()),
-    ("scrape", scrape::INFO),
-];
-
-/// exec's series are the command's own: none declared, and a run that
-/// gives samples is up.
-const fn exec_info() -> PluginInfo {
-    PluginInfo {
-        metrics: &[],
-        health: Health {
-            up: None,
-            latency: None,
-            latency_min: None,
-            latency_max: None,
-            loss: None,
-        },
-    }
-}
-
 /// The declarations of the plugin named `plugin` (`ping`, `tcp`, ...).
 pub fn plugin_info(plugin: &str) -> Option<&'static PluginInfo> {
-    PLUGIN_INFO
-        .iter()
-        .find(|(name, _)| *name == plugin)
-        .map(|(_, info)| info)
+    self::plugin(plugin).map(|p| &p.info)
 }
 
 /// The declared family a series named `name` belongs to (a histogram's
 /// `_bucket`, `_sum` and `_count` belong to the histogram); `None` for
 /// series no plugin declares (what exec and scrape read from a page).
 pub fn metric_doc(name: &str) -> Option<&'static MetricDoc> {
-    let docs = || PLUGIN_INFO.iter().flat_map(|(_, i)| i.metrics.iter());
+    let docs = || PLUGINS.iter().flat_map(|p| p.info.metrics.iter());
     docs().find(|d| d.name == name).or_else(|| {
         let base = ["_bucket", "_sum", "_count"]
             .iter()
@@ -242,45 +368,7 @@ impl From<Vec<Sample>> for RunOutput {
 /// Runs `plugin` once, blocking; the samples carry `base` plus the
 /// plugin's own labels, stamped with the start of the run.
 pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<RunOutput, ProbeError> {
-    let ts = now_ms();
-    match plugin {
-        PluginConfig::Ping(cfg) => ping::run_task(cfg, base, ts),
-        PluginConfig::Tcp(cfg) => {
-            let outcome = tcp::run(cfg)?;
-            Ok(RunOutput {
-                samples: tcp::samples(cfg, &outcome, base, ts),
-                down: outcome
-                    .connect_ms
-                    .is_none()
-                    .then(|| outcome.reason.unwrap_or_else(|| "no connection".into())),
-            })
-        }
-        PluginConfig::Http(cfg) => {
-            let outcome = http::run(cfg)?;
-            Ok(RunOutput {
-                samples: http::samples(cfg, &outcome, base, ts),
-                down: (!outcome.up).then(|| {
-                    let why = outcome.reason.clone().unwrap_or_else(|| "no answer".into());
-                    match outcome.status {
-                        Some(status) if !why.starts_with("status ") => {
-                            format!("status {status}, {why}")
-                        }
-                        _ => why,
-                    }
-                }),
-            })
-        }
-        PluginConfig::Dns(cfg) => {
-            let outcome = dns::run(cfg)?;
-            Ok(RunOutput {
-                samples: dns::samples(cfg, &outcome, base, ts),
-                down: (!outcome.up)
-                    .then(|| outcome.reason.unwrap_or_else(|| "no usable answer".into())),
-            })
-        }
-        PluginConfig::Exec(cfg) => exec::samples(cfg, &exec::run(cfg)?, base, ts).map(Into::into),
-        PluginConfig::Scrape(cfg) => scrape::run_task(cfg, base, ts).map(Into::into),
-    }
+    plugin.run(base, now_ms())
 }
 
 /// The targets of one run that are down, for its down reason: the first

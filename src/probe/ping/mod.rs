@@ -32,6 +32,8 @@
 //! an unreachable host is a measurement (`ping_reachable 0`), not an error.
 //! RTTs are measured on the monotonic clock (`Instant`).
 
+mod config;
+
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -42,7 +44,10 @@ use std::time::{Duration, Instant, SystemTime};
 use super::icmp::Family;
 use super::pinger::{EchoBoard, Lease, Pinger};
 use super::{MetricDoc, ProbeError};
-use crate::config::{IpVersion, PingConfig, PING_SEND_RATE};
+pub use config::{
+    PingArgs, PingConfig, MAX_PING_COUNT, MAX_PING_HOSTS, MAX_PING_SIZE, PING_SEND_RATE,
+};
+use crate::config::IpVersion;
 use crate::sample::{shared_static, Labels, MetricName, Sample, SharedStr};
 
 /// How long past `max_run_time()` a run may last when sending fell behind

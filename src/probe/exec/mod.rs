@@ -23,6 +23,8 @@
 //! killed by a signal, it hung, or it printed something else than the
 //! format.
 
+mod config;
+
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -30,7 +32,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{textformat, ProbeError};
-use crate::config::ExecConfig;
+pub use config::{ExecArgs, ExecConfig};
 use crate::sample::{Labels, Sample};
 
 /// The most stdout read from a command; more is an error (it is not a

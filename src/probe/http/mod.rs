@@ -22,6 +22,8 @@
 //! `timeout`: the handshake gets what the request left, and is skipped when
 //! nothing is left.
 
+mod config;
+
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -34,7 +36,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::ProbeError;
-use crate::config::{HttpMethod, HttpProbeConfig, Secret};
+pub use config::{HttpArgs, HttpMethod, HttpProbeConfig};
+use crate::config::Secret;
 use crate::sample::{Labels, Sample};
 
 /// How much of a body is read to match `body_regex`; the rest is skipped.

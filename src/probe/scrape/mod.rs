@@ -15,11 +15,13 @@
 //! only those three (`up 0`) and an error naming the URL and why, which
 //! the probe actor counts, logs and shows like any failed run's.
 
+mod config;
+
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::{http, textformat, ProbeError};
-use crate::config::ScrapeConfig;
+pub use config::{ScrapeArgs, ScrapeConfig};
 use crate::sample::{Labels, Sample};
 
 /// The largest body read; a bigger one is an error.

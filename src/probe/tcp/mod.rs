@@ -9,12 +9,14 @@
 //! unreachable). The connection is closed at once, without sending
 //! anything.
 
+mod config;
+
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use super::ping::resolve_all;
 use super::ProbeError;
-use crate::config::TcpConfig;
+pub use config::{TcpArgs, TcpConfig};
 use crate::sample::{Labels, Sample};
 
 /// The series of tcp, for `/metrics`, and what the status page reads.

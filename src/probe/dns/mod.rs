@@ -18,11 +18,13 @@
 //! tests at the end of this file: every well-formed message decodes to what
 //! was encoded, and no input, however damaged, makes it panic or loop.
 
+mod config;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::ProbeError;
-use crate::config::{DnsConfig, DnsType};
+pub use config::{check_dns_name, DnsArgs, DnsConfig, DnsType, DEFAULT_DNS_PORT};
 use crate::sample::{Labels, Sample};
 
 /// Bytes of a DNS message header.
