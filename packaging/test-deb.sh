@@ -78,8 +78,8 @@ if grep -Eq '^(AmbientCapabilities|CapabilityBoundingSet)=' "$UNIT" &&
 fi
 pass "unit has its required settings"
 
-drain=$(sed -nE 's/^pub const DRAIN_TIMEOUT: Duration = Duration::from_secs\(([0-9]+)\);.*/\1/p' src/supervisor.rs)
-[ -n "$drain" ] || fail "cannot read DRAIN_TIMEOUT (Duration::from_secs(N)) in src/supervisor.rs: update this check"
+drain=$(sed -nE 's/^pub const DRAIN_TIMEOUT: Duration = Duration::from_secs\(([0-9]+)\);.*/\1/p' src/supervisor/mod.rs)
+[ -n "$drain" ] || fail "cannot read DRAIN_TIMEOUT (Duration::from_secs(N)) in src/supervisor/mod.rs: update this check"
 stop=$(sed -nE 's/^TimeoutStopSec=([0-9]+)s?$/\1/p' "$UNIT")
 [ -n "$stop" ] || fail "$UNIT: TimeoutStopSec=<seconds> missing"
 # The stop also flushes the WAL twice and gives each drain 1 s of slack.
