@@ -32,6 +32,8 @@
 # Knobs (environment): SERIES=10000 STEADY_SECONDS=45 WARMUP_SECONDS=5
 # BACKLOG_SCRAPES=100 KILL_DELAY=2 DRAIN_TIMEOUT=120 IDLE_SECONDS=60 ROUNDS=2
 # SENTINEL_BIN=target/release/sentinel VMAGENT_BIN=/usr/bin/vmagent
+# SENTINEL_CONCURRENCY=4 (requests in flight to VM, as vmagent's 4 queues
+# on 2 cores; unset for builds before the key existed)
 # VM_BIN=/usr/bin/victoria-metrics OUT=FILE (the raw results, TSV)
 # KEEP=1 (keep the temp dir with every log and data dir).
 # Part of it: SCENARIOS="steady outage idle" AGENTS="sentinel vmagent"
@@ -154,7 +156,7 @@ sender:
   flush_interval: 1s
   batch_size: 10000
   direct:
-    vm: {url: "http://127.0.0.1:$vmport/api/v1/write"}
+    vm: {url: "http://127.0.0.1:$vmport/api/v1/write"${SENTINEL_CONCURRENCY:+, concurrency: $SENTINEL_CONCURRENCY}}
 buffer: {path: $dir/wal, max_size: 2GiB, sync: interval, sync_interval: 1s}
 http: {listen: "127.0.0.1:$(free_port)"}
 logging: {level: ${SENTINEL_LOG_LEVEL:-warn}, format: text}
