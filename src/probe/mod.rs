@@ -64,13 +64,8 @@ pub(crate) trait Plugin: Sized + Into<PluginConfig> {
 
     /// Reads `tasks[i].config` (`node`, `None` when the task has none);
     /// `path` is the path of that `config` key, `task_timeout` the cap of
-    /// the plugin's default timeout.
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError>;
+    /// the plugin's default timeout. The plugin file's `read` function.
+    const READ: ReadConfig<Self>;
 
     /// The longest one run can take; must fit in the task's timeout.
     fn max_run_time(&self) -> Duration;
@@ -116,7 +111,12 @@ pub struct PluginEntry {
     pub(crate) trigger: fn(&clap::ArgMatches) -> anyhow::Result<Triggered>,
 }
 
-type ReadFn = fn(&mut Loader, Option<&Node>, &str, Duration) -> Result<PluginConfig, ConfigError>;
+type ReadFn = ReadConfig<PluginConfig>;
+
+/// A reader of a task's `config`: the loader, the node, its path and the
+/// task's timeout (the cap of the plugin's default timeout).
+pub(crate) type ReadConfig<T> =
+    fn(&mut Loader, Option<&Node>, &str, Duration) -> Result<T, ConfigError>;
 
 impl PluginEntry {
     /// The config keys as `list-plugins` shows them.
@@ -138,7 +138,7 @@ fn read_as<P: Plugin>(
     path: &str,
     task_timeout: Duration,
 ) -> Result<PluginConfig, ConfigError> {
-    P::read(loader, node, path, task_timeout).map(Into::into)
+    (P::READ)(loader, node, path, task_timeout).map(Into::into)
 }
 
 fn trigger_as<P: Plugin>(m: &clap::ArgMatches) -> anyhow::Result<Triggered> {

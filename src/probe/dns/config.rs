@@ -9,7 +9,7 @@ use crate::cli::args::duration_arg;
 use crate::cli::UsageError;
 use crate::config::plugin::{join, plugin_table, probe_timeout, Loader, Node};
 use crate::config::ConfigError;
-use crate::probe::{Plugin, PluginInfo, ProbeError, RunOutput, Triggered};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
 /// The dns plugin's `server` port when none is given.
@@ -200,14 +200,7 @@ impl Plugin for DnsConfig {
         "DNS query over UDP to a given server. Exits 1 when dns_up is 0.";
     type Args = DnsArgs;
 
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        read(loader, node, path, task_timeout)
-    }
+    const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {
         self.timeout

@@ -9,7 +9,7 @@ use serde_yaml::Value;
 use crate::cli::args::duration_arg;
 use crate::config::plugin::{join, plugin_table, probe_timeout, Loader, Node};
 use crate::config::ConfigError;
-use crate::probe::{Health, Plugin, PluginInfo, ProbeError, RunOutput, Triggered};
+use crate::probe::{Health, Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
 /// `plugin: exec`.
@@ -106,14 +106,7 @@ impl Plugin for ExecConfig {
     const TRIGGER_ABOUT: &'static str = "Run a command and parse its stdout as Prometheus text format. Exits 1 when it fails, hangs or prints something else.";
     type Args = ExecArgs;
 
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        read(loader, node, path, task_timeout)
-    }
+    const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {
         self.timeout

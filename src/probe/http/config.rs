@@ -13,7 +13,7 @@ use crate::config::plugin::{
     check_probe_url, join, plugin_table, probe_http, probe_timeout, probe_url, Ctx, Loader, Node,
 };
 use crate::config::{ConfigError, Secret};
-use crate::probe::{Plugin, PluginInfo, ProbeError, RunOutput, Triggered};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
 /// `method` of the http probe.
@@ -178,14 +178,7 @@ impl Plugin for HttpProbeConfig {
     const TRIGGER_ABOUT: &'static str = "HTTP(S) request: status, response time, certificate expiry. Exits 1 when http_up is 0.";
     type Args = HttpArgs;
 
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        read(loader, node, path, task_timeout)
-    }
+    const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {
         self.timeout

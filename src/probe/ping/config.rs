@@ -12,7 +12,7 @@ use crate::config::plugin::{
 };
 use crate::config::units::format_duration;
 use crate::config::{ConfigError, IpVersion};
-use crate::probe::{Plugin, PluginInfo, ProbeError, RunOutput, Triggered};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
 /// The largest ping `count`.
@@ -266,14 +266,7 @@ impl Plugin for PingConfig {
     const TRIGGER_ABOUT: &'static str = "ICMP echo: reachability, round-trip times and loss. Exits 1 when no echo was answered, like ping(8).";
     type Args = PingArgs;
 
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        read(loader, node, path, task_timeout)
-    }
+    const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {
         PingConfig::max_run_time(self)

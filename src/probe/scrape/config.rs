@@ -10,7 +10,7 @@ use crate::config::plugin::{
     check_probe_url, plugin_table, probe_http, probe_timeout, probe_url, Loader, Node,
 };
 use crate::config::{ConfigError, Secret};
-use crate::probe::{Plugin, PluginInfo, ProbeError, RunOutput, Triggered};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
 /// `plugin: scrape`.
@@ -69,14 +69,7 @@ impl Plugin for ScrapeConfig {
         "Fetch a Prometheus /metrics endpoint and parse it. Exits 1 on failure.";
     type Args = ScrapeArgs;
 
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        read(loader, node, path, task_timeout)
-    }
+    const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {
         self.timeout

@@ -9,7 +9,7 @@ use crate::config::plugin::{
     check_host, host_value, ip_version_value, join, plugin_table, probe_timeout, Loader, Node,
 };
 use crate::config::{ConfigError, IpVersion};
-use crate::probe::{Plugin, PluginInfo, ProbeError, RunOutput, Triggered};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
 /// `plugin: tcp`.
@@ -79,14 +79,7 @@ impl Plugin for TcpConfig {
         "TCP connect to HOST:PORT. Exits 1 when the port does not accept.";
     type Args = TcpArgs;
 
-    fn read(
-        loader: &mut Loader,
-        node: Option<&Node>,
-        path: &str,
-        task_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        read(loader, node, path, task_timeout)
-    }
+    const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {
         self.timeout
