@@ -313,20 +313,7 @@ pub fn header(bytes: &[u8]) -> Result<RecordHeader, RecordError> {
 /// and the entry framing (not the protobuf inside each entry).
 pub fn payload(bytes: &[u8]) -> Result<Vec<u8>, RecordError> {
     let head = header(bytes)?;
-    let stored = u32::from_le_bytes(bytes[25..29].try_into().expect("4 bytes"));
-    let compressed = &bytes[HEADER_LEN..];
-    let computed = crc32(compressed);
-    if stored != computed {
-        return Err(RecordError::Checksum { stored, computed });
-    }
-    let len = snap::raw::decompress_len(compressed).map_err(corrupt)?;
-    if len > MAX_PAYLOAD_BYTES {
-        return Err(RecordError::Corrupt {
-            reason: format!(
-                "payload claims {len} bytes, more than the {MAX_PAYLOAD_BYTES} allowed"
-            ),
-        });
-    }
+    let compressed = compressed_payload(bytes)?;
     let raw = snap::raw::Decoder::new()
         .decompress_vec(compressed)
         .map_err(corrupt)?;
