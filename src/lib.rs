@@ -12,6 +12,8 @@
 //!   `exec`, `scrape`; `textformat` parses the Prometheus text format).
 //!   Each plugin's `config.rs` holds its config keys, reader, `trigger`
 //!   arguments and metric declarations; `probe::PLUGINS` lists them.
+//! - `proto`: the remote-write protobuf messages, which the WAL stores and
+//!   the shipper sends.
 //! - `wal`: the `Wal` actor over sled; records, cursors, retention.
 //! - `ship`: remote-write encoding and the `Shipper` actor per backend.
 //! - `supervisor`: builds the actors from the config, reload, ordered stop.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod probe;
+pub mod proto;
 pub mod sample;
 pub mod ship;
 pub mod supervisor;

@@ -561,8 +561,8 @@ fn percent_decode(s: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::config::Secret;
+    use crate::proto;
     use crate::sample::{BackendId, Labels, Sample};
-    use crate::ship::proto;
     use crate::testutil::http_server::{HttpServer, Reply};
     use prost::Message;
     use std::io::Write;

@@ -4,7 +4,7 @@
 //! snappy decompression per record and a byte copy, never a protobuf
 //! decode. A remote-write `WriteRequest` body is the concatenation of its
 //! field-1 `TimeSeries` entries (`0x0a <varint len> <TimeSeries bytes>`,
-//! see `ship::proto`), so a record's payload is exactly that concatenation
+//! see `crate::proto`), so a record's payload is exactly that concatenation
 //! for the record's series, and a request body is the concatenation of the
 //! payloads of the records it carries, snappy-compressed again.
 //!
@@ -49,8 +49,8 @@
 
 use std::collections::HashMap;
 
+use crate::proto;
 use crate::sample::{Labels, Sample};
-use crate::ship::proto;
 use prost::Message;
 
 /// The version byte this module writes.

@@ -1,6 +1,6 @@
 //! The remote-write protobuf (prompb `WriteRequest`), declared again here
 //! so that the tests read what the agent sent without depending on the code
-//! they check (`sentinel::ship::proto`).
+//! they check (`sentinel::proto`).
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
