@@ -28,6 +28,7 @@ pub mod config;
 pub mod logging;
 pub mod probe;
 pub mod proto;
+pub(crate) mod random;
 pub mod sample;
 pub mod ship;
 pub mod supervisor;

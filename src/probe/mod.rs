@@ -24,6 +24,7 @@
 
 pub mod error;
 pub mod icmp;
+pub mod net;
 pub mod pinger;
 pub mod textformat;
 

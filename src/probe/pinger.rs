@@ -131,7 +131,7 @@ struct Board {
 impl EchoBoard {
     /// A board for `echoes` echoes with a fresh payload of `size` bytes.
     pub fn new(echoes: usize, size: usize) -> Arc<EchoBoard> {
-        let token = super::ping::random_u64().to_be_bytes();
+        let token = crate::random::random_u64().to_be_bytes();
         Arc::new(EchoBoard {
             inner: Mutex::new(Board {
                 rtts_ms: vec![None; echoes],
@@ -224,7 +224,7 @@ impl Pinger {
         socket.only_echo_replies();
         let pinger = Arc::new(Pinger {
             socket,
-            ident_base: super::ping::random_u64() as u16,
+            ident_base: crate::random::random_u64() as u16,
             state: Mutex::new(State {
                 counter: 0,
                 pending: HashMap::new(),

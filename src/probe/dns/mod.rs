@@ -161,7 +161,7 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
     // Connected: the kernel passes on only the server's datagrams, and an
     // ICMP port unreachable shows as "connection refused" at once.
     socket.connect(cfg.server).map_err(socket_err)?;
-    let id = super::ping::random_u16();
+    let id = crate::random::random_u16();
     let mut query = encode_query_edns(id, &cfg.name, cfg.record_type.code());
     let mut edns = true;
     // A reply from the server that could not be used, for the reason when

@@ -384,7 +384,7 @@ fn https_target(url: &str, within: Duration) -> Option<(String, SocketAddr)> {
         .trim_matches(|c| c == '[' || c == ']')
         .to_string();
     let port = auth.port_u16().unwrap_or(443);
-    let mut addr = super::ping::resolve(&host, crate::config::IpVersion::Any, within).ok()?;
+    let mut addr = super::net::resolve(&host, crate::config::IpVersion::Any, within).ok()?;
     addr.set_port(port);
     Some((host, addr))
 }

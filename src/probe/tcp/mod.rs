@@ -14,7 +14,7 @@ mod config;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use super::ping::resolve_all;
+use super::net::resolve_all;
 use super::ProbeError;
 pub use config::{TcpArgs, TcpConfig};
 use crate::sample::{Labels, Sample};
