@@ -18,6 +18,7 @@
 //! - `ship`: remote-write encoding and the `Shipper` actor per backend.
 //! - `supervisor`: builds the actors from the config, reload, ordered stop.
 //! - `logging`: JSON or text log lines.
+//! - `time`: civil dates to and from days since 1970-01-01.
 //! - `telemetry`: counters, `/metrics`, `/healthz`, the status page.
 //! - `tls`: CA files and basic auth shared by the HTTP clients.
 //! - `cli`: the command line, one file per command (`trigger`, `check`,
@@ -35,5 +36,6 @@ pub mod supervisor;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub(crate) mod time;
 pub mod tls;
 pub mod wal;
