@@ -17,11 +17,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sentinel::config::{
-    DnsConfig, DnsType, ExecConfig, HttpMethod, HttpProbeConfig, IpVersion, PingConfig,
-    PluginConfig, ScrapeConfig, Secret, TcpConfig,
-};
-use sentinel::probe::{run_once, ProbeError};
+use sentinel::config::{IpVersion, Secret};
+use sentinel::probe::dns::{DnsConfig, DnsType};
+use sentinel::probe::exec::ExecConfig;
+use sentinel::probe::http::{HttpMethod, HttpProbeConfig};
+use sentinel::probe::ping::PingConfig;
+use sentinel::probe::scrape::ScrapeConfig;
+use sentinel::probe::tcp::TcpConfig;
+use sentinel::probe::{run_once, PluginConfig, ProbeError};
 use sentinel::sample::{Labels, Sample};
 
 use crate::util::agent::Agent;

@@ -12,9 +12,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sentinel::config::{IpVersion, PingConfig, PluginConfig};
+use sentinel::config::IpVersion;
 use sentinel::probe::icmp::{self, Family, SocketKind};
+use sentinel::probe::ping::PingConfig;
 use sentinel::probe::ping::{self, PingOutcome};
+use sentinel::probe::PluginConfig;
 use sentinel::probe::ProbeError;
 use sentinel::sample::{Labels, Sample};
 

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::thread::{sleep, JoinHandle};
 use std::time::{Duration, Instant};
 
-use sentinel::config::{HttpMethod, HttpProbeConfig, PluginConfig};
-use sentinel::probe::{run_once, RunOutput};
+use sentinel::probe::http::{HttpMethod, HttpProbeConfig};
+use sentinel::probe::{run_once, PluginConfig, RunOutput};
 use sentinel::sample::Labels;
 
 use crate::util::agent::Agent;

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::up_code;
-use crate::config::{self, PluginConfig};
+use crate::config;
+use crate::probe::PluginConfig;
 
 pub(super) fn check(path: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     crate::logging::init_for_command();

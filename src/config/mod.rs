@@ -33,24 +33,11 @@ pub mod units;
 
 pub(crate) use build::is_header_char;
 pub use build::{default_agent_name, is_backend_name, is_task_id};
-pub use plugin::{check_host, check_probe_url};
-
-// The plugins' config types live with their code (`probe/<name>/config.rs`);
-// these keep the paths the tests and the older code use. A new plugin need
-// not add itself here.
-pub use crate::probe::dns::{check_dns_name, DnsConfig, DnsType, DEFAULT_DNS_PORT};
-pub use crate::probe::exec::ExecConfig;
-pub use crate::probe::http::{HttpMethod, HttpProbeConfig};
-pub use crate::probe::ping::{
-    PingConfig, MAX_PING_COUNT, MAX_PING_HOSTS, MAX_PING_SIZE, PING_SEND_RATE,
-};
-pub use crate::probe::scrape::ScrapeConfig;
-pub use crate::probe::tcp::TcpConfig;
-pub use crate::probe::PluginConfig;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::probe::PluginConfig;
 use crate::sample::{BackendId, Labels, TaskId};
 
 /// Where an installed agent keeps its state when `buffer.path` is not set.

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::probe::dns::DnsType;
+use crate::probe::http::HttpMethod;
+use crate::probe::ping::PingConfig;
+use crate::probe::tcp::TcpConfig;
 
 const FILE: &str = "config/x.yaml";
 

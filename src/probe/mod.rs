@@ -836,7 +836,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             enabled: true,
             labels: Labels::new(),
-            plugin: PluginConfig::Exec(crate::config::ExecConfig {
+            plugin: PluginConfig::Exec(exec::ExecConfig {
                 command: vec!["true".into()],
                 timeout: Duration::from_millis(100),
                 env: vec![],

@@ -251,7 +251,7 @@ impl Supervisor {
                 // Process-wide state of the task: what its new config
                 // (if any) no longer has goes with it.
                 let hosts = match tasks.get(&id).map(|t| &t.plugin) {
-                    Some(crate::config::PluginConfig::Ping(p)) => p.targets(),
+                    Some(crate::probe::PluginConfig::Ping(p)) => p.targets(),
                     _ => Vec::new(),
                 };
                 crate::probe::ping::forget_histograms(&id, &hosts);

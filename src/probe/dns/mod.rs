@@ -511,7 +511,7 @@ mod tests {
         let outcome = run(&DnsConfig {
             server: addr,
             name: "a.sentinel.test".into(),
-            record_type: crate::config::DnsType::A,
+            record_type: DnsType::A,
             timeout: Duration::from_millis(300),
         })
         .unwrap();
@@ -570,7 +570,7 @@ mod tests {
         let o = run(&DnsConfig {
             server: addr,
             name: "a.sentinel.test".into(),
-            record_type: crate::config::DnsType::A,
+            record_type: DnsType::A,
             timeout: Duration::from_secs(2),
         })
         .unwrap();
