@@ -158,15 +158,8 @@ mod tests {
     #[test]
     fn every_plugin_has_its_trigger_subcommand() {
         for p in PLUGINS {
-            let args: &[&str] = match p.name {
-                "ping" | "tcp" => &["127.0.0.1", "1"][..(1 + (p.name == "tcp") as usize)],
-                "http" | "scrape" => &["http://127.0.0.1:1/"],
-                "dns" => &["example.net", "-s", "127.0.0.1"],
-                "exec" => &["--", "true"],
-                other => panic!("add trigger arguments for {other} to this test"),
-            };
             let mut argv = vec!["trigger", p.name, "--json"];
-            argv.extend_from_slice(args);
+            argv.extend_from_slice(p.trigger_example);
             match parse(&argv) {
                 Ok(Cli {
                     command: Command::Trigger(t),

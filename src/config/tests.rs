@@ -741,17 +741,28 @@ fn task_id_must_be_set_and_plain() {
 
 #[test]
 fn unknown_plugin_lists_the_known() {
+    // The registered plugins in their order: these six, then any added
+    // since (a new plugin need not edit this test).
+    let known = crate::probe::PLUGINS
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        known.starts_with("ping, tcp, http, dns, exec, scrape"),
+        "{known}"
+    );
     assert_eq!(
         err("tasks:\n  - id: a\n    plugin: pnig\n"),
-        "config/x.yaml: tasks[0].plugin: found unknown plugin \"pnig\"; did you mean `ping`? expected one of: ping, tcp, http, dns, exec, scrape (`sentinel list-plugins` shows them)"
+        format!("config/x.yaml: tasks[0].plugin: found unknown plugin \"pnig\"; did you mean `ping`? expected one of: {known} (`sentinel list-plugins` shows them)")
     );
     assert_eq!(
         err("tasks:\n  - id: a\n    plugin: snmp\n"),
-        "config/x.yaml: tasks[0].plugin: found unknown plugin \"snmp\", expected one of: ping, tcp, http, dns, exec, scrape (`sentinel list-plugins` shows them)"
+        format!("config/x.yaml: tasks[0].plugin: found unknown plugin \"snmp\", expected one of: {known} (`sentinel list-plugins` shows them)")
     );
     assert_eq!(
         err("tasks:\n  - id: a\n"),
-        "config/x.yaml: tasks[0].plugin: is missing, expected one of: ping, tcp, http, dns, exec, scrape"
+        format!("config/x.yaml: tasks[0].plugin: is missing, expected one of: {known}")
     );
 }
 

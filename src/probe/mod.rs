@@ -62,6 +62,9 @@ pub(crate) trait Plugin: Sized + Into<PluginConfig> {
     /// The arguments of `sentinel trigger <name>` (`--json` is added to
     /// every plugin's).
     type Args: clap::Args + clap::FromArgMatches;
+    /// Arguments `Args` accepts, like `["127.0.0.1"]`: the tests parse
+    /// `sentinel trigger <name> --json` with them.
+    const TRIGGER_EXAMPLE: &'static [&'static str];
 
     /// Reads `tasks[i].config` (`node`, `None` when the task has none);
     /// `path` is the path of that `config` key, `task_timeout` the cap of
@@ -107,6 +110,8 @@ pub struct PluginEntry {
     pub key_notes: &'static [(&'static str, &'static str)],
     pub info: PluginInfo,
     pub trigger_about: &'static str,
+    /// Arguments its `trigger` accepts (`Plugin::TRIGGER_EXAMPLE`).
+    pub trigger_example: &'static [&'static str],
     pub(crate) read: ReadFn,
     pub(crate) trigger_args: fn(clap::Command) -> clap::Command,
     pub(crate) trigger: fn(&clap::ArgMatches) -> anyhow::Result<Triggered>,
@@ -205,6 +210,7 @@ macro_rules! plugins {
             key_notes: <$module::$config as Plugin>::KEY_NOTES,
             info: <$module::$config as Plugin>::INFO,
             trigger_about: <$module::$config as Plugin>::TRIGGER_ABOUT,
+            trigger_example: <$module::$config as Plugin>::TRIGGER_EXAMPLE,
             read: read_as::<$module::$config>,
             trigger_args: <<$module::$config as Plugin>::Args as clap::Args>::augment_args,
             trigger: trigger_as::<$module::$config>,

@@ -199,6 +199,7 @@ impl Plugin for DnsConfig {
     const TRIGGER_ABOUT: &'static str =
         "DNS query over UDP to a given server. Exits 1 when dns_up is 0.";
     type Args = DnsArgs;
+    const TRIGGER_EXAMPLE: &'static [&'static str] = &["example.net", "-s", "127.0.0.1"];
 
     const READ: ReadConfig<Self> = read;
 

@@ -105,6 +105,7 @@ impl Plugin for ExecConfig {
     };
     const TRIGGER_ABOUT: &'static str = "Run a command and parse its stdout as Prometheus text format. Exits 1 when it fails, hangs or prints something else.";
     type Args = ExecArgs;
+    const TRIGGER_EXAMPLE: &'static [&'static str] = &["--", "true"];
 
     const READ: ReadConfig<Self> = read;
 

@@ -177,6 +177,7 @@ impl Plugin for HttpProbeConfig {
     const INFO: PluginInfo = super::INFO;
     const TRIGGER_ABOUT: &'static str = "HTTP(S) request: status, response time, certificate expiry. Exits 1 when http_up is 0.";
     type Args = HttpArgs;
+    const TRIGGER_EXAMPLE: &'static [&'static str] = &["http://127.0.0.1:1/"];
 
     const READ: ReadConfig<Self> = read;
 

@@ -265,6 +265,7 @@ impl Plugin for PingConfig {
     const INFO: PluginInfo = super::INFO;
     const TRIGGER_ABOUT: &'static str = "ICMP echo: reachability, round-trip times and loss. Exits 1 when no echo was answered, like ping(8).";
     type Args = PingArgs;
+    const TRIGGER_EXAMPLE: &'static [&'static str] = &["127.0.0.1"];
 
     const READ: ReadConfig<Self> = read;
 

@@ -68,6 +68,7 @@ impl Plugin for ScrapeConfig {
     const TRIGGER_ABOUT: &'static str =
         "Fetch a Prometheus /metrics endpoint and parse it. Exits 1 on failure.";
     type Args = ScrapeArgs;
+    const TRIGGER_EXAMPLE: &'static [&'static str] = &["http://127.0.0.1:1/"];
 
     const READ: ReadConfig<Self> = read;
 

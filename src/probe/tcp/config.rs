@@ -78,6 +78,7 @@ impl Plugin for TcpConfig {
     const TRIGGER_ABOUT: &'static str =
         "TCP connect to HOST:PORT. Exits 1 when the port does not accept.";
     type Args = TcpArgs;
+    const TRIGGER_EXAMPLE: &'static [&'static str] = &["127.0.0.1", "1"];
 
     const READ: ReadConfig<Self> = read;
 
