@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sentinel::config::{IpVersion, Secret};
 use sentinel::probe::dns::{DnsConfig, DnsType};
 use sentinel::probe::exec::ExecConfig;
-use sentinel::probe::http::{HttpMethod, HttpProbeConfig};
+use sentinel::probe::http::{HttpClientConfig, HttpMethod, HttpProbeConfig};
 use sentinel::probe::ping::PingConfig;
 use sentinel::probe::scrape::ScrapeConfig;
 use sentinel::probe::tcp::TcpConfig;
@@ -356,11 +356,7 @@ fn http(url: String) -> HttpProbeConfig {
         timeout: Duration::from_secs(2),
         accepted_status: vec![(200, 399)],
         body_regex: None,
-        headers: vec![],
-        username: None,
-        password: None,
-        ca_file: None,
-        insecure_skip_verify: false,
+        client: HttpClientConfig::default(),
     }
 }
 
@@ -429,9 +425,9 @@ fn http_basic_auth_and_headers() {
         value(&run(PluginConfig::Http(cfg.clone())), "http_status_code"),
         Some(401.0)
     );
-    cfg.username = Some("admin".into());
-    cfg.password = Some(Secret("secret".into()));
-    cfg.headers = vec![("X-Site".into(), "17".into())];
+    cfg.client.username = Some("admin".into());
+    cfg.client.password = Some(Secret("secret".into()));
+    cfg.client.headers = vec![("X-Site".into(), "17".into())];
     let s = run(PluginConfig::Http(cfg));
     assert_eq!(value(&s, "http_status_code"), Some(200.0));
     assert_eq!(value(&s, "http_up"), Some(1.0));
@@ -462,7 +458,7 @@ fn https_with_ca_file_reports_the_certificate_expiry() {
     let certs = Certs::make();
     let server = TestServer::start(Some(certs.server_config()), None);
     let mut cfg = http(server.url("https", "/ok"));
-    cfg.ca_file = Some(certs.path("ca.pem"));
+    cfg.client.ca_file = Some(certs.path("ca.pem"));
     let s = run(PluginConfig::Http(cfg));
     assert_eq!(value(&s, "http_up"), Some(1.0), "{s:?}");
     assert_eq!(value(&s, "http_status_code"), Some(200.0));
@@ -480,7 +476,7 @@ fn https_with_an_unknown_ca_is_down_but_still_reports_expiry() {
     assert_expiry(&s, &certs);
 
     let mut insecure = cfg;
-    insecure.insecure_skip_verify = true;
+    insecure.client.insecure_skip_verify = true;
     let s = run(PluginConfig::Http(insecure));
     assert_eq!(value(&s, "http_up"), Some(1.0), "{s:?}");
     assert_expiry(&s, &certs);
@@ -492,7 +488,7 @@ fn https_bad_ca_file_is_an_error_naming_it() {
     let bad = dir.path().join("ca.pem");
     std::fs::write(&bad, "not a certificate\n").unwrap();
     let mut cfg = http("https://127.0.0.1:1/".into());
-    cfg.ca_file = Some(bad.clone());
+    cfg.client.ca_file = Some(bad.clone());
     let e = run_err(PluginConfig::Http(cfg));
     assert_eq!(
         e.to_string(),
@@ -509,11 +505,7 @@ fn scrape(url: String) -> PluginConfig {
     PluginConfig::Scrape(ScrapeConfig {
         url,
         timeout: Duration::from_secs(2),
-        headers: vec![],
-        username: None,
-        password: None,
-        ca_file: None,
-        insecure_skip_verify: false,
+        client: HttpClientConfig::default(),
     })
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::{sleep, JoinHandle};
 use std::time::{Duration, Instant};
 
-use sentinel::probe::http::{HttpMethod, HttpProbeConfig};
+use sentinel::probe::http::{HttpClientConfig, HttpMethod, HttpProbeConfig};
 use sentinel::probe::{run_once, PluginConfig, RunOutput};
 use sentinel::sample::Labels;
 
@@ -36,11 +36,7 @@ fn http(url: String, method: HttpMethod) -> HttpProbeConfig {
         timeout: Duration::from_secs(5),
         accepted_status: vec![(200, 399)],
         body_regex: None,
-        headers: vec![],
-        username: None,
-        password: None,
-        ca_file: None,
-        insecure_skip_verify: false,
+        client: HttpClientConfig::default(),
     }
 }
 

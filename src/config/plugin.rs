@@ -4,13 +4,12 @@
 //! line and the config file accept the same values.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::build::{check_url, is_header_char, split_url};
+use super::build::{check_url, split_url};
 pub(crate) use super::build::{duration_at_least, Loader, ABOVE_ZERO};
 pub(crate) use super::node::{describe, join, Ctx, Node, Table};
-use super::{ConfigError, IpVersion, Secret, DEFAULT_PROBE_TIMEOUT};
+use super::{ConfigError, IpVersion, DEFAULT_PROBE_TIMEOUT};
 
 /// A probe's target host as written: a name or an IP address, without a
 /// port. `[::1]` is taken as `::1`. Returns the host to use.
@@ -170,114 +169,6 @@ pub(crate) fn probe_url(
         return Err(ctx.err(&n.path, why));
     }
     Ok(url)
-}
-
-/// Request headers of the http and scrape plugins.
-pub(crate) fn probe_headers(ctx: &Ctx, node: &Node) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (name, value) in ctx.entries(node, "a mapping of header names to values")? {
-        if name.is_empty() || !name.bytes().all(is_header_char) {
-            return Err(ctx.err(
-                &value.path,
-                format!("found header name {name:?}, expected letters, digits and !#$%&'*+-.^_`|~ (like X-Api-Key)"),
-            ));
-        }
-        if let Some((prev, _)) = out.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            return Err(ctx.err(
-                &value.path,
-                format!("header {name} is already set as {prev} (header names ignore case)"),
-            ));
-        }
-        let v = ctx.string(&value, "a header value (a string)")?;
-        if v.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(ctx.err(
-                &value.path,
-                "the value contains a control character (a line break?), expected a single line of text",
-            ));
-        }
-        out.push((name, v));
-    }
-    Ok(out)
-}
-
-/// The HTTP client settings the http and scrape plugins share.
-pub(crate) struct ProbeHttp {
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<Secret>,
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) insecure_skip_verify: bool,
-}
-
-/// Reads `headers`, `username`, `password`/`password_file`, `ca_file` and
-/// `insecure_skip_verify` (with its warning).
-pub(crate) fn probe_http(
-    loader: &mut Loader,
-    t: &Table,
-    plugin: &str,
-) -> Result<ProbeHttp, ConfigError> {
-    let ctx = &loader.ctx;
-    let headers = match t.get("headers") {
-        Some(n) => probe_headers(ctx, &n)?,
-        None => Vec::new(),
-    };
-    let username = match t.get("username") {
-        Some(n) => Some(ctx.string(&n, "a user name")?),
-        None => None,
-    };
-    let password = loader.secret(t, "password", "password_file", true)?;
-    let ctx = &loader.ctx;
-    match (&username, &password) {
-        (Some(_), None) => {
-            return Err(ctx.err(
-                &join(&t.path, "password"),
-                "is missing: username needs password or password_file for basic auth",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ctx.err(
-                &join(
-                    &t.path,
-                    if t.has("password") {
-                        "password"
-                    } else {
-                        "password_file"
-                    },
-                ),
-                "is set without username, expected username with it for basic auth",
-            ))
-        }
-        _ => {}
-    }
-    if username.is_some() {
-        if let Some((n, _)) = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        {
-            return Err(ctx.err(
-                &join(&join(&t.path, "headers"), n),
-                "found an Authorization header and username/password, expected only one way to authenticate",
-            ));
-        }
-    }
-    let ca_file = loader.ca_file(t, true)?;
-    let insecure_skip_verify = match t.get("insecure_skip_verify") {
-        Some(n) => loader.ctx.bool(&n)?,
-        None => false,
-    };
-    if insecure_skip_verify {
-        loader.warn(format!(
-            "{}: {}.insecure_skip_verify is true: the {plugin} probe does not check the TLS certificate it is shown; prefer ca_file",
-            loader.ctx.file, t.path
-        ));
-    }
-    Ok(ProbeHttp {
-        headers,
-        username,
-        password,
-        ca_file,
-        insecure_skip_verify,
-    })
 }
 
 /// A probe's URL from the command line (`trigger http`, `trigger scrape`),

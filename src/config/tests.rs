@@ -1292,10 +1292,10 @@ fn http_config_every_key() {
     assert_eq!(h.method, HttpMethod::Head);
     assert_eq!(h.timeout, secs(2));
     assert_eq!(h.accepted_status, [(200, 200), (300, 399), (401, 403)]);
-    assert_eq!(h.headers, [("X-Api-Key".into(), "k".into())]);
-    assert_eq!(h.username.as_deref(), Some("admin"));
-    assert_eq!(h.password.as_ref().unwrap().expose(), "s3cret");
-    assert!(h.insecure_skip_verify);
+    assert_eq!(h.client.headers, [("X-Api-Key".into(), "k".into())]);
+    assert_eq!(h.client.username.as_deref(), Some("admin"));
+    assert_eq!(h.client.password.as_ref().unwrap().expose(), "s3cret");
+    assert!(h.client.insecure_skip_verify);
     assert_eq!(
         c.warnings[1],
         "config/x.yaml: tasks[0].config.insecure_skip_verify is true: the http probe does not check the TLS certificate it is shown; prefer ca_file"
@@ -1445,7 +1445,7 @@ fn scrape_config() {
     };
     assert_eq!(s.url, "http://127.0.0.1:9100/metrics");
     assert_eq!(s.timeout, secs(10));
-    assert_eq!(s.headers, [("X-A".into(), "b".into())]);
+    assert_eq!(s.client.headers, [("X-A".into(), "b".into())]);
     assert_eq!(
         plugin_err("scrape", "    config: {timeout: 1s}\n"),
         "config/x.yaml: tasks[0].config.url: is missing, expected the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)"

@@ -10,9 +10,10 @@ use serde_yaml::Value;
 use crate::cli::args::{duration_arg, readable_file_arg};
 use crate::cli::UsageError;
 use crate::config::plugin::{
-    check_probe_url, join, plugin_table, probe_http, probe_timeout, probe_url, Ctx, Loader, Node,
+    check_probe_url, join, plugin_table, probe_timeout, probe_url, Ctx, Loader,
+    Node, Table,
 };
-use crate::config::{ConfigError, Secret};
+use crate::config::{is_header_char, ConfigError, Secret};
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
@@ -37,6 +38,14 @@ pub struct HttpProbeConfig {
     /// A regular expression (regex-lite syntax) the body must match for
     /// `http_up` 1; checked at load.
     pub body_regex: Option<String>,
+    /// Headers, basic auth and TLS.
+    pub client: HttpClientConfig,
+}
+
+/// The HTTP client settings the http and scrape plugins share: the keys
+/// of `HTTP_CLIENT_KEYS`, read and checked by [`read_client`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpClientConfig {
     /// Extra request headers, in file order.
     pub headers: Vec<(String, String)>,
     pub username: Option<String>,
@@ -46,12 +55,9 @@ pub struct HttpProbeConfig {
     pub insecure_skip_verify: bool,
 }
 
-const HTTP_PROBE_KEYS: &[&str] = &[
-    "url",
-    "method",
-    "timeout",
-    "accepted_status",
-    "body_regex",
+/// The keys of [`HttpClientConfig`], last in the http and scrape plugins'
+/// key lists.
+pub(crate) const HTTP_CLIENT_KEYS: [&str; 6] = [
     "headers",
     "username",
     "password",
@@ -59,6 +65,127 @@ const HTTP_PROBE_KEYS: &[&str] = &[
     "ca_file",
     "insecure_skip_verify",
 ];
+
+/// `head` followed by [`HTTP_CLIENT_KEYS`]: a plugin's key list.
+pub(crate) const fn with_client_keys<const N: usize>(head: &[&'static str]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < head.len() {
+        out[i] = head[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < HTTP_CLIENT_KEYS.len() {
+        out[i + j] = HTTP_CLIENT_KEYS[j];
+        j += 1;
+    }
+    assert!(i + j == N, "N is the length of head plus HTTP_CLIENT_KEYS");
+    out
+}
+
+const HTTP_PROBE_KEYS: &[&str] =
+    &with_client_keys::<11>(&["url", "method", "timeout", "accepted_status", "body_regex"]);
+
+/// Request headers of the http and scrape plugins.
+fn probe_headers(ctx: &Ctx, node: &Node) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in ctx.entries(node, "a mapping of header names to values")? {
+        if name.is_empty() || !name.bytes().all(is_header_char) {
+            return Err(ctx.err(
+                &value.path,
+                format!("found header name {name:?}, expected letters, digits and !#$%&'*+-.^_`|~ (like X-Api-Key)"),
+            ));
+        }
+        if let Some((prev, _)) = out.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            return Err(ctx.err(
+                &value.path,
+                format!("header {name} is already set as {prev} (header names ignore case)"),
+            ));
+        }
+        let v = ctx.string(&value, "a header value (a string)")?;
+        if v.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ctx.err(
+                &value.path,
+                "the value contains a control character (a line break?), expected a single line of text",
+            ));
+        }
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+/// Reads the keys of `HTTP_CLIENT_KEYS`: `headers`, `username`,
+/// `password`/`password_file`, `ca_file` and `insecure_skip_verify` (with
+/// its warning naming `plugin`).
+pub(crate) fn read_client(
+    loader: &mut Loader,
+    t: &Table,
+    plugin: &str,
+) -> Result<HttpClientConfig, ConfigError> {
+    let ctx = &loader.ctx;
+    let headers = match t.get("headers") {
+        Some(n) => probe_headers(ctx, &n)?,
+        None => Vec::new(),
+    };
+    let username = match t.get("username") {
+        Some(n) => Some(ctx.string(&n, "a user name")?),
+        None => None,
+    };
+    let password = loader.secret(t, "password", "password_file", true)?;
+    let ctx = &loader.ctx;
+    match (&username, &password) {
+        (Some(_), None) => {
+            return Err(ctx.err(
+                &join(&t.path, "password"),
+                "is missing: username needs password or password_file for basic auth",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ctx.err(
+                &join(
+                    &t.path,
+                    if t.has("password") {
+                        "password"
+                    } else {
+                        "password_file"
+                    },
+                ),
+                "is set without username, expected username with it for basic auth",
+            ))
+        }
+        _ => {}
+    }
+    if username.is_some() {
+        if let Some((n, _)) = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        {
+            return Err(ctx.err(
+                &join(&join(&t.path, "headers"), n),
+                "found an Authorization header and username/password, expected only one way to authenticate",
+            ));
+        }
+    }
+    let ca_file = loader.ca_file(t, true)?;
+    let insecure_skip_verify = match t.get("insecure_skip_verify") {
+        Some(n) => loader.ctx.bool(&n)?,
+        None => false,
+    };
+    if insecure_skip_verify {
+        loader.warn(format!(
+            "{}: {}.insecure_skip_verify is true: the {plugin} probe does not check the TLS certificate it is shown; prefer ca_file",
+            loader.ctx.file, t.path
+        ));
+    }
+    Ok(HttpClientConfig {
+        headers,
+        username,
+        password,
+        ca_file,
+        insecure_skip_verify,
+    })
+}
+
 /// One `accepted_status` item: `200`, `"2xx"` or `"200-204"`.
 fn status_range(ctx: &Ctx, n: &Node) -> Result<(u16, u16), ConfigError> {
     const WHAT: &str = "a status code from 100 to 599, a class like 2xx, or a range like 200-299";
@@ -156,18 +283,14 @@ fn read(
             "is set with method HEAD, which gets no body; use method GET or remove body_regex",
         ));
     }
-    let http = probe_http(loader, &t, "http")?;
+    let client = read_client(loader, &t, "http")?;
     Ok(HttpProbeConfig {
         url,
         method,
         timeout,
         accepted_status,
         body_regex,
-        headers: http.headers,
-        username: http.username,
-        password: http.password,
-        ca_file: http.ca_file,
-        insecure_skip_verify: http.insecure_skip_verify,
+        client,
     })
 }
 
@@ -223,11 +346,13 @@ impl Plugin for HttpProbeConfig {
             timeout: a.timeout,
             accepted_status: a.accepted_status.clone(),
             body_regex: a.body_regex.clone(),
-            headers: a.headers.clone(),
-            username: a.username.clone(),
-            password: password.map(Secret),
-            ca_file: a.ca_file.clone(),
-            insecure_skip_verify: a.insecure,
+            client: HttpClientConfig {
+                headers: a.headers.clone(),
+                username: a.username.clone(),
+                password: password.map(Secret),
+                ca_file: a.ca_file.clone(),
+                insecure_skip_verify: a.insecure,
+            },
         };
         let outcome = super::run(&cfg)?;
         let samples = super::samples(&cfg, &outcome, &Labels::new(), crate::sample::now_ms());

@@ -26,7 +26,6 @@ mod config;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,8 +35,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::ProbeError;
-pub use config::{HttpArgs, HttpMethod, HttpProbeConfig};
-use crate::config::Secret;
+pub use config::{HttpArgs, HttpClientConfig, HttpMethod, HttpProbeConfig};
+pub(crate) use config::{read_client, with_client_keys};
 use crate::sample::{Labels, Sample};
 
 /// How much of a body is read to match `body_regex`; the rest is skipped.
@@ -83,14 +82,11 @@ pub struct HttpOutcome {
 }
 
 /// A ureq agent for the probes: `timeout` for the whole request, no
-/// redirects, every status an `Ok`, TLS from `ca_file` or unchecked.
-pub fn agent(
-    timeout: Duration,
-    ca_file: Option<&Path>,
-    insecure_skip_verify: bool,
-) -> Result<ureq::Agent, ProbeError> {
+/// redirects, every status an `Ok`, TLS from the client's `ca_file` or
+/// unchecked.
+pub fn agent(timeout: Duration, client: &HttpClientConfig) -> Result<ureq::Agent, ProbeError> {
     let mut tls = ureq::tls::TlsConfig::builder();
-    if let Some(path) = ca_file {
+    if let Some(path) = client.ca_file.as_deref() {
         tls = tls.root_certs(crate::tls::load_ca_roots(path).map_err(|reason| {
             ProbeError::CaFile {
                 path: path.display().to_string(),
@@ -98,7 +94,7 @@ pub fn agent(
             }
         })?);
     }
-    if insecure_skip_verify {
+    if client.insecure_skip_verify {
         tls = tls.disable_verification(true);
     }
     Ok(ureq::Agent::config_builder()
@@ -113,14 +109,11 @@ pub fn agent(
 }
 
 /// Headers for a probe request: basic auth first, then the configured ones.
-pub fn request_headers(
-    username: Option<&str>,
-    password: Option<&Secret>,
-    headers: &[(String, String)],
-) -> Vec<(String, String)> {
+pub fn request_headers(client: &HttpClientConfig) -> Vec<(String, String)> {
+    let headers = &client.headers;
     let mut out = Vec::with_capacity(headers.len() + 1);
-    if let Some(user) = username {
-        let pass = password.map_or("", |p| p.expose());
+    if let Some(user) = client.username.as_deref() {
+        let pass = client.password.as_ref().map_or("", |p| p.expose());
         out.push((
             "Authorization".to_string(),
             crate::tls::basic_auth(&format!("{user}:{pass}")),
@@ -133,11 +126,7 @@ pub fn request_headers(
 /// Requests `cfg.url` once.
 pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
     let started = Instant::now();
-    let agent = agent(
-        cfg.timeout,
-        cfg.ca_file.as_deref(),
-        cfg.insecure_skip_verify,
-    )?;
+    let agent = agent(cfg.timeout, &cfg.client)?;
     let regex = match &cfg.body_regex {
         Some(re) => Some(
             regex_lite::Regex::new(re).map_err(|e| ProbeError::BodyRegex {
@@ -147,7 +136,7 @@ pub fn run(cfg: &HttpProbeConfig) -> Result<HttpOutcome, ProbeError> {
         ),
         None => None,
     };
-    let headers = request_headers(cfg.username.as_deref(), cfg.password.as_ref(), &cfg.headers);
+    let headers = request_headers(&cfg.client);
     let result = match cfg.method {
         HttpMethod::Get => {
             let mut req = agent.get(&cfg.url);
@@ -582,6 +571,7 @@ pub fn samples(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
 
     /// `openssl req -x509 -newkey ec ... -days 3650 -subj /CN=sentinel-test`:
     /// notAfter=Nov 23 07:52:47 2036 GMT (UTCTime).
@@ -635,11 +625,12 @@ MIIDETCCAfmgAwIBAgIUMGPiY0+YqeO4CFQMH2IynKQNzzQwDQYJKoZIhvcNAQELBQAwFzEVMBMGA1UE
 
     #[test]
     fn basic_auth_header() {
-        let h = request_headers(
-            Some("admin"),
-            Some(&Secret("pa:ss".into())),
-            &[("X-A".into(), "1".into())],
-        );
+        let h = request_headers(&HttpClientConfig {
+            username: Some("admin".into()),
+            password: Some(Secret("pa:ss".into())),
+            headers: vec![("X-A".into(), "1".into())],
+            ..HttpClientConfig::default()
+        });
         assert_eq!(
             h,
             [
@@ -680,11 +671,7 @@ MIIDETCCAfmgAwIBAgIUMGPiY0+YqeO4CFQMH2IynKQNzzQwDQYJKoZIhvcNAQELBQAwFzEVMBMGA1UE
             timeout: Duration::from_secs(1),
             accepted_status: vec![(200, 399)],
             body_regex: None,
-            headers: vec![],
-            username: None,
-            password: None,
-            ca_file: None,
-            insecure_skip_verify: false,
+            client: HttpClientConfig::default(),
         };
         let o = HttpOutcome {
             status: None,

@@ -2,14 +2,12 @@
 //! validation) and the arguments of `sentinel trigger scrape`, made into the
 //! same config by the same validators.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::args::duration_arg;
-use crate::config::plugin::{
-    check_probe_url, plugin_table, probe_http, probe_timeout, probe_url, Loader, Node,
-};
-use crate::config::{ConfigError, Secret};
+use crate::config::plugin::{check_probe_url, plugin_table, probe_timeout, probe_url, Loader, Node};
+use crate::config::ConfigError;
+use crate::probe::http::{read_client, with_client_keys, HttpClientConfig};
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
@@ -20,23 +18,12 @@ pub struct ScrapeConfig {
     pub url: String,
     /// Bound on the request and reading the body.
     pub timeout: Duration,
-    pub headers: Vec<(String, String)>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub ca_file: Option<PathBuf>,
-    pub insecure_skip_verify: bool,
+    /// Headers, basic auth and TLS.
+    pub client: HttpClientConfig,
 }
 
-const SCRAPE_KEYS: &[&str] = &[
-    "url",
-    "timeout",
-    "headers",
-    "username",
-    "password",
-    "password_file",
-    "ca_file",
-    "insecure_skip_verify",
-];
+const SCRAPE_KEYS: &[&str] = &with_client_keys::<8>(&["url", "timeout"]);
+
 /// `plugin: scrape`.
 fn read(
     loader: &mut Loader,
@@ -49,15 +36,11 @@ fn read(
     let t = plugin_table(&loader.ctx, node, path, SCRAPE_KEYS, "url", WHAT)?;
     let url = probe_url(&loader.ctx, &t, path, WHAT)?;
     let timeout = probe_timeout(&loader.ctx, &t, task_timeout)?;
-    let http = probe_http(loader, &t, "scrape")?;
+    let client = read_client(loader, &t, "scrape")?;
     Ok(ScrapeConfig {
         url,
         timeout,
-        headers: http.headers,
-        username: http.username,
-        password: http.password,
-        ca_file: http.ca_file,
-        insecure_skip_verify: http.insecure_skip_verify,
+        client,
     })
 }
 
@@ -84,11 +67,10 @@ impl Plugin for ScrapeConfig {
         let cfg = ScrapeConfig {
             url: a.url.clone(),
             timeout: a.timeout,
-            headers: a.headers.clone(),
-            username: None,
-            password: None,
-            ca_file: None,
-            insecure_skip_verify: false,
+            client: HttpClientConfig {
+                headers: a.headers.clone(),
+                ..HttpClientConfig::default()
+            },
         };
         let output = super::run(&cfg)?;
         let samples = super::samples(&cfg, &output, &Labels::new(), crate::sample::now_ms())?;

@@ -67,15 +67,9 @@ pub struct ScrapeOutput {
 /// Fetches `cfg.url` once.
 pub fn run(cfg: &ScrapeConfig) -> Result<ScrapeOutput, ProbeError> {
     let started = Instant::now();
-    let agent = http::agent(
-        cfg.timeout,
-        cfg.ca_file.as_deref(),
-        cfg.insecure_skip_verify,
-    )?;
+    let agent = http::agent(cfg.timeout, &cfg.client)?;
     let mut req = agent.get(&cfg.url).header("Accept", ACCEPT);
-    for (n, v) in
-        http::request_headers(cfg.username.as_deref(), cfg.password.as_ref(), &cfg.headers)
-    {
+    for (n, v) in http::request_headers(&cfg.client) {
         req = req.header(n, v);
     }
     let fail = |detail: String| ProbeError::Scrape {
@@ -258,11 +252,7 @@ mod tests {
         let cfg = ScrapeConfig {
             url: "http://10.0.0.1:9100/metrics".into(),
             timeout: Duration::from_secs(1),
-            headers: vec![],
-            username: None,
-            password: None,
-            ca_file: None,
-            insecure_skip_verify: false,
+            client: http::HttpClientConfig::default(),
         };
         let base = Labels::new()
             .with("task_id", "node")
