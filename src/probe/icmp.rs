@@ -474,14 +474,7 @@ fn strip_ipv4_header(packet: &[u8]) -> Result<&[u8], ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::testutil::hex;
 
     /// The payload of every capture below: an 8-byte token, then 0..8.
     const PAYLOAD: &str = "a1b2c3d4e5f60718 0001020304050607";

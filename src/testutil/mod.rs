@@ -8,3 +8,13 @@
 pub mod http_server;
 #[allow(dead_code)]
 pub mod tmpfs;
+
+/// Bytes from hex digits, spaces ignored (`"0a 1b2c"`): packets written as
+/// a capture shows them.
+pub fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -496,6 +496,7 @@ pub fn type_name(rtype: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::hex;
     use proptest::prelude::*;
 
     /// A server that answers every query with `reply(query)`: the lookup
@@ -644,14 +645,6 @@ mod tests {
     const CAPTURE: &str = "1234 8580 0001 0001 0000 0000 \
                            01 61 08 73656e74696e656c 04 74657374 00 0001 0001 \
                            c00c 0001 0001 00000000 0004 c000020a";
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     #[test]
     fn query_encoding() {
