@@ -130,7 +130,7 @@ type Pair = (SharedStr, SharedStr);
 ///
 /// Inserting a name that is already present replaces its value, so the
 /// last writer wins: task labels override agent labels, plugin labels
-/// override both (see `probe::series_labels`).
+/// override both (see `probe::base_labels`).
 ///
 /// The set is immutable and shared: cloning it is a reference count, and
 /// the names and values are `Arc<str>`s, so a set built from another

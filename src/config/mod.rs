@@ -11,10 +11,11 @@
 //! - `node.rs`: the low level, a walker over the parsed YAML that tracks
 //!   the path, rejects unknown keys with a "did you mean" and reads typed
 //!   scalars (the part a serde `RawConfig` would play).
-//! - `build.rs` (and `build/`, one file per section): the high level, one
-//!   function per section, defaults and validation, producing the types
-//!   below. A task's `config` is read by
-//!   its plugin (`probe/<name>/config.rs`, found in `probe::PLUGINS`).
+//! - `build/` (`mod.rs`: the loader, shared helpers and `sender`; one file
+//!   per other section): the high level, one function per section,
+//!   defaults and validation, producing the types below. A task's `config`
+//!   is read by its plugin (`probe/<name>/config.rs`, found in
+//!   `probe::PLUGINS`).
 //! - `plugin.rs`: reading helpers the plugins' readers share, and the
 //!   validators `trigger` applies to its arguments.
 //! - `expand.rs`: `${VAR}` / `${VAR:-default}` / `$$` in string values.

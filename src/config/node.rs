@@ -4,7 +4,7 @@
 //! This plays the part of a serde `RawConfig` mirror (ripgrep's `LowArgs`),
 //! done by hand so that every error can name the file, the path, what was
 //! found and what is allowed, and so unknown keys get a "did you mean"
-//! suggestion. `build.rs` (the `HiArgs` step) asks it for typed values.
+//! suggestion. `build/` (the `HiArgs` step) asks it for typed values.
 //!
 //! Scalars are read leniently where YAML typing would surprise an operator:
 //! a string field accepts an integer (`device_id: 42`), a number or boolean

@@ -14,8 +14,8 @@
 //! | checksums | kernel computes and verifies | IPv4: we compute and verify; ICMPv6: kernel computes and verifies |
 //!
 //! A raw socket sees the replies of every other pinger on the host,
-//! including other tasks of this agent, so `ping.rs` matches each reply on
-//! identifier, sequence number and payload.
+//! including other tasks of this agent, so the pinger (`pinger.rs`) matches
+//! each reply on identifier, sequence number and payload.
 //!
 //! The packet code (`encode_echo_request`, `parse_reply`, `checksum`) is
 //! pure and tested at the end of this file on hex captures.
