@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::build::{check_url, split_url};
-pub(crate) use super::build::{duration_at_least, Loader, ABOVE_ZERO};
+pub(crate) use super::build::{duration_at_least, read_headers, Loader, ABOVE_ZERO};
 pub(crate) use super::node::{describe, join, Ctx, Node, Table};
 use super::{ConfigError, IpVersion, DEFAULT_PROBE_TIMEOUT};
 

@@ -1313,6 +1313,43 @@ fn http_config_every_key() {
     assert_eq!(h.timeout, DEFAULT_PROBE_TIMEOUT);
 }
 
+/// The http and scrape plugins' headers go through the reader backends
+/// use, with the probe's example and without the remote-write rules.
+#[test]
+fn probe_header_mistakes() {
+    for plugin in ["http", "scrape"] {
+        let cfg =
+            |headers: &str| format!("    config: {{url: \"http://h/\", headers: {headers}}}\n");
+        assert_eq!(
+            plugin_err(plugin, &cfg("{X Bad: 1}")),
+            "config/x.yaml: tasks[0].config.headers.\"X Bad\": found header name \"X Bad\", expected letters, digits and !#$%&'*+-.^_`|~ (like X-Api-Key)"
+        );
+        assert_eq!(
+            plugin_err(plugin, &cfg("{X-A: 1, x-a: 2}")),
+            "config/x.yaml: tasks[0].config.headers.x-a: header x-a is already set as X-A (header names ignore case)"
+        );
+        assert_eq!(
+            plugin_err(plugin, &cfg("{X-A: \"a\\nb\"}")),
+            "config/x.yaml: tasks[0].config.headers.X-A: the value contains a control character (a line break?), expected a single line of text"
+        );
+        assert_eq!(
+            plugin_err(
+                plugin,
+                "    config: {url: \"http://h/\", username: u, password: p, headers: {authorization: x}}\n"
+            ),
+            "config/x.yaml: tasks[0].config.headers.authorization: found an Authorization header and username/password, expected only one way to authenticate"
+        );
+        // What a backend refuses, a probe may send.
+        let c = plugin_ok(plugin, &cfg("{Authorization: x, Content-Type: text/plain}"));
+        let client = match &c.tasks[0].plugin {
+            PluginConfig::Http(h) => &h.client,
+            PluginConfig::Scrape(s) => &s.client,
+            _ => panic!(),
+        };
+        assert_eq!(client.headers.len(), 2);
+    }
+}
+
 #[test]
 fn http_config_mistakes() {
     assert_eq!(

@@ -723,48 +723,56 @@ impl Loader<'_> {
     }
 
     fn headers(&self, node: &Node, auth_set: bool) -> Result<Vec<(String, String)>, ConfigError> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (name, value) in self
-            .ctx
-            .entries(node, "a mapping of header names to values")?
-        {
-            if name.is_empty() || !name.bytes().all(is_header_char) {
-                return Err(self.ctx.err(
-                    &value.path,
-                    format!("found header name {name:?}, expected letters, digits and !#$%&'*+-.^_`|~ (like X-Scope-OrgID)"),
-                ));
-            }
+        read_headers(&self.ctx, node, "X-Scope-OrgID", |name| {
             let lower = name.to_ascii_lowercase();
             if PROTOCOL_HEADERS.contains(&lower.as_str()) {
-                return Err(self.ctx.err(
-                    &value.path,
-                    format!("header {name} is set by sentinel for the remote-write protocol and cannot be overridden"),
-                ));
+                return Some(format!("header {name} is set by sentinel for the remote-write protocol and cannot be overridden"));
             }
-            if lower == "authorization" && auth_set {
-                return Err(self.ctx.err(
-                    &value.path,
-                    "found an Authorization header and username/password or bearer_token, expected only one way to authenticate",
-                ));
-            }
-            if let Some((prev, _)) = out.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                return Err(self.ctx.err(
-                    &value.path,
-                    format!("header {name} is already set as {prev} (header names ignore case)"),
-                ));
-            }
-            let v = self.ctx.string(&value, "a header value (a string)")?;
-            // The value is not echoed: it may be a credential.
-            if v.chars().any(|c| c.is_control() && c != '\t') {
-                return Err(self.ctx.err(
-                    &value.path,
-                    "the value contains a control character (a line break?), expected a single line of text",
-                ));
-            }
-            out.push((name, v));
-        }
-        Ok(out)
+            (lower == "authorization" && auth_set).then(|| {
+                "found an Authorization header and username/password or bearer_token, expected only one way to authenticate".to_string()
+            })
+        })
     }
+}
+
+/// A mapping of request headers (a backend's, an http or scrape task's):
+/// names of token characters (a message names `example`), each once
+/// whatever its case, values on one line. `refuse` may turn a name down
+/// with its reason.
+pub(crate) fn read_headers(
+    ctx: &Ctx,
+    node: &Node,
+    example: &str,
+    refuse: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in ctx.entries(node, "a mapping of header names to values")? {
+        if name.is_empty() || !name.bytes().all(is_header_char) {
+            return Err(ctx.err(
+                &value.path,
+                format!("found header name {name:?}, expected letters, digits and !#$%&'*+-.^_`|~ (like {example})"),
+            ));
+        }
+        if let Some(why) = refuse(&name) {
+            return Err(ctx.err(&value.path, why));
+        }
+        if let Some((prev, _)) = out.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            return Err(ctx.err(
+                &value.path,
+                format!("header {name} is already set as {prev} (header names ignore case)"),
+            ));
+        }
+        let v = ctx.string(&value, "a header value (a string)")?;
+        // The value is not echoed: it may be a credential.
+        if v.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ctx.err(
+                &value.path,
+                "the value contains a control character (a line break?), expected a single line of text",
+            ));
+        }
+        out.push((name, v));
+    }
+    Ok(out)
 }
 
 /// Label values (agent name, device id, labels): non-empty is not

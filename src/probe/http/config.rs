@@ -10,10 +10,10 @@ use serde_yaml::Value;
 use crate::cli::args::{duration_arg, readable_file_arg};
 use crate::cli::UsageError;
 use crate::config::plugin::{
-    check_probe_url, join, plugin_table, probe_timeout, probe_url, Ctx, Loader,
+    check_probe_url, join, plugin_table, probe_timeout, probe_url, read_headers, Ctx, Loader,
     Node, Table,
 };
-use crate::config::{is_header_char, ConfigError, Secret};
+use crate::config::{ConfigError, Secret};
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
 
@@ -86,34 +86,6 @@ pub(crate) const fn with_client_keys<const N: usize>(head: &[&'static str]) -> [
 const HTTP_PROBE_KEYS: &[&str] =
     &with_client_keys::<11>(&["url", "method", "timeout", "accepted_status", "body_regex"]);
 
-/// Request headers of the http and scrape plugins.
-fn probe_headers(ctx: &Ctx, node: &Node) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (name, value) in ctx.entries(node, "a mapping of header names to values")? {
-        if name.is_empty() || !name.bytes().all(is_header_char) {
-            return Err(ctx.err(
-                &value.path,
-                format!("found header name {name:?}, expected letters, digits and !#$%&'*+-.^_`|~ (like X-Api-Key)"),
-            ));
-        }
-        if let Some((prev, _)) = out.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            return Err(ctx.err(
-                &value.path,
-                format!("header {name} is already set as {prev} (header names ignore case)"),
-            ));
-        }
-        let v = ctx.string(&value, "a header value (a string)")?;
-        if v.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(ctx.err(
-                &value.path,
-                "the value contains a control character (a line break?), expected a single line of text",
-            ));
-        }
-        out.push((name, v));
-    }
-    Ok(out)
-}
-
 /// Reads the keys of `HTTP_CLIENT_KEYS`: `headers`, `username`,
 /// `password`/`password_file`, `ca_file` and `insecure_skip_verify` (with
 /// its warning naming `plugin`).
@@ -124,7 +96,7 @@ pub(crate) fn read_client(
 ) -> Result<HttpClientConfig, ConfigError> {
     let ctx = &loader.ctx;
     let headers = match t.get("headers") {
-        Some(n) => probe_headers(ctx, &n)?,
+        Some(n) => read_headers(ctx, &n, "X-Api-Key", |_| None)?,
         None => Vec::new(),
     };
     let username = match t.get("username") {
