@@ -6,8 +6,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub(crate) use super::build::{
+    basic_auth_pair, duration_at_least, read_headers, Loader, ABOVE_ZERO,
+};
 use super::build::{check_url, split_url};
-pub(crate) use super::build::{duration_at_least, read_headers, Loader, ABOVE_ZERO};
 pub(crate) use super::node::{describe, join, Ctx, Node, Table};
 use super::{ConfigError, IpVersion, DEFAULT_PROBE_TIMEOUT};
 

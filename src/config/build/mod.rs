@@ -593,37 +593,13 @@ impl Loader<'_> {
         };
         let password = self.secret(&t, "password", "password_file", enabled)?;
         let bearer_token = self.secret(&t, "bearer_token", "bearer_token_file", enabled)?;
-        let basic_path = || {
-            join(
+        if bearer_token.is_some() && (username.is_some() || password.is_some()) {
+            return Err(self.ctx.err(
                 &t.path,
-                if t.has("password") {
-                    "password"
-                } else {
-                    "password_file"
-                },
-            )
-        };
-        match (&username, &password, &bearer_token) {
-            (Some(_), Some(_), Some(_)) | (None, Some(_), Some(_)) | (Some(_), None, Some(_)) => {
-                return Err(self.ctx.err(
-                    &t.path,
-                    "found both basic auth (username/password) and a bearer token, expected one of them",
-                ))
-            }
-            (Some(_), None, None) => {
-                return Err(self.ctx.err(
-                    &join(&t.path, "password"),
-                    "is missing: username needs password or password_file for basic auth",
-                ))
-            }
-            (None, Some(_), None) => {
-                return Err(self.ctx.err(
-                    &basic_path(),
-                    "is set without username, expected username with it for basic auth",
-                ))
-            }
-            _ => {}
+                "found both basic auth (username/password) and a bearer token, expected one of them",
+            ));
         }
+        basic_auth_pair(&self.ctx, &t, &username, &password)?;
         let auth_set = password.is_some() || bearer_token.is_some();
         let headers = match t.get("headers") {
             Some(n) => self.headers(&n, auth_set)?,
@@ -732,6 +708,34 @@ impl Loader<'_> {
                 "found an Authorization header and username/password or bearer_token, expected only one way to authenticate".to_string()
             })
         })
+    }
+}
+
+/// `username` and `password` (or `password_file`) of table `t`: both or
+/// neither.
+pub(crate) fn basic_auth_pair(
+    ctx: &Ctx,
+    t: &Table,
+    username: &Option<String>,
+    password: &Option<Secret>,
+) -> Result<(), ConfigError> {
+    match (username, password) {
+        (Some(_), None) => Err(ctx.err(
+            &join(&t.path, "password"),
+            "is missing: username needs password or password_file for basic auth",
+        )),
+        (None, Some(_)) => {
+            let key = if t.has("password") {
+                "password"
+            } else {
+                "password_file"
+            };
+            Err(ctx.err(
+                &join(&t.path, key),
+                "is set without username, expected username with it for basic auth",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

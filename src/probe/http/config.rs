@@ -10,7 +10,7 @@ use serde_yaml::Value;
 use crate::cli::args::{duration_arg, readable_file_arg};
 use crate::cli::UsageError;
 use crate::config::plugin::{
-    check_probe_url, join, plugin_table, probe_timeout, probe_url, read_headers, Ctx, Loader,
+    check_probe_url, join, plugin_table, probe_timeout, probe_url, read_headers, basic_auth_pair, Ctx, Loader,
     Node, Table,
 };
 use crate::config::{ConfigError, Secret};
@@ -105,28 +105,7 @@ pub(crate) fn read_client(
     };
     let password = loader.secret(t, "password", "password_file", true)?;
     let ctx = &loader.ctx;
-    match (&username, &password) {
-        (Some(_), None) => {
-            return Err(ctx.err(
-                &join(&t.path, "password"),
-                "is missing: username needs password or password_file for basic auth",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ctx.err(
-                &join(
-                    &t.path,
-                    if t.has("password") {
-                        "password"
-                    } else {
-                        "password_file"
-                    },
-                ),
-                "is set without username, expected username with it for basic auth",
-            ))
-        }
-        _ => {}
-    }
+    basic_auth_pair(ctx, t, &username, &password)?;
     if username.is_some() {
         if let Some((n, _)) = headers
             .iter()
