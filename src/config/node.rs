@@ -189,6 +189,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// The value under `key` of `t`, or the error "is missing, expected
+    /// {what}" at that key's path.
+    pub fn required<'v>(
+        &self,
+        t: &Table<'v>,
+        key: &str,
+        what: &str,
+    ) -> Result<Node<'v>, ConfigError> {
+        t.get(key)
+            .ok_or_else(|| self.err(&join(&t.path, key), format!("is missing, expected {what}")))
+    }
+
     /// "found X, expected Y" at the node.
     pub fn wrong(&self, node: &Node, expected: &str) -> ConfigError {
         self.err(

@@ -153,15 +153,8 @@ pub(crate) fn plugin_table<'v>(
 }
 
 /// `url` of the http and scrape plugins.
-pub(crate) fn probe_url(
-    ctx: &Ctx,
-    t: &Table,
-    path: &str,
-    what: &str,
-) -> Result<String, ConfigError> {
-    let Some(n) = t.get("url") else {
-        return Err(ctx.err(&join(path, "url"), format!("is missing, expected {what}")));
-    };
+pub(crate) fn probe_url(ctx: &Ctx, t: &Table, what: &str) -> Result<String, ConfigError> {
+    let n = ctx.required(t, "url", what)?;
     let url = ctx
         .string(&n, "an http:// or https:// URL")?
         .trim()

@@ -1313,6 +1313,27 @@ fn http_config_every_key() {
     assert_eq!(h.timeout, DEFAULT_PROBE_TIMEOUT);
 }
 
+/// A required key left out, beside others, is named with what it takes.
+#[test]
+fn missing_required_plugin_keys() {
+    assert_eq!(
+        plugin_err("tcp", "    config: {port: 22}\n"),
+        "config/x.yaml: tasks[0].config.host: is missing, expected the host to connect to (a name or an IPv4/IPv6 address)"
+    );
+    assert_eq!(
+        plugin_err("dns", "    config: {server: 127.0.0.1}\n"),
+        "config/x.yaml: tasks[0].config.name: is missing, expected the name to look up (like router.example.net)"
+    );
+    assert_eq!(
+        plugin_err("exec", "    config: {env: {A: b}}\n"),
+        "config/x.yaml: tasks[0].config.command: is missing, expected the command to run: a list (program and arguments) or a string for /bin/sh -c"
+    );
+    assert_eq!(
+        plugin_err("scrape", "    config: {url: ~}\n"),
+        "config/x.yaml: tasks[0].config.url: is missing, expected the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)"
+    );
+}
+
 /// The http and scrape plugins' headers go through the reader backends
 /// use, with the probe's example and without the remote-write rules.
 #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::cli::args::duration_arg;
 use crate::cli::UsageError;
-use crate::config::plugin::{join, plugin_table, probe_timeout, Loader, Node};
+use crate::config::plugin::{plugin_table, probe_timeout, Loader, Node};
 use crate::config::ConfigError;
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
@@ -124,43 +124,30 @@ fn read(
         "name",
         "the name to look up (like router.example.net)",
     )?;
-    let server = match t.get("server") {
-        Some(n) => {
-            let s = ctx.scalar(&n, "an IP address with an optional port")?;
-            dns_server(s.text.trim()).ok_or_else(|| {
-                ctx.err(
-                    &n.path,
-                    format!(
-                        "found {}, expected the server's IP address with an optional port, like 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (a name is not resolved)",
-                        s.describe()
-                    ),
-                )
-            })?
-        }
-        None => return Err(ctx.err(
-            &join(path, "server"),
-            "is missing, expected the DNS server's IP address (like 192.0.2.53 or 127.0.0.1:5353)",
-        )),
-    };
-    let name = match t.get("name") {
-        Some(n) => {
-            let s = ctx.string(&n, "a DNS name")?;
-            let name = s.trim().trim_end_matches('.').to_string();
-            if !is_dns_name(&name) {
-                return Err(ctx.err(
-                    &n.path,
-                    format!("found {s:?}, expected a DNS name of labels of 1 to 63 letters, digits, - and _ joined by dots (like router.example.net)"),
-                ));
-            }
-            name
-        }
-        None => {
-            return Err(ctx.err(
-                &join(path, "name"),
-                "is missing, expected the name to look up (like router.example.net)",
-            ))
-        }
-    };
+    let n = ctx.required(
+        &t,
+        "server",
+        "the DNS server's IP address (like 192.0.2.53 or 127.0.0.1:5353)",
+    )?;
+    let s = ctx.scalar(&n, "an IP address with an optional port")?;
+    let server = dns_server(s.text.trim()).ok_or_else(|| {
+        ctx.err(
+            &n.path,
+            format!(
+                "found {}, expected the server's IP address with an optional port, like 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (a name is not resolved)",
+                s.describe()
+            ),
+        )
+    })?;
+    let n = ctx.required(&t, "name", "the name to look up (like router.example.net)")?;
+    let s = ctx.string(&n, "a DNS name")?;
+    let name = s.trim().trim_end_matches('.').to_string();
+    if !is_dns_name(&name) {
+        return Err(ctx.err(
+            &n.path,
+            format!("found {s:?}, expected a DNS name of labels of 1 to 63 letters, digits, - and _ joined by dots (like router.example.net)"),
+        ));
+    }
     let record_type = match t.get("type") {
         Some(n) => {
             let names: Vec<&str> = DnsType::ALL.iter().map(|t| t.as_str()).collect();

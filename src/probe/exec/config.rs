@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use crate::cli::args::duration_arg;
-use crate::config::plugin::{join, plugin_table, probe_timeout, Loader, Node};
+use crate::config::plugin::{plugin_table, probe_timeout, Loader, Node};
 use crate::config::ConfigError;
 use crate::probe::{Health, Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
@@ -36,34 +36,27 @@ fn read(
     const WHAT: &str =
         "the command to run: a list (program and arguments) or a string for /bin/sh -c";
     let t = plugin_table(ctx, node, path, EXEC_KEYS, "command", WHAT)?;
-    let command = match t.get("command") {
-        Some(n) => match n.value {
-            Value::Sequence(_) => {
-                let mut argv = Vec::new();
-                for item in ctx.seq(&n, WHAT)? {
-                    argv.push(ctx.string(&item, "an argument (a string)")?);
-                }
-                if argv.first().is_none_or(|p| p.trim().is_empty()) {
-                    return Err(ctx.err(
-                        &n.path,
-                        "found no program, expected a list starting with the program, like [/usr/local/bin/modem-signal, --prometheus]",
-                    ));
-                }
-                argv
+    let n = ctx.required(&t, "command", WHAT)?;
+    let command = match n.value {
+        Value::Sequence(_) => {
+            let mut argv = Vec::new();
+            for item in ctx.seq(&n, WHAT)? {
+                argv.push(ctx.string(&item, "an argument (a string)")?);
             }
-            _ => {
-                let s = ctx.string(&n, WHAT)?;
-                if s.trim().is_empty() {
-                    return Err(ctx.err(&n.path, format!("found \"\", expected {WHAT}")));
-                }
-                vec!["/bin/sh".to_string(), "-c".to_string(), s]
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(ctx.err(
+                    &n.path,
+                    "found no program, expected a list starting with the program, like [/usr/local/bin/modem-signal, --prometheus]",
+                ));
             }
-        },
-        None => {
-            return Err(ctx.err(
-                &join(path, "command"),
-                format!("is missing, expected {WHAT}"),
-            ))
+            argv
+        }
+        _ => {
+            let s = ctx.string(&n, WHAT)?;
+            if s.trim().is_empty() {
+                return Err(ctx.err(&n.path, format!("found \"\", expected {WHAT}")));
+            }
+            vec!["/bin/sh".to_string(), "-c".to_string(), s]
         }
     };
     let mut env = Vec::new();

@@ -181,12 +181,7 @@ fn read(
         "the URL to request (like https://192.0.2.1/)",
     )?;
     let ctx = &loader.ctx;
-    let url = probe_url(
-        ctx,
-        &t,
-        path,
-        "the URL to request (like https://192.0.2.1/)",
-    )?;
+    let url = probe_url(ctx, &t, "the URL to request (like https://192.0.2.1/)")?;
     let method = match t.get("method") {
         Some(n) => match ctx.choice(&n, &["get", "head"])? {
             "head" => HttpMethod::Head,

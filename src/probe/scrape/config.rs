@@ -34,7 +34,7 @@ fn read(
     const WHAT: &str =
         "the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)";
     let t = plugin_table(&loader.ctx, node, path, SCRAPE_KEYS, "url", WHAT)?;
-    let url = probe_url(&loader.ctx, &t, path, WHAT)?;
+    let url = probe_url(&loader.ctx, &t, WHAT)?;
     let timeout = probe_timeout(&loader.ctx, &t, task_timeout)?;
     let client = read_client(loader, &t, "scrape")?;
     Ok(ScrapeConfig {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::args::{duration_arg, ip_version_arg};
 use crate::config::plugin::{
-    check_host, host_value, ip_version_value, join, plugin_table, probe_timeout, Loader, Node,
+    check_host, host_value, ip_version_value, plugin_table, probe_timeout, Loader, Node,
 };
 use crate::config::{ConfigError, IpVersion};
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
@@ -40,24 +40,14 @@ fn read(
         "host",
         "the host to connect to (a name or an IPv4/IPv6 address)",
     )?;
-    let host = match t.get("host") {
-        Some(n) => host_value(ctx, &n)?,
-        None => {
-            return Err(ctx.err(
-                &join(path, "host"),
-                "is missing, expected the host to connect to (a name or an IPv4/IPv6 address)",
-            ))
-        }
-    };
-    let port = match t.get("port") {
-        Some(n) => ctx.uint(&n, 1, 65535, "a TCP port from 1 to 65535")? as u16,
-        None => {
-            return Err(ctx.err(
-                &join(path, "port"),
-                "is missing, expected the TCP port to connect to (1 to 65535)",
-            ))
-        }
-    };
+    let n = ctx.required(
+        &t,
+        "host",
+        "the host to connect to (a name or an IPv4/IPv6 address)",
+    )?;
+    let host = host_value(ctx, &n)?;
+    let n = ctx.required(&t, "port", "the TCP port to connect to (1 to 65535)")?;
+    let port = ctx.uint(&n, 1, 65535, "a TCP port from 1 to 65535")? as u16;
     let ip_version = match t.get("ip_version") {
         Some(n) => ip_version_value(ctx, &n, &[&host])?,
         None => IpVersion::Any,
