@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::config::plugin::{Loader, Node};
+use crate::config::plugin::{plugin_table, Loader, Node, Table};
 use crate::config::{AgentConfig, ConfigError, TaskConfig};
 use crate::sample::{now_ms, Labels, Sample};
 use crate::telemetry::Telemetry;
@@ -66,9 +66,12 @@ pub(crate) trait Plugin: Sized + Into<PluginConfig> {
     /// `sentinel trigger <name> --json` with them.
     const TRIGGER_EXAMPLE: &'static [&'static str];
 
-    /// Reads `tasks[i].config` (`node`, `None` when the task has none);
-    /// `path` is the path of that `config` key, `task_timeout` the cap of
-    /// the plugin's default timeout. The plugin file's `read` function.
+    /// The key a task's `config` needs first and what it takes, for the
+    /// error when the task has no `config`: `("host", "the host to ...")`.
+    const REQUIRED: (&'static str, &'static str);
+    /// Reads `tasks[i].config`, given as a table whose keys are known to
+    /// be among `KEYS`; `task_timeout` caps the plugin's default timeout.
+    /// The plugin file's `read` function.
     const READ: ReadConfig<Self>;
 
     /// The longest one run can take; must fit in the task's timeout.
@@ -117,12 +120,13 @@ pub struct PluginEntry {
     pub(crate) trigger: fn(&clap::ArgMatches) -> anyhow::Result<Triggered>,
 }
 
-type ReadFn = ReadConfig<PluginConfig>;
+/// How the config loader reads a task's `config`: the loader, the node
+/// (`None` when the task has none), its path and the task's timeout.
+type ReadFn = fn(&mut Loader, Option<&Node>, &str, Duration) -> Result<PluginConfig, ConfigError>;
 
-/// A reader of a task's `config`: the loader, the node, its path and the
-/// task's timeout (the cap of the plugin's default timeout).
-pub(crate) type ReadConfig<T> =
-    fn(&mut Loader, Option<&Node>, &str, Duration) -> Result<T, ConfigError>;
+/// A plugin's reader of a task's `config`: the loader, the table of its
+/// keys and the task's timeout (the cap of the plugin's default timeout).
+pub(crate) type ReadConfig<T> = fn(&mut Loader, &Table, Duration) -> Result<T, ConfigError>;
 
 impl PluginEntry {
     /// The config keys as `list-plugins` shows them.
@@ -144,7 +148,9 @@ fn read_as<P: Plugin>(
     path: &str,
     task_timeout: Duration,
 ) -> Result<PluginConfig, ConfigError> {
-    (P::READ)(loader, node, path, task_timeout).map(Into::into)
+    let (key, what) = P::REQUIRED;
+    let t = plugin_table(&loader.ctx, node, path, P::KEYS, key, what)?;
+    (P::READ)(loader, &t, task_timeout).map(Into::into)
 }
 
 fn trigger_as<P: Plugin>(m: &clap::ArgMatches) -> anyhow::Result<Triggered> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::cli::args::duration_arg;
 use crate::cli::UsageError;
-use crate::config::plugin::{plugin_table, probe_timeout, Loader, Node};
+use crate::config::plugin::{probe_timeout, Loader, Table};
 use crate::config::ConfigError;
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
@@ -109,23 +109,10 @@ fn is_dns_name(name: &str) -> bool {
 }
 
 /// `plugin: dns`.
-fn read(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<DnsConfig, ConfigError> {
+fn read(loader: &mut Loader, t: &Table, task_timeout: Duration) -> Result<DnsConfig, ConfigError> {
     let ctx = &loader.ctx;
-    let t = plugin_table(
-        ctx,
-        node,
-        path,
-        DNS_KEYS,
-        "name",
-        "the name to look up (like router.example.net)",
-    )?;
     let n = ctx.required(
-        &t,
+        t,
         "server",
         "the DNS server's IP address (like 192.0.2.53 or 127.0.0.1:5353)",
     )?;
@@ -139,7 +126,7 @@ fn read(
             ),
         )
     })?;
-    let n = ctx.required(&t, "name", "the name to look up (like router.example.net)")?;
+    let n = ctx.required(t, "name", "the name to look up (like router.example.net)")?;
     let s = ctx.string(&n, "a DNS name")?;
     let name = s.trim().trim_end_matches('.').to_string();
     if !is_dns_name(&name) {
@@ -159,7 +146,7 @@ fn read(
         }
         None => DnsType::A,
     };
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
+    let timeout = probe_timeout(ctx, t, task_timeout)?;
     Ok(DnsConfig {
         server,
         name,
@@ -188,6 +175,8 @@ impl Plugin for DnsConfig {
     type Args = DnsArgs;
     const TRIGGER_EXAMPLE: &'static [&'static str] = &["example.net", "-s", "127.0.0.1"];
 
+    const REQUIRED: (&'static str, &'static str) =
+        ("name", "the name to look up (like router.example.net)");
     const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {

@@ -24,8 +24,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::ProbeError;
-pub use config::{check_dns_name, DnsArgs, DnsConfig, DnsType, DEFAULT_DNS_PORT};
 use crate::sample::{Labels, Sample};
+pub use config::{check_dns_name, DnsArgs, DnsConfig, DnsType, DEFAULT_DNS_PORT};
 
 /// Bytes of a DNS message header.
 const HEADER_LEN: usize = 12;

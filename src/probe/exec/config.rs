@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use crate::cli::args::duration_arg;
-use crate::config::plugin::{plugin_table, probe_timeout, Loader, Node};
+use crate::config::plugin::{probe_timeout, Loader, Table};
 use crate::config::ConfigError;
 use crate::probe::{Health, Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
 use crate::sample::Labels;
@@ -25,18 +25,12 @@ pub struct ExecConfig {
 }
 
 const EXEC_KEYS: &[&str] = &["command", "timeout", "env"];
+/// What `command` takes.
+const WHAT: &str = "the command to run: a list (program and arguments) or a string for /bin/sh -c";
 /// `plugin: exec`.
-fn read(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<ExecConfig, ConfigError> {
+fn read(loader: &mut Loader, t: &Table, task_timeout: Duration) -> Result<ExecConfig, ConfigError> {
     let ctx = &loader.ctx;
-    const WHAT: &str =
-        "the command to run: a list (program and arguments) or a string for /bin/sh -c";
-    let t = plugin_table(ctx, node, path, EXEC_KEYS, "command", WHAT)?;
-    let n = ctx.required(&t, "command", WHAT)?;
+    let n = ctx.required(t, "command", WHAT)?;
     let command = match n.value {
         Value::Sequence(_) => {
             let mut argv = Vec::new();
@@ -73,7 +67,7 @@ fn read(
             env.push((name, ctx.string(&value, "a value (a string)")?));
         }
     }
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
+    let timeout = probe_timeout(ctx, t, task_timeout)?;
     Ok(ExecConfig {
         command,
         timeout,
@@ -100,6 +94,7 @@ impl Plugin for ExecConfig {
     type Args = ExecArgs;
     const TRIGGER_EXAMPLE: &'static [&'static str] = &["--", "true"];
 
+    const REQUIRED: (&'static str, &'static str) = ("command", WHAT);
     const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {

@@ -32,8 +32,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{textformat, ProbeError};
-pub use config::{ExecArgs, ExecConfig};
 use crate::sample::{Labels, Sample};
+pub use config::{ExecArgs, ExecConfig};
 
 /// The most stdout read from a command; more is an error (it is not a
 /// metrics page).

@@ -10,7 +10,7 @@ use serde_yaml::Value;
 use crate::cli::args::{duration_arg, readable_file_arg};
 use crate::cli::UsageError;
 use crate::config::plugin::{
-    check_probe_url, join, plugin_table, probe_timeout, probe_url, read_headers, basic_auth_pair, Ctx, Loader,
+    basic_auth_pair, check_probe_url, join, probe_timeout, probe_url, read_headers, Ctx, Loader,
     Node, Table,
 };
 use crate::config::{ConfigError, Secret};
@@ -82,6 +82,9 @@ pub(crate) const fn with_client_keys<const N: usize>(head: &[&'static str]) -> [
     assert!(i + j == N, "N is the length of head plus HTTP_CLIENT_KEYS");
     out
 }
+
+/// What `url` takes.
+const URL_WHAT: &str = "the URL to request (like https://192.0.2.1/)";
 
 const HTTP_PROBE_KEYS: &[&str] =
     &with_client_keys::<11>(&["url", "method", "timeout", "accepted_status", "body_regex"]);
@@ -168,20 +171,11 @@ fn status_range(ctx: &Ctx, n: &Node) -> Result<(u16, u16), ConfigError> {
 /// `plugin: http`.
 fn read(
     loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
+    t: &Table,
     task_timeout: Duration,
 ) -> Result<HttpProbeConfig, ConfigError> {
-    let t = plugin_table(
-        &loader.ctx,
-        node,
-        path,
-        HTTP_PROBE_KEYS,
-        "url",
-        "the URL to request (like https://192.0.2.1/)",
-    )?;
     let ctx = &loader.ctx;
-    let url = probe_url(ctx, &t, "the URL to request (like https://192.0.2.1/)")?;
+    let url = probe_url(ctx, t, URL_WHAT)?;
     let method = match t.get("method") {
         Some(n) => match ctx.choice(&n, &["get", "head"])? {
             "head" => HttpMethod::Head,
@@ -189,7 +183,7 @@ fn read(
         },
         None => HttpMethod::Get,
     };
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
+    let timeout = probe_timeout(ctx, t, task_timeout)?;
     let accepted_status = match t.get("accepted_status") {
         Some(n) => {
             let items = match n.value {
@@ -225,11 +219,11 @@ fn read(
     };
     if method == HttpMethod::Head && body_regex.is_some() {
         return Err(ctx.err(
-            &join(path, "body_regex"),
+            &join(&t.path, "body_regex"),
             "is set with method HEAD, which gets no body; use method GET or remove body_regex",
         ));
     }
-    let client = read_client(loader, &t, "http")?;
+    let client = read_client(loader, t, "http")?;
     Ok(HttpProbeConfig {
         url,
         method,
@@ -244,10 +238,12 @@ impl Plugin for HttpProbeConfig {
     const ABOUT: &'static str = "HTTP(S) GET or HEAD: http_up, http_status_code, http_response_ms, http_tls_cert_expiry_seconds";
     const KEYS: &'static [&'static str] = HTTP_PROBE_KEYS;
     const INFO: PluginInfo = super::INFO;
-    const TRIGGER_ABOUT: &'static str = "HTTP(S) request: status, response time, certificate expiry. Exits 1 when http_up is 0.";
+    const TRIGGER_ABOUT: &'static str =
+        "HTTP(S) request: status, response time, certificate expiry. Exits 1 when http_up is 0.";
     type Args = HttpArgs;
     const TRIGGER_EXAMPLE: &'static [&'static str] = &["http://127.0.0.1:1/"];
 
+    const REQUIRED: (&'static str, &'static str) = ("url", URL_WHAT);
     const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {

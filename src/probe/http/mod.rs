@@ -35,9 +35,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::ProbeError;
-pub use config::{HttpArgs, HttpClientConfig, HttpMethod, HttpProbeConfig};
-pub(crate) use config::{read_client, with_client_keys};
 use crate::sample::{Labels, Sample};
+pub(crate) use config::{read_client, with_client_keys};
+pub use config::{HttpArgs, HttpClientConfig, HttpMethod, HttpProbeConfig};
 
 /// How much of a body is read to match `body_regex`; the rest is skipped.
 pub const MAX_BODY_BYTES: u64 = 1 << 20;

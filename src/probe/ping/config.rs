@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::cli::args::{duration_arg, ip_version_arg};
 use crate::config::plugin::{
-    check_host, duration_at_least, host_value, ip_version_value, join, Loader, Node, ABOVE_ZERO,
+    check_host, duration_at_least, host_value, ip_version_value, join, Loader, Table, ABOVE_ZERO,
 };
 use crate::config::units::format_duration;
 use crate::config::{ConfigError, IpVersion};
@@ -153,24 +153,16 @@ fn cidr_hosts(s: &str) -> Result<Vec<String>, String> {
 /// `plugin: ping` — reads `tasks[i].config`.
 fn read(
     loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
+    t: &Table,
     _task_timeout: Duration,
 ) -> Result<PingConfig, ConfigError> {
     let ctx = &loader.ctx;
-    let Some(node) = node else {
-        return Err(ctx.err(
-            &join(path, "host"),
-            "is missing, expected the host to ping (a name or an IPv4/IPv6 address) under config",
-        ));
-    };
-    let t = ctx.table(node, PING_KEYS)?;
     let mut cfg = PingConfig::default();
     let host_node = t.get("host");
     let hosts_node = t.get("hosts");
     if host_node.is_none() && hosts_node.is_none() {
         return Err(ctx.err(
-            &join(path, "host"),
+            &join(&t.path, "host"),
             "is missing, expected the host to ping (a name or an IPv4/IPv6 address), or a list under hosts",
         ));
     }
@@ -267,6 +259,8 @@ impl Plugin for PingConfig {
     type Args = PingArgs;
     const TRIGGER_EXAMPLE: &'static [&'static str] = &["127.0.0.1"];
 
+    const REQUIRED: (&'static str, &'static str) =
+        ("host", "the host to ping (a name or an IPv4/IPv6 address)");
     const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::cli::args::duration_arg;
-use crate::config::plugin::{check_probe_url, plugin_table, probe_timeout, probe_url, Loader, Node};
+use crate::config::plugin::{check_probe_url, probe_timeout, probe_url, Loader, Table};
 use crate::config::ConfigError;
 use crate::probe::http::{read_client, with_client_keys, HttpClientConfig};
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
@@ -23,20 +23,18 @@ pub struct ScrapeConfig {
 }
 
 const SCRAPE_KEYS: &[&str] = &with_client_keys::<8>(&["url", "timeout"]);
+/// What `url` takes.
+const WHAT: &str = "the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)";
 
 /// `plugin: scrape`.
 fn read(
     loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
+    t: &Table,
     task_timeout: Duration,
 ) -> Result<ScrapeConfig, ConfigError> {
-    const WHAT: &str =
-        "the URL of a Prometheus /metrics endpoint (like http://192.0.2.1:9100/metrics)";
-    let t = plugin_table(&loader.ctx, node, path, SCRAPE_KEYS, "url", WHAT)?;
-    let url = probe_url(&loader.ctx, &t, WHAT)?;
-    let timeout = probe_timeout(&loader.ctx, &t, task_timeout)?;
-    let client = read_client(loader, &t, "scrape")?;
+    let url = probe_url(&loader.ctx, t, WHAT)?;
+    let timeout = probe_timeout(&loader.ctx, t, task_timeout)?;
+    let client = read_client(loader, t, "scrape")?;
     Ok(ScrapeConfig {
         url,
         timeout,
@@ -53,6 +51,7 @@ impl Plugin for ScrapeConfig {
     type Args = ScrapeArgs;
     const TRIGGER_EXAMPLE: &'static [&'static str] = &["http://127.0.0.1:1/"];
 
+    const REQUIRED: (&'static str, &'static str) = ("url", WHAT);
     const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {

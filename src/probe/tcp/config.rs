@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::args::{duration_arg, ip_version_arg};
 use crate::config::plugin::{
-    check_host, host_value, ip_version_value, plugin_table, probe_timeout, Loader, Node,
+    check_host, host_value, ip_version_value, probe_timeout, Loader, Table,
 };
 use crate::config::{ConfigError, IpVersion};
 use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
@@ -25,34 +25,21 @@ pub struct TcpConfig {
 
 const TCP_KEYS: &[&str] = &["host", "port", "timeout", "ip_version"];
 /// `plugin: tcp`.
-fn read(
-    loader: &mut Loader,
-    node: Option<&Node>,
-    path: &str,
-    task_timeout: Duration,
-) -> Result<TcpConfig, ConfigError> {
+fn read(loader: &mut Loader, t: &Table, task_timeout: Duration) -> Result<TcpConfig, ConfigError> {
     let ctx = &loader.ctx;
-    let t = plugin_table(
-        ctx,
-        node,
-        path,
-        TCP_KEYS,
-        "host",
-        "the host to connect to (a name or an IPv4/IPv6 address)",
-    )?;
     let n = ctx.required(
-        &t,
+        t,
         "host",
         "the host to connect to (a name or an IPv4/IPv6 address)",
     )?;
     let host = host_value(ctx, &n)?;
-    let n = ctx.required(&t, "port", "the TCP port to connect to (1 to 65535)")?;
+    let n = ctx.required(t, "port", "the TCP port to connect to (1 to 65535)")?;
     let port = ctx.uint(&n, 1, 65535, "a TCP port from 1 to 65535")? as u16;
     let ip_version = match t.get("ip_version") {
         Some(n) => ip_version_value(ctx, &n, &[&host])?,
         None => IpVersion::Any,
     };
-    let timeout = probe_timeout(ctx, &t, task_timeout)?;
+    let timeout = probe_timeout(ctx, t, task_timeout)?;
     Ok(TcpConfig {
         host,
         port,
@@ -70,6 +57,10 @@ impl Plugin for TcpConfig {
     type Args = TcpArgs;
     const TRIGGER_EXAMPLE: &'static [&'static str] = &["127.0.0.1", "1"];
 
+    const REQUIRED: (&'static str, &'static str) = (
+        "host",
+        "the host to connect to (a name or an IPv4/IPv6 address)",
+    );
     const READ: ReadConfig<Self> = read;
 
     fn max_run_time(&self) -> Duration {

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use super::net::resolve_all;
 use super::ProbeError;
-pub use config::{TcpArgs, TcpConfig};
 use crate::sample::{Labels, Sample};
+pub use config::{TcpArgs, TcpConfig};
 
 /// The series of tcp, for `/metrics`, and what the status page reads.
 pub const INFO: super::PluginInfo = super::PluginInfo {
