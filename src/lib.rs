@@ -9,7 +9,8 @@
 //! - `sample`: `Sample`, `Labels` and the identifier newtypes.
 //! - `probe`: the `Probe` actor and one folder per plugin (`ping` with its
 //!   shared `pinger` and socket code in `icmp`, `tcp`, `http`, `dns`,
-//!   `exec`, `scrape`; `textformat` parses the Prometheus text format).
+//!   `exec`, `scrape`; `textformat` parses the Prometheus text format,
+//!   `net` resolves names for ping, tcp and http).
 //!   Each plugin's `config.rs` holds its config keys, reader, `trigger`
 //!   arguments and metric declarations; `probe::PLUGINS` lists them.
 //! - `proto`: the remote-write protobuf messages, which the WAL stores and
@@ -18,7 +19,8 @@
 //! - `ship`: remote-write encoding and the `Shipper` actor per backend.
 //! - `supervisor`: builds the actors from the config, reload, ordered stop.
 //! - `logging`: JSON or text log lines.
-//! - `time`: civil dates to and from days since 1970-01-01.
+//! - `time`: civil dates to and from days since 1970-01-01; `random`:
+//!   random numbers from std (ICMP identifiers and tokens, DNS ids).
 //! - `telemetry`: counters, `/metrics`, `/healthz`, the status page.
 //! - `tls`: CA files and basic auth shared by the HTTP clients.
 //! - `cli`: the command line, one file per command (`trigger`, `check`,
