@@ -31,7 +31,7 @@
 //! It never drops data to make progress on a retryable error.
 
 pub mod backoff;
-pub mod proto;
+use crate::proto;
 pub mod remote_write;
 
 use std::collections::VecDeque;
