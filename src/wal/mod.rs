@@ -15,9 +15,52 @@
 //! # On disk (sled, see `store.rs` for the trees)
 //!
 //! Keys are u64 sequence numbers, big-endian, so sled's order is append
-//! order. Each value is one record (`record.rs`: version byte, header, snappy
+//! order (across the trees of `records.rs`). Each value is one record (`record.rs`: version byte, header, snappy
 //! payload of length-delimited `TimeSeries`), so a batch becomes a request
 //! body by concatenating payloads, with no decoding.
+//!
+//! # Cost: what sled writes and holds per record byte
+//!
+//! Records of at least `records::CHUNK_MIN_BYTES` (32 KiB: a scrape of
+//! more than about 1,400 series) go to chunk trees of
+//! `records::CHUNK_RECORDS` (4) records each, dropped whole once empty;
+//! smaller ones stay in the tree `records` (see `records.rs`). Measured
+//! with `examples/walcost.rs` on ext4 (release build, sled alone,
+//! incompressible values, a flush per round as `sync: interval` does;
+//! "written" is `/proc/self/io` `write_bytes` over the record bytes,
+//! `du` the WAL's files over the record bytes; 100 rounds):
+//!
+//! | records per round (bytes) | layout | outage: written | outage: `du` | backend up: written |
+//! |---|---|---|---|---|
+//! | 190,000 + 40,000 (the compare workload: 10,000 series, 8,192 per record) | one tree | 2.87x | 1.53x | 1.60x |
+//! | 230,000 (one record per second) | one tree | 2.83x | 2.81x | 1.24x |
+//! | 3 x 77,000 (all under the blob threshold) | one tree | 3.07x | 1.43x | 2.37x |
+//! | 6 x ~40,000 | one tree | 3.17x | 1.50x | – |
+//! | 12 x ~20,000 | one tree | 3.14x | 1.50x | – |
+//! | 190,000 + 40,000 | chunks | **1.04x** | **1.02x** | **1.06x** |
+//! | 3 x 77,000 | chunks | 1.15x | 1.14x | 1.20x |
+//! | 6 x ~40,000 | chunks | 1.30x | 1.19x | 2.11x |
+//! | 10 x 458 (ping runs) | either (all in `records`) | 4.38x | 3.51x | 6.46x |
+//!
+//! Why: in sled 0.34 a leaf splits past 16 items (`Node::should_split`)
+//! and both halves are written whole; with keys in append order that is
+//! every 8 inserts, and each record is written as its insert, then in the
+//! split that leaves it in the right half, then in the one that leaves it
+//! in the left half: about 3x, whatever the record size (a node over the
+//! blob threshold, `segment_size / 4` = 128 KiB, is written as one blob
+//! file, so large records are rewritten as blobs too). A page is also
+//! rewritten whole after 10 linked updates (`PAGE_CONSOLIDATION_THRESHOLD`).
+//! A chunk stays under both: each of its records is written once. Ruled
+//! out by the same measurements: grouping a round into one record (2.83x,
+//! same splits), record size caps (3.07–3.17x), a larger `segment_size`
+//! (2.82–3.04x; it is also fixed when a database is created, so an
+//! existing WAL could not open), `cache_capacity` (64 MiB: 2.87x, no
+//! change), and `Mode` (`LowSpace` and `HighThroughput` change nothing in
+//! sled 0.34: nothing reads the setting). Small records keep the
+//! 3–6x: a chunk per few of them would rewrite sled's tree directory (one
+//! page listing every tree) more often than it saves; grouping the small
+//! records of one `sync_interval` into one chunk-sized record would fix
+//! that and is not done.
 //!
 //! # Invariants
 //!
@@ -90,6 +133,7 @@
 //! The wall clock is read through `Clock`, so tests can jump it.
 
 pub mod record;
+pub mod records;
 pub mod retention;
 pub mod store;
 
