@@ -24,7 +24,10 @@
 //! `max_size`. So the cap applies to what `du` shows:
 //!
 //! 1. The records may take `max_size / DISK_AMPLIFICATION` bytes (the
-//!    *budget*); the oldest are dropped past it (`reason="size"`).
+//!    *budget*); the oldest are dropped past it (`reason="size"`), at
+//!    every append (a fast writer adds more than the margin between two
+//!    sweeps) and every sweep. No record is over `wal::MAX_RECORD_BYTES`,
+//!    so none is a blob file that sled would keep after its removal.
 //! 2. Every sweep measures `du`. When it is above `max_size` and higher
 //!    than at the last shrink, the budget shrinks to `BUDGET_SHRINK` of
 //!    what the records take now (never below

@@ -216,6 +216,9 @@ pub struct WalStore {
     /// The records found lost when the store was opened (first, last):
     /// made durable, not delivered everywhere, gone from the database.
     lost_on_open: Option<(u64, u64)>,
+    /// Drops made by `append` to keep the records within the budget,
+    /// reported by the next `enforce_caps`.
+    append_drops: Vec<DropEvent>,
 }
 
 const META_REMOVED_THROUGH: &[u8] = b"removed_through";
@@ -328,6 +331,7 @@ impl WalStore {
             budget: DiskBudget::new(opts.max_size),
             max_age: opts.max_age,
             lost_on_open: None,
+            append_drops: Vec::new(),
         };
         store.rebuild_index()?;
         // The backends of the last run, until `set_backends` says
@@ -476,6 +480,12 @@ impl WalStore {
             },
         );
         self.record_bytes += bytes.len() as u64;
+        // The budget holds at every append, not only at the next sweep:
+        // a fast writer adds more than the margin in a second.
+        if self.record_bytes > self.budget.records() {
+            let events = self.fit_budget()?;
+            self.append_drops.extend(events);
+        }
         Ok(Seq(seq))
     }
 
@@ -788,7 +798,7 @@ impl WalStore {
     /// Applies `buffer.max_age` and `buffer.max_size`. Returns what was
     /// dropped, per backend that had not yet acknowledged it.
     pub fn enforce_caps(&mut self, now_ms: i64) -> Result<Vec<DropEvent>, WalError> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.append_drops);
         let cutoff = now_ms - self.max_age.as_millis() as i64;
         // Every record older than the cutoff, wherever it is: append
         // order is nearly time order, but a backlog written before a
