@@ -482,7 +482,7 @@ impl WalStore {
         self.record_bytes += bytes.len() as u64;
         // The budget holds at every append, not only at the next sweep:
         // a fast writer adds more than the margin in a second.
-        if self.record_bytes > self.budget.records() {
+        if self.record_bytes > self.budget.records() + retention::APPEND_SLACK {
             let events = self.fit_budget()?;
             self.append_drops.extend(events);
         }
