@@ -9,11 +9,15 @@
 //! (series, timestamp) pairs; duplicates (a batch resent after a kill) are
 //! allowed and counted.
 //!
+//! A third loop (`crash_loop_concurrency_4_loses_nothing_synced`, 20 kills)
+//! runs four requests in flight per backend over 1,500-series runs, whose
+//! records go to the WAL's chunk trees.
+//!
 //! A run's samples all carry its start timestamp, so the check is per run:
 //! for each accepted run (its `ts_ms`), VictoriaMetrics must hold that many
 //! distinct series at that timestamp.
 //!
-//! Knobs (the defaults keep both modes under about 90 s):
+//! Knobs (the defaults keep each loop under about 90 s):
 //! - `SENTINEL_CRASHLOOP_KILLS` (40): kills per mode; hundreds by hand.
 //! - `SENTINEL_CRASHLOOP_DELAY_MS` (`200-1200`): the random wait before
 //!   each kill, `MIN-MAX` in ms (an operator's loop: `300-3000`).
@@ -55,7 +59,8 @@ impl Endpoint {
     }
 
     /// `series` gauges, each with an `id` label of `id_len` hex digits
-    /// (which snappy cannot shrink much: large records).
+    /// (which snappy cannot shrink much: large records), in labels of
+    /// 4,000 digits (`id`, `id1`, ...) when longer.
     fn with_series(series: usize, id_len: usize) -> Endpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the scrape endpoint");
         let port = listener.local_addr().unwrap().port();
@@ -96,10 +101,19 @@ impl Endpoint {
                         id.push_str(&format!("{x:016x}"));
                     }
                     id.truncate(id_len);
-                    body.push_str(&format!(
-                        "crashloop_gauge{{i=\"{i}\",id=\"{id}\"}} {}\n",
-                        n + i as u64
-                    ));
+                    // A label value holds at most 4 KiB (the parser's
+                    // bound): a longer id is spread over id, id1, id2...
+                    let mut labels = format!("i=\"{i}\"");
+                    for (k, part) in id.as_bytes().chunks(4000).enumerate() {
+                        let name = if k == 0 {
+                            "id".to_string()
+                        } else {
+                            format!("id{k}")
+                        };
+                        let part = std::str::from_utf8(part).unwrap();
+                        labels.push_str(&format!(",{name}=\"{part}\""));
+                    }
+                    body.push_str(&format!("crashloop_gauge{{{labels}}} {}\n", n + i as u64));
                 }
                 let _ = conn.write_all(
                     format!(
@@ -128,12 +142,33 @@ impl Drop for Endpoint {
     }
 }
 
-fn config(vm: &VictoriaMetrics, endpoint: &Endpoint, sync: SyncMode) -> String {
+/// What a crash loop runs: the default (one request in flight, small
+/// records), or several requests in flight over large records.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    /// The backend's `concurrency`.
+    concurrency: usize,
+    /// Series of the scraped endpoint, and the length of their `id` label.
+    series: usize,
+    id_len: usize,
+    /// Kills when `SENTINEL_CRASHLOOP_KILLS` is not set.
+    kills: u64,
+}
+
+const DEFAULT_CASE: Case = Case {
+    concurrency: 1,
+    series: EXPOSED_SERIES,
+    id_len: 0,
+    kills: 40,
+};
+
+fn config(vm: &VictoriaMetrics, endpoint: &Endpoint, sync: SyncMode, case: Case) -> String {
     format!(
         "sentinel:\n  name: \"crashloop\"\n  region: \"lab\"\n\
          sender:\n  mode: \"direct\"\n  flush_interval: 200ms\n  batch_size: 500\n  timeout: 2s\n  \
          retry:\n    min_backoff: 100ms\n    max_backoff: 1s\n  \
-         direct:\n    victoria_metrics:\n      enabled: true\n      url: \"{url}\"\n\
+         direct:\n    victoria_metrics:\n      enabled: true\n      url: \"{url}\"\n      \
+         concurrency: {concurrency}\n\
          buffer:\n  sync: {sync}\n  sync_interval: 500ms\n\
          http:\n  enabled: false\n\
          logging:\n  level: debug\n  format: json\n  output: stdout\n\
@@ -142,6 +177,7 @@ fn config(vm: &VictoriaMetrics, endpoint: &Endpoint, sync: SyncMode) -> String {
         url = vm.write_url(),
         sync = sync.as_yaml(),
         port = endpoint.port,
+        concurrency = case.concurrency,
     )
 }
 
@@ -232,12 +268,12 @@ fn stored(vm: &VictoriaMetrics) -> (BTreeMap<i64, u64>, u64) {
     (at, dup)
 }
 
-fn crash_loop(sync: SyncMode) {
-    let kills = env_u64("SENTINEL_CRASHLOOP_KILLS", 40);
+fn crash_loop(sync: SyncMode, case: Case) {
+    let kills = env_u64("SENTINEL_CRASHLOOP_KILLS", case.kills);
     let (min_delay, max_delay) = delay_range();
     let mut seed = env_u64("SENTINEL_CRASHLOOP_SEED", now_ms() as u64) | 1;
     eprintln!(
-        "crash loop ({}): {kills} kills, {min_delay}-{max_delay} ms apart, \
+        "crash loop ({}, {case:?}): {kills} kills, {min_delay}-{max_delay} ms apart, \
          SENTINEL_CRASHLOOP_SEED={seed}",
         sync.as_yaml()
     );
@@ -248,8 +284,8 @@ fn crash_loop(sync: SyncMode) {
         seed
     };
     let vm = VictoriaMetrics::start();
-    let endpoint = Endpoint::start();
-    let mut agent = Agent::start(&config(&vm, &endpoint, sync));
+    let endpoint = Endpoint::with_series(case.series, case.id_len);
+    let mut agent = Agent::start(&config(&vm, &endpoint, sync, case));
     agent.wait_for_count_in_run("Samples appended.", 1, Duration::from_secs(30));
     let started = Instant::now();
     // Wall-clock time of each run's kill, by run index.
@@ -379,14 +415,31 @@ fn crash_loop(sync: SyncMode) {
 /// fsync) survives any `kill -9`.
 #[test]
 fn crash_loop_sync_always_loses_nothing_accepted() {
-    crash_loop(SyncMode::Always);
+    crash_loop(SyncMode::Always, DEFAULT_CASE);
 }
 
 /// `buffer.sync: interval`: every append a "WAL synced." covers survives
 /// any `kill -9`.
 #[test]
 fn crash_loop_sync_interval_loses_nothing_synced() {
-    crash_loop(SyncMode::Interval);
+    crash_loop(SyncMode::Interval, DEFAULT_CASE);
+}
+
+/// Four requests in flight (acks out of order, a window resent after a
+/// kill) over records large enough for the WAL's chunk trees (1,500
+/// series with 16-digit ids, about 40 KB a run; `wal::records`): every
+/// synced append survives any `kill -9`.
+#[test]
+fn crash_loop_concurrency_4_loses_nothing_synced() {
+    crash_loop(
+        SyncMode::Interval,
+        Case {
+            concurrency: 4,
+            series: 1500,
+            id_len: 16,
+            kills: 20,
+        },
+    );
 }
 
 /// The sentinel that `strace` runs: killed (and strace reaped) on drop.
@@ -547,13 +600,14 @@ fn sync_always_fsyncs_the_wal_file_before_each_accepted_append() {
     );
 }
 
-/// Records too large for sled's log (a node above about 128 KiB: here
-/// 3,000 series with 64-digit ids) go to files of their own under
+/// Records too large for sled's log (a node above about 128 KiB: the
+/// WAL cuts runs into records under that, but one sample cannot be cut;
+/// here a series with a 200,000-digit id in 50 labels) go to files of their own under
 /// `blobs/`, which sled never fsyncs: every blob file created before an
 /// append is logged as accepted is fsynced before that line.
 #[test]
 fn sync_always_fsyncs_large_records_before_accepting_them() {
-    let endpoint = Endpoint::with_series(3000, 64);
+    let endpoint = Endpoint::with_series(1, 200_000);
     let (trace, wal) = trace_agent(&endpoint, "1s", 4);
     let _cleanup = RemoveDir(wal.parent().unwrap().to_path_buf());
     let blobs = format!("{}/", wal.join("blobs").display());

@@ -557,8 +557,19 @@ impl Shipper {
         if self.broken && self.posting == 0 && !self.reading {
             self.window.clear();
             self.broken = false;
+            self.release();
         }
         self.pump(ctx);
+    }
+
+    /// Until the retry, the caps may take the failed batch like any other
+    /// record. Only once no request of the window is in flight: a cap
+    /// must not drop (and count) a batch a request may still deliver (and
+    /// the ack count again).
+    fn release(&self) {
+        self.wal.do_send(Release {
+            backend: self.id.clone(),
+        });
     }
 
     /// Counts and logs a delivered batch; returns the pause before the
@@ -663,10 +674,6 @@ impl Shipper {
     /// A batch was kept: count, log once per outage, schedule the retry.
     fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
         self.summary.requests_failed += 1;
-        // Until the retry, the caps may take this batch like any other.
-        self.wal.do_send(Release {
-            backend: self.id.clone(),
-        });
         let reason = keep.reason();
         self.count_failures(reason, 1);
         let backlog = self
@@ -878,6 +885,7 @@ impl Shipper {
                     Ok(Ok(done)) => done,
                     Ok(Err(keep)) => {
                         act.kept(ctx, keep, samples);
+                        act.release();
                         return Either::Left(fut::ready(()));
                     }
                     Err(_) => return Either::Left(fut::ready(())),
@@ -1536,12 +1544,12 @@ mod tests {
     }
 
     /// The shared test HTTP server (a thread per connection) answering
-    /// after `delay(values of the request)`, with 503 when `fail(n)` for
+    /// after `delay(values of the request)`, with 503 when `fail(n, values)` for
     /// the n-th request (from 1), else 204. Real servers do not fail or
     /// stall one given request.
     fn concurrent_mock(
         delay: fn(&[f64]) -> Duration,
-        fail: fn(usize) -> bool,
+        fail: fn(usize, &[f64]) -> bool,
     ) -> (HttpServer, Arc<Mutex<Seen>>) {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let s = seen.clone();
@@ -1561,7 +1569,7 @@ mod tests {
                 .flat_map(|t| t.samples.iter().map(|x| x.value))
                 .collect();
             std::thread::sleep(delay(&values));
-            let status = if fail(n) {
+            let status = if fail(n, &values) {
                 503
             } else {
                 s.lock().unwrap().values.extend(values);
@@ -1578,17 +1586,24 @@ mod tests {
     /// `batch_size` 1 (a batch per record), and calls `watch` with the
     /// backlog every 20 ms until it is empty (or 30 s pass); returns the
     /// backlog at the end.
-    fn drain(
+    fn drain(url: &str, concurrency: usize, runs: usize, watch: impl FnMut(u64) + 'static) -> u64 {
+        drain_counted(url, concurrency, runs, 64 << 20, watch).0
+    }
+
+    /// [`drain`] with `buffer.max_size`; also returns the shipper's
+    /// telemetry (what it counted as sent and dropped).
+    fn drain_counted(
         url: &str,
         concurrency: usize,
         runs: usize,
+        max_size: u64,
         mut watch: impl FnMut(u64) + 'static,
-    ) -> u64 {
+    ) -> (u64, Arc<Telemetry>) {
         use crate::wal::{Append, GetStats, SetBackends};
         let dir = tempfile::tempdir().unwrap();
         let buffer = crate::config::BufferConfig {
             path: dir.path().join("wal"),
-            max_size: 64 << 20,
+            max_size,
             max_age: Duration::from_secs(3600),
             sync: crate::config::SyncMode::Interval,
             sync_interval: Duration::from_secs(1),
@@ -1607,7 +1622,8 @@ mod tests {
             backends: vec![backend.clone()],
         };
         let telemetry = Arc::new(Telemetry::new());
-        actix::System::new().block_on(async move {
+        let counted = telemetry.clone();
+        let pending = actix::System::new().block_on(async move {
             let store = crate::wal::open_or_recover(&buffer).unwrap();
             let wal = Wal::new(store, &buffer, telemetry.clone()).start();
             wal.send(SetBackends {
@@ -1648,12 +1664,13 @@ mod tests {
                 .await
                 .unwrap();
             pending
-        })
+        });
+        (pending, counted)
     }
 
     #[test]
     fn concurrency_bounds_the_requests_in_flight_and_all_arrive_once() {
-        let (server, seen) = concurrent_mock(|_| Duration::from_millis(100), |_| false);
+        let (server, seen) = concurrent_mock(|_| Duration::from_millis(100), |_, _| false);
         let url = server.url("/api/v1/write");
         assert_eq!(drain(&url, 3, 24, |_| {}), 0);
         let seen = seen.lock().unwrap();
@@ -1666,7 +1683,7 @@ mod tests {
         values.sort_by(f64::total_cmp);
         assert_eq!(values, (0..24).map(f64::from).collect::<Vec<_>>());
         // Default 1: never two at once, and in order.
-        let (server, seen) = concurrent_mock(|_| Duration::from_millis(20), |_| false);
+        let (server, seen) = concurrent_mock(|_| Duration::from_millis(20), |_, _| false);
         let url = server.url("/api/v1/write");
         assert_eq!(drain(&url, 1, 8, |_| {}), 0);
         let seen = seen.lock().unwrap();
@@ -1680,7 +1697,7 @@ mod tests {
         // at once.
         let (server, seen) = concurrent_mock(
             |values| Duration::from_millis(if values.contains(&0.0) { 1500 } else { 10 }),
-            |_| false,
+            |_, _| false,
         );
         let url = server.url("/api/v1/write");
         let seen2 = seen.clone();
@@ -1711,7 +1728,7 @@ mod tests {
     #[test]
     fn a_failed_batch_in_the_window_is_retried_and_nothing_is_lost() {
         // The second request gets a 503; the others are stored.
-        let (server, seen) = concurrent_mock(|_| Duration::from_millis(30), |n| n == 2);
+        let (server, seen) = concurrent_mock(|_| Duration::from_millis(30), |n, _| n == 2);
         let url = server.url("/api/v1/write");
         assert_eq!(drain(&url, 4, 16, |_| {}), 0);
         let seen = seen.lock().unwrap();
@@ -1719,6 +1736,47 @@ mod tests {
             seen.values.iter().map(|v| *v as u64).collect();
         assert_eq!(distinct, (0..16).collect(), "every sample stored");
         assert!(seen.requests > 16, "the failed batch was sent again");
+    }
+
+    #[test]
+    fn a_cap_never_counts_a_sample_both_dropped_and_delivered() {
+        // The first request (value 0) takes 2.5 s and is stored; the
+        // one of value 1 fails at once (its retry is stored). The WAL's sweep (every second) runs while
+        // the first is in flight, with a cap that keeps no record: it may
+        // drop what no request carries, never the batch in flight.
+        let (server, seen) = concurrent_mock(
+            |values| Duration::from_millis(if values.contains(&0.0) { 2500 } else { 30 }),
+            |n, values| n <= 4 && values.contains(&1.0),
+        );
+        let url = server.url("/api/v1/write");
+        let runs = 8;
+        let (pending, telemetry) = drain_counted(&url, 4, runs, 1, |_| {});
+        assert_eq!(pending, 0);
+        let backend = remote_write::tests::backend(&url);
+        let labels = Labels::new().with("backend", backend.id.as_str());
+        let sent = telemetry.get("sentinel_samples_sent_total", &labels);
+        let dropped: f64 = DropReason::ALL
+            .iter()
+            .map(|r| {
+                telemetry.get(
+                    "sentinel_samples_dropped_total",
+                    &labels.clone().with("reason", r.as_str()),
+                )
+            })
+            .sum();
+        assert!(
+            seen.lock().unwrap().values.contains(&0.0),
+            "the slow first batch was stored"
+        );
+        assert!(
+            dropped > 0.0,
+            "the cap dropped nothing: the test tests nothing"
+        );
+        assert_eq!(
+            sent + dropped,
+            runs as f64,
+            "each sample counted once: {sent} sent, {dropped} dropped"
+        );
     }
 
     /// `sentinel check` on a redirect says where it points, and on an

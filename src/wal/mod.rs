@@ -4,7 +4,9 @@
 //! # Who talks to it
 //!
 //! - Probes send `Append`: one record per probe run (a multi-host run of
-//!   more than `probe::APPEND_MAX_SAMPLES` samples is cut between hosts).
+//!   more than `probe::APPEND_MAX_SAMPLES` samples is cut between hosts,
+//!   and a run over `MAX_RECORD_BYTES` encoded into several records; the
+//!   "Samples appended." line names the last one's seq).
 //! - Each shipper sends `ReadBatch` for its backend, posts the batch, then
 //!   `Ack`s it. It reads the next batch (`after` the last one read) while
 //!   earlier ones are in flight, and acks in order, so a cursor only
@@ -15,9 +17,60 @@
 //! # On disk (sled, see `store.rs` for the trees)
 //!
 //! Keys are u64 sequence numbers, big-endian, so sled's order is append
-//! order. Each value is one record (`record.rs`: version byte, header, snappy
+//! order (across the trees of `records.rs`). Each value is one record (`record.rs`: version byte, header, snappy
 //! payload of length-delimited `TimeSeries`), so a batch becomes a request
 //! body by concatenating payloads, with no decoding.
+//!
+//! # Cost: what sled writes and holds per record byte
+//!
+//! Records of at least `records::CHUNK_MIN_BYTES` (32 KiB: a scrape of
+//! more than about 1,400 series) go to chunk trees of
+//! `records::CHUNK_RECORDS` (4) records each, dropped whole once empty;
+//! smaller ones stay in the tree `records` (see `records.rs`). Measured
+//! with `examples/walcost.rs` on ext4 (release build, sled alone,
+//! incompressible values, a flush per round as `sync: interval` does;
+//! "written" is `/proc/self/io` `write_bytes` over the record bytes,
+//! `du` the WAL's files over the record bytes; 100 rounds):
+//!
+//! | records per round (bytes) | layout | outage: written | outage: `du` | backend up: written |
+//! |---|---|---|---|---|
+//! | 190,000 + 40,000 (the compare workload: 10,000 series, 8,192 per record) | one tree | 2.87x | 1.53x | 1.60x |
+//! | 230,000 (one record per second) | one tree | 2.83x | 2.81x | 1.24x |
+//! | 3 x 77,000 (all under the blob threshold) | one tree | 3.07x | 1.43x | 2.37x |
+//! | 6 x ~40,000 | one tree | 3.17x | 1.50x | – |
+//! | 12 x ~20,000 | one tree | 3.14x | 1.50x | – |
+//! | 190,000 + 40,000 | chunks | **1.04x** | **1.02x** | **1.06x** |
+//! | 3 x 77,000 | chunks | 1.15x | 1.14x | 1.20x |
+//! | 6 x ~40,000 | chunks | 1.30x | 1.19x | 2.11x |
+//! | 10 x 458 (ping runs) | either (all in `records`) | 4.38x | 3.51x | 6.46x |
+//! | 95,000 x 2 + 40,000 (the compare workload as stored now, cut under `MAX_RECORD_BYTES`) | one tree | 3.12x | 1.43x | 2.26x |
+//! | 95,000 x 2 + 40,000 | chunks | **1.15x** | **1.14x** | **1.20x** |
+//!
+//! Why: in sled 0.34 a leaf splits past 16 items (`Node::should_split`)
+//! and both halves are written whole; with keys in append order that is
+//! every 8 inserts, and each record is written as its insert, then in the
+//! split that leaves it in the right half, then in the one that leaves it
+//! in the left half: about 3x, whatever the record size (a node over the
+//! blob threshold, `segment_size / 4` = 128 KiB, is written as one blob
+//! file, so large records are rewritten as blobs too). A page is also
+//! rewritten whole after 10 linked updates (`PAGE_CONSOLIDATION_THRESHOLD`).
+//! A chunk stays under both: each of its records is written once. The
+//! last row is what the WAL does: runs are also cut under the blob
+//! threshold (`MAX_RECORD_BYTES`, for `max_size`: a dropped blob's file
+//! stays until its log segment fills), which costs about 0.1x over blobs
+//! (a 95 KB message leaves the end of a 512 KiB segment unused). For the
+//! compare workload (23 bytes a sample) that is about 26.5 bytes written
+//! and 26 held per sample, against 2.9–3.1x and 1.4–1.5x before. Ruled
+//! out by the same measurements: grouping a round into one record (2.83x,
+//! same splits), record size caps (3.07–3.17x), a larger `segment_size`
+//! (2.82–3.04x; it is also fixed when a database is created, so an
+//! existing WAL could not open), `cache_capacity` (64 MiB: 2.87x, no
+//! change), and `Mode` (`LowSpace` and `HighThroughput` change nothing in
+//! sled 0.34: nothing reads the setting). Small records keep the
+//! 3–6x: a chunk per few of them would rewrite sled's tree directory (one
+//! page listing every tree) more often than it saves; grouping the small
+//! records of one `sync_interval` into one chunk-sized record would fix
+//! that and is not done.
 //!
 //! # Invariants
 //!
@@ -90,6 +143,7 @@
 //! The wall clock is read through `Clock`, so tests can jump it.
 
 pub mod record;
+pub mod records;
 pub mod retention;
 pub mod store;
 
@@ -717,33 +771,37 @@ impl Handler<Append> for Wal {
         if msg.samples.is_empty() {
             return Ok(last);
         }
-        let held = Held {
-            seq: None,
-            bytes: record::encode(&msg.samples),
-            samples: msg.samples.len() as u64,
-            ts_ms: msg
-                .samples
-                .iter()
-                .map(|s| s.timestamp_ms)
-                .max()
-                .unwrap_or(0),
-        };
-        // Held records go first, so a new one waits behind them.
-        let Some(store) = self.store.as_mut().filter(|_| self.overflow.is_empty()) else {
-            self.hold(held);
-            return Ok(last);
-        };
-        let seq = match store.append(&held.bytes) {
-            Ok(seq) => seq,
-            Err(e) => {
-                self.broke(&e);
-                self.hold(held);
-                return Ok(last);
-            }
-        };
-        self.unsynced = Some(seq);
-        self.issued = self.issued.max(seq);
-        self.unsynced_records.push((seq, held));
+        let mut pieces = encode_pieces(&msg.samples).into_iter();
+        let mut seq = last;
+        // Samples of the pieces appended before a failure: with
+        // `interval` they count as accepted when appended.
+        let mut appended = 0;
+        while let Some(held) = pieces.next() {
+            // Held records go first, so a new one waits behind them.
+            let writable = self.store.is_some() && self.overflow.is_empty();
+            let result = match self.store.as_mut() {
+                Some(store) if writable => store.append(&held.bytes).map(Some),
+                _ => Ok(None),
+            };
+            seq = match result {
+                Ok(Some(seq)) => seq,
+                failed => {
+                    if let Err(e) = failed {
+                        self.broke(&e);
+                    }
+                    if self.sync == SyncMode::Interval {
+                        self.count_accepted(appended);
+                    }
+                    self.hold(held);
+                    pieces.for_each(|h| self.hold(h));
+                    return Ok(last);
+                }
+            };
+            appended += held.samples;
+            self.unsynced = Some(seq);
+            self.issued = self.issued.max(seq);
+            self.unsynced_records.push((seq, held));
+        }
         if self.sync == SyncMode::Always && self.sync_now().is_err() {
             // broke() kept the record for the reopen; not accepted yet.
             return Ok(last);
@@ -843,6 +901,45 @@ impl Handler<GetStats> for Wal {
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
         self.stats()
     }
+}
+
+/// The largest record the WAL stores: under sled's blob threshold
+/// (`segment_size / 4` = 128 KiB, less its headers), so every record is
+/// written into sled's log and its space comes back with the segment
+/// once the record is removed. A larger one would be a file of its own
+/// under `blobs/`, which sled removes only when the log segment holding
+/// the removal fills up: with only large records that is after hundreds
+/// of them, so dropped records' files piled up past `max_size` (the
+/// `wal` module doc, "Cost").
+pub const MAX_RECORD_BYTES: usize = 112 << 10;
+
+/// The records `Append` stores for a run (see `MAX_RECORD_BYTES`), for
+/// tools that fill a WAL as the agent would.
+pub fn encode_records(samples: &[Sample]) -> Vec<Vec<u8>> {
+    encode_pieces(samples)
+        .into_iter()
+        .map(|h| h.bytes)
+        .collect()
+}
+
+/// Encodes a run as records of at most `MAX_RECORD_BYTES` (a run is cut
+/// between samples, in the order given, into as few records as fit).
+fn encode_pieces(samples: &[Sample]) -> Vec<Held> {
+    let held = |part: &[Sample], bytes: Vec<u8>| Held {
+        seq: None,
+        bytes,
+        samples: part.len() as u64,
+        ts_ms: part.iter().map(|s| s.timestamp_ms).max().unwrap_or(0),
+    };
+    let bytes = record::encode(samples);
+    if bytes.len() <= MAX_RECORD_BYTES || samples.len() < 2 {
+        return vec![held(samples, bytes)];
+    }
+    // Cut into the pieces the size suggests (with room to spare), then
+    // halve any piece still too large.
+    let parts = bytes.len().div_ceil(MAX_RECORD_BYTES * 9 / 10);
+    let per = samples.len().div_ceil(parts);
+    samples.chunks(per).flat_map(encode_pieces).collect()
 }
 
 /// Opens the WAL described by `cfg`; a damaged one is moved aside to
@@ -1078,6 +1175,107 @@ mod tests {
             eprintln!("{what}: moved aside {} time(s)", aside(dir.path()));
             assert!(aside(dir.path()) <= 1, "{what}");
         }
+    }
+
+    /// A scrape run of `series` series with 16-digit ids and noisy values
+    /// (about 23 bytes a sample in a record, as the compare workload).
+    fn scrape_run(series: usize, round: u64) -> Vec<Sample> {
+        let mut x = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..series)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                Sample::new(
+                    "node_value",
+                    Labels::new().with("task_id", "scrape").with(
+                        "id",
+                        format!("{:016x}", (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)),
+                    ),
+                    (x % 1_000_000) as f64,
+                    1_700_000_000_000 + round as i64 * 1000,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_is_cut_into_records_under_the_blob_threshold() {
+        let run = scrape_run(8192, 1);
+        let whole = record::encode(&run).len();
+        let pieces = encode_pieces(&run);
+        eprintln!(
+            "8192 samples: {whole} bytes whole, pieces {:?}",
+            pieces.iter().map(|p| p.bytes.len()).collect::<Vec<_>>()
+        );
+        assert!(whole > MAX_RECORD_BYTES, "the run should need cutting");
+        assert!(pieces.len() >= 2);
+        assert!(pieces.iter().all(|p| p.bytes.len() <= MAX_RECORD_BYTES));
+        assert_eq!(pieces.iter().map(|p| p.samples).sum::<u64>(), 8192);
+        let one = encode_pieces(&run[..100]);
+        assert_eq!(one.len(), 1);
+    }
+
+    /// `buffer.max_size` holds at any write rate: a writer appending
+    /// compare-workload runs (8,192 samples, about 190 KB) far faster than
+    /// the WAL's sweep runs, `du` sampled after every append.
+    #[test]
+    fn a_fast_writer_never_takes_du_past_max_size_and_the_margin() {
+        let dir = tempfile::tempdir().unwrap();
+        let max_size: u64 = 16 << 20;
+        let opts = store::StoreOptions {
+            path: dir.path().join("wal"),
+            cache_size: 4 << 20,
+            max_size,
+            max_age: Duration::from_secs(365 * 86_400),
+        };
+        let mut s = WalStore::open(&opts).unwrap();
+        s.set_backends(&[BackendId("vm".into())]).unwrap();
+        let bound = max_size + retention::DISK_MARGIN;
+        let (mut peak, mut appended, mut dropped) = (0, 0u64, 0u64);
+        // Four distinct runs, encoded once (encoding is not under test).
+        let runs: Vec<Vec<Held>> = (0..4)
+            .map(|r| encode_pieces(&scrape_run(8192, r)))
+            .collect();
+        let start = Instant::now();
+        for round in 0..300u64 {
+            for held in &runs[round as usize % runs.len()] {
+                s.append(&held.bytes).unwrap();
+                appended += held.bytes.len() as u64;
+                let du = s.disk_bytes();
+                peak = peak.max(du);
+                assert!(
+                    du <= bound,
+                    "du {du} > max_size {max_size} + margin after {appended} bytes appended"
+                );
+            }
+            // The sync every 2 runs, the sweep every 150 (~30 MB: a
+            // second of a 30 MB/s writer).
+            if round % 2 == 1 {
+                s.flush().unwrap();
+            }
+            if round % 150 == 149 {
+                s.flush().unwrap();
+                dropped += s
+                    .enforce_caps(crate::sample::now_ms())
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.samples)
+                    .sum::<u64>();
+                let (more, _) = s.enforce_disk(Instant::now()).unwrap();
+                dropped += more.iter().map(|e| e.samples).sum::<u64>();
+            }
+        }
+        eprintln!(
+            "{appended} bytes appended in {:.1?}, du peak {peak} (bound {bound}), {dropped} \
+             samples dropped",
+            start.elapsed()
+        );
+        assert!(
+            appended > 2 * bound,
+            "the writer wrote too little to test the bound"
+        );
+        assert!(dropped > 0);
     }
 
     #[test]

@@ -24,7 +24,11 @@
 //! `max_size`. So the cap applies to what `du` shows:
 //!
 //! 1. The records may take `max_size / DISK_AMPLIFICATION` bytes (the
-//!    *budget*); the oldest are dropped past it (`reason="size"`).
+//!    *budget*); the oldest are dropped past it (`reason="size"`) at
+//!    every sweep, and by an append that takes the records
+//!    `APPEND_SLACK` past it (a fast writer adds more than the margin
+//!    between two sweeps). No record is over `wal::MAX_RECORD_BYTES`,
+//!    so none is a blob file that sled would keep after its removal.
 //! 2. Every sweep measures `du`. When it is above `max_size` and higher
 //!    than at the last shrink, the budget shrinks to `BUDGET_SHRINK` of
 //!    what the records take now (never below
@@ -62,6 +66,12 @@ pub const DISK_AMPLIFICATION: u64 = 3;
 /// What `du` may exceed `max_size` by: sled's segments in flight and
 /// waiting for cleaning (measured 4–9 MiB; see the module doc).
 pub const DISK_MARGIN: u64 = 8 << 20;
+
+/// What the records may pass the budget by between two sweeps before an
+/// append drops the oldest (down to the budget) itself: a fast writer
+/// adds more than the margin in a second, a slow one never reaches it
+/// (its drops stay with the sweep).
+pub const APPEND_SLACK: u64 = 1 << 20;
 
 /// When `du` is over `max_size`, the budget becomes this fraction of the
 /// bytes the records take at that moment.

@@ -6,6 +6,7 @@
 //! | tree      | key                          | value                         |
 //! |-----------|------------------------------|-------------------------------|
 //! | `records` | seq, u64 big-endian          | one record (`wal::record`)    |
+//! | `records.<hex>` | the same, large records, 4 per tree (`records.rs`) | |
 //! | `cursors` | backend name (UTF-8)         | last acknowledged seq, u64 BE |
 //! | `drops`   | `backend\0reason`            | samples dropped, u64 BE       |
 //! | `meta`    | `removed_through`            | highest seq ever removed      |
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::sample::{BackendId, Seq};
 use crate::wal::record;
+use crate::wal::records::Records;
 use crate::wal::retention::{self, DiskAction, DiskBudget};
 
 /// Why a drop happened; the label `reason` of `sentinel_samples_dropped_total`.
@@ -189,7 +191,7 @@ pub struct WalStore {
     /// The newest blob file (`<path>/blobs/<lsn>`) fsynced so far: see
     /// `sync_blobs`.
     blobs_synced: std::cell::Cell<Option<u64>>,
-    records: sled::Tree,
+    records: Records,
     cursors: sled::Tree,
     drops: sled::Tree,
     meta: sled::Tree,
@@ -205,7 +207,8 @@ pub struct WalStore {
     /// acknowledged. Caps never drop those records: the backend may be
     /// storing them right now, and counting them as dropped would count
     /// them twice. A cap passes over them, so it can be exceeded by one
-    /// batch per backend.
+    /// window of batches (`concurrency`) per backend. The shipper releases
+    /// them only once none of its requests is in flight.
     in_flight: std::cell::RefCell<BTreeMap<String, u64>>,
     /// The share of `max_size` the records may take (`retention.rs`).
     budget: DiskBudget,
@@ -213,6 +216,9 @@ pub struct WalStore {
     /// The records found lost when the store was opened (first, last):
     /// made durable, not delivered everywhere, gone from the database.
     lost_on_open: Option<(u64, u64)>,
+    /// Drops made by `append` to keep the records within the budget,
+    /// reported by the next `enforce_caps`.
+    append_drops: Vec<DropEvent>,
 }
 
 const META_REMOVED_THROUGH: &[u8] = b"removed_through";
@@ -300,7 +306,10 @@ impl WalStore {
                 path: path_str.clone(),
                 source: sled::Error::Io(e),
             })?;
-        let records = tree("records")?;
+        let records = Records::open(&db).map_err(|source| WalError::Storage {
+            path: path_str.clone(),
+            source,
+        })?;
         let cursors = tree("cursors")?;
         let drops = tree("drops")?;
         let meta = tree("meta")?;
@@ -322,6 +331,7 @@ impl WalStore {
             budget: DiskBudget::new(opts.max_size),
             max_age: opts.max_age,
             lost_on_open: None,
+            append_drops: Vec::new(),
         };
         store.rebuild_index()?;
         // The backends of the last run, until `set_backends` says
@@ -470,6 +480,12 @@ impl WalStore {
             },
         );
         self.record_bytes += bytes.len() as u64;
+        // The budget holds at every append, not only at the next sweep:
+        // a fast writer adds more than the margin in a second.
+        if self.record_bytes > self.budget.records() + retention::APPEND_SLACK {
+            let events = self.fit_budget()?;
+            self.append_drops.extend(events);
+        }
         Ok(Seq(seq))
     }
 
@@ -759,16 +775,12 @@ impl WalStore {
         let Some(&top) = seqs.iter().max() else {
             return Ok(());
         };
-        let mut batch = sled::Batch::default();
         for s in seqs {
-            batch.remove(&be(*s));
             if let Some(m) = self.index.remove(s) {
                 self.record_bytes -= m.bytes;
             }
         }
-        self.records
-            .apply_batch(batch)
-            .map_err(|e| self.storage(e))?;
+        self.records.remove_all(seqs).map_err(|e| self.storage(e))?;
         let prev = self
             .meta
             .get(META_REMOVED_THROUGH)
@@ -786,7 +798,7 @@ impl WalStore {
     /// Applies `buffer.max_age` and `buffer.max_size`. Returns what was
     /// dropped, per backend that had not yet acknowledged it.
     pub fn enforce_caps(&mut self, now_ms: i64) -> Result<Vec<DropEvent>, WalError> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.append_drops);
         let cutoff = now_ms - self.max_age.as_millis() as i64;
         // Every record older than the cutoff, wherever it is: append
         // order is nearly time order, but a backlog written before a
@@ -891,8 +903,13 @@ impl WalStore {
         /// Keys per `apply_batch` while copying.
         const COPY_BATCH: usize = 1024;
         let db = sled_config(to, self.opts.cache_size).open()?;
+        // Records one by one, so the copy keeps the layout (`records.rs`).
+        let mut records = Records::open(&db)?;
+        for item in self.records.iter() {
+            let (k, v) = item?;
+            records.insert(k, &v)?;
+        }
         for (name, tree) in [
-            ("records", &self.records),
             ("cursors", &self.cursors),
             ("drops", &self.drops),
             ("meta", &self.meta),
