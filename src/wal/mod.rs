@@ -169,6 +169,16 @@ pub struct Append {
     pub samples: Vec<Sample>,
 }
 
+/// Append one record of a probe run, already encoded (`record::encode`,
+/// or `record::RunWriter` for a page written in one pass). Answered as
+/// [`Append`] is. A record that is not one (no header) is refused.
+#[derive(Message)]
+#[rtype(result = "Result<Seq, WalError>")]
+pub struct AppendRecord {
+    pub task_id: TaskId,
+    pub record: Vec<u8>,
+}
+
 /// The next batch after `backend`'s cursor, at most `max_samples` samples
 /// (but at least one record).
 #[derive(Message)]
@@ -728,6 +738,37 @@ impl Handler<Append> for Wal {
                 .max()
                 .unwrap_or(0),
         };
+        self.append_held(&msg.task_id, held)
+    }
+}
+
+impl Handler<AppendRecord> for Wal {
+    type Result = Result<Seq, WalError>;
+
+    fn handle(&mut self, msg: AppendRecord, _: &mut Context<Self>) -> Self::Result {
+        let head = record::header(&msg.record).map_err(|e| WalError::Corrupt {
+            path: self.path_str(),
+            reason: format!("task {} gave a record that is not one: {e}", msg.task_id),
+        })?;
+        if head.samples == 0 {
+            return Ok(self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0)));
+        }
+        let held = Held {
+            seq: None,
+            bytes: msg.record,
+            samples: u64::from(head.samples),
+            ts_ms: head.max_ts_ms,
+        };
+        self.append_held(&msg.task_id, held)
+    }
+}
+
+impl Wal {
+    /// Appends one encoded record (held in memory while the WAL cannot be
+    /// written) and, in `always` mode, fsyncs before answering.
+    fn append_held(&mut self, task_id: &TaskId, held: Held) -> Result<Seq, WalError> {
+        let last = self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0));
+        let (samples, ts_ms) = (held.samples, held.ts_ms);
         // Held records go first, so a new one waits behind them.
         let Some(store) = self.store.as_mut().filter(|_| self.overflow.is_empty()) else {
             self.hold(held);
@@ -748,12 +789,12 @@ impl Handler<Append> for Wal {
             // broke() kept the record for the reopen; not accepted yet.
             return Ok(last);
         }
-        self.count_accepted(msg.samples.len() as u64);
+        self.count_accepted(samples);
         log::debug!(
-            task_id = msg.task_id.as_str(),
-            samples = msg.samples.len(),
+            task_id = task_id.as_str(),
+            samples = samples,
             seq = seq.0,
-            ts_ms = msg.samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+            ts_ms = ts_ms;
             "Samples appended."
         );
         Ok(seq)

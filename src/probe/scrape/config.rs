@@ -10,7 +10,9 @@ use crate::config::plugin::{
     check_probe_url, plugin_table, probe_http, probe_timeout, probe_url, Loader, Node,
 };
 use crate::config::{ConfigError, Secret};
-use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// `plugin: scrape`.
@@ -77,6 +79,10 @@ impl Plugin for ScrapeConfig {
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
         super::run_task(self, base, ts).map(Into::into)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        super::run_cached(self, cache, ts)
     }
 
     fn trigger(a: ScrapeArgs) -> anyhow::Result<Triggered> {
