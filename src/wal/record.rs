@@ -369,6 +369,9 @@ fn seal(raw: &[u8], samples: u32, series: u32, min_ts: i64, max_ts: i64) -> Vec<
         .compress(raw, &mut out[HEADER_LEN..])
         .expect("snappy compresses any input below 4 GiB");
     out.truncate(HEADER_LEN + n);
+    // The bound is the size of the input; what is kept (by the WAL while
+    // it syncs, by telemetry until the next run) is only the record.
+    out.shrink_to_fit();
     out[0] = VERSION;
     out[1..5].copy_from_slice(&samples.to_le_bytes());
     out[5..9].copy_from_slice(&series.to_le_bytes());
