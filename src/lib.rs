@@ -18,12 +18,14 @@
 //! - `logging`: JSON or text log lines.
 //! - `telemetry`: counters, `/metrics`, `/healthz`, the status page.
 //! - `tls`: CA files and basic auth shared by the HTTP clients.
+//! - `memory`: how the agent asks glibc's malloc to keep its memory.
 //! - `cli`: the command line, one file per command (`trigger`, `check`,
 //!   `wal_stats`).
 
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod probe;
 pub mod sample;
 pub mod ship;
