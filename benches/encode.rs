@@ -58,6 +58,17 @@ fn scrape_to_record(c: &mut Criterion) {
     g.bench_function("parse_and_encode_10000", |b| {
         b.iter(|| record::encode(&sentinel::probe::textformat::parse(&page, &base, TS).unwrap()))
     });
+    // What a scrape task does: the page into records in one pass, the
+    // task's labels encoded once (outside the loop, as a task keeps them).
+    let encoded = record::EncodedLabels::new(&base);
+    g.bench_function("one_pass_10000", |b| {
+        b.iter(|| {
+            let mut w = record::RunWriter::new(sentinel::probe::APPEND_MAX_SAMPLES);
+            let mut keys = sentinel::probe::textformat::SeriesKeys::default();
+            sentinel::probe::textformat::encode(&page, &encoded, TS, &mut w, &mut keys).unwrap();
+            w.finish()
+        })
+    });
     g.finish();
 }
 

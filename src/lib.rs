@@ -23,12 +23,14 @@
 //!   random numbers from std (ICMP identifiers and tokens, DNS ids).
 //! - `telemetry`: counters, `/metrics`, `/healthz`, the status page.
 //! - `tls`: CA files and basic auth shared by the HTTP clients.
+//! - `memory`: how the agent asks glibc's malloc to keep its memory.
 //! - `cli`: the command line, one file per command (`trigger`, `check`,
 //!   `wal_stats`).
 
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod memory;
 pub mod probe;
 pub mod proto;
 pub(crate) mod random;

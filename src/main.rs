@@ -12,7 +12,9 @@ use sentinel::config::ConfigError;
 fn main() -> ExitCode {
     // clap exits 2 on usage errors and 0 for --help/--version by itself.
     let cli = Cli::parse();
-    if !matches!(cli.command, sentinel::cli::Command::Start(_)) {
+    if matches!(cli.command, sentinel::cli::Command::Start(_)) {
+        sentinel::memory::tune_allocator();
+    } else {
         // One-shot commands end quietly when their reader goes away
         // (`sentinel trigger ping ... | head`), like any Unix tool. The
         // agent keeps Rust's default (EPIPE as an error) so that a closed

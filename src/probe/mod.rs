@@ -3,10 +3,14 @@
 //!
 //! A probe runs its plugin on the task's interval, off the event loop
 //! (plugins block on sockets), stamps the samples with the run's start time
-//! in milliseconds, and sends them to the WAL as one `Append` (several, one
-//! after the other, past `APPEND_MAX_SAMPLES`: a task of thousands of
-//! hosts). Telemetry keeps the same run, shared, not copied. A probe never
-//! talks to a backend. A run still going when the next is due makes the
+//! in milliseconds, encodes the run as WAL records on the same thread and
+//! sends them to the WAL, one `AppendRecord` each (several, one after the
+//! other, past `APPEND_MAX_SAMPLES`: a task of thousands of hosts, a large
+//! page). A page (scrape, exec) goes from its text to records in one pass
+//! (`textformat::encode`), the task's labels encoded once ([`TaskCache`]);
+//! the other plugins give samples whose label sets the task builds once.
+//! Telemetry keeps the latest run (the samples, or a page's records,
+//! decoded when `/metrics` asks). A probe never talks to a backend. A run still going when the next is due makes the
 //! next one skip (counted as `result="skipped"`), so a slow target never
 //! piles up threads.
 //!
@@ -28,7 +32,8 @@ pub mod net;
 pub mod pinger;
 pub mod textformat;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -36,8 +41,9 @@ use actix::prelude::*;
 use crate::config::plugin::{plugin_table, Loader, Node, Table};
 use crate::config::{AgentConfig, ConfigError, TaskConfig};
 use crate::sample::{now_ms, Labels, Sample};
-use crate::telemetry::Telemetry;
-use crate::wal::{Append, Wal};
+use crate::telemetry::{LastRun, Telemetry};
+use crate::wal::record::{self, EncodedLabels};
+use crate::wal::{Append, AppendRecord, Wal};
 
 pub use error::ProbeError;
 
@@ -88,6 +94,15 @@ pub(crate) trait Plugin: Sized + Into<PluginConfig> {
     /// One run, blocking; the samples carry `base` plus the plugin's own
     /// labels, stamped `ts`.
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError>;
+
+    /// One run of a task, blocking, with what the task keeps from one
+    /// run to the next (`cache.base` is its base labels). A plugin that
+    /// reads a page (scrape, exec) writes it into WAL records in one pass
+    /// ([`RunOutput::records`]); the others reuse their targets' label
+    /// sets. By default [`Plugin::run`].
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        self.run(&cache.base, ts)
+    }
 
     /// `sentinel trigger <name>`: the arguments made into the plugin's
     /// config by the config's own validators, run once.
@@ -200,9 +215,9 @@ macro_rules! plugins {
                 }
             }
 
-            fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
+            fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
                 match self {
-                    $(PluginConfig::$variant(c) => c.run(base, ts),)*
+                    $(PluginConfig::$variant(c) => c.run_cached(cache, ts),)*
                 }
             }
         }
@@ -362,7 +377,13 @@ pub fn base_labels(agent: &AgentConfig, task: &TaskConfig) -> Labels {
 /// all is a [`ProbeError`] instead.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunOutput {
+    /// The run's samples; when `records` is not empty, only those of its
+    /// series that the status page reads (a scrape's `up` and duration),
+    /// which the records hold too.
     pub samples: Vec<Sample>,
+    /// The whole run written as WAL records in one pass (scrape, exec),
+    /// in order; empty for a run given as `samples`.
+    pub records: Vec<Vec<u8>>,
     /// Why the run reports its target down (`tcp_up 0`: "connection
     /// refused"); `None` while every target answers.
     pub down: Option<String>,
@@ -373,15 +394,74 @@ impl From<Vec<Sample>> for RunOutput {
     fn from(samples: Vec<Sample>) -> RunOutput {
         RunOutput {
             samples,
-            down: None,
+            ..RunOutput::default()
         }
     }
 }
 
-/// Runs `plugin` once, blocking; the samples carry `base` plus the
-/// plugin's own labels, stamped with the start of the run.
+/// Runs `plugin` once, blocking, the way a task runs it; the samples
+/// carry `base` plus the plugin's own labels, stamped with the start of
+/// the run. A run written as records comes with all its samples, read
+/// back from them.
 pub fn run_once(plugin: &PluginConfig, base: &Labels) -> Result<RunOutput, ProbeError> {
-    plugin.run(base, now_ms())
+    let mut out = run_task(plugin, &TaskCache::new(base.clone()))?;
+    if !out.records.is_empty() {
+        let mut samples = Vec::new();
+        for r in &out.records {
+            samples.extend(record::decode(r).map_err(ProbeError::plugin)?);
+        }
+        out.samples = samples;
+    }
+    Ok(out)
+}
+
+/// One run of a task, blocking, with its cache.
+pub fn run_task(plugin: &PluginConfig, cache: &TaskCache) -> Result<RunOutput, ProbeError> {
+    plugin.run_cached(cache, now_ms())
+}
+
+/// What a task keeps from one run to the next while its config is
+/// unchanged: its base labels and what plugins derive from them once.
+/// The probe owns it and drops it with the task; a reload that changes
+/// the task starts a new probe with a new one.
+#[derive(Debug, Default)]
+pub struct TaskCache {
+    /// The task's base labels ([`base_labels`]).
+    pub base: Labels,
+    /// scrape, exec: the label set of every series, sorted and encoded once.
+    encoded: OnceLock<EncodedLabels>,
+    /// ping, tcp, http, dns: the label set of each target, by target.
+    targets: Mutex<HashMap<String, Labels>>,
+}
+
+impl TaskCache {
+    pub fn new(base: Labels) -> TaskCache {
+        TaskCache {
+            base,
+            ..TaskCache::default()
+        }
+    }
+
+    /// The labels of a page's series, encoded once: `make(base)`, built
+    /// at the first run.
+    pub fn encoded(&self, make: impl FnOnce(&Labels) -> Labels) -> &EncodedLabels {
+        self.encoded
+            .get_or_init(|| EncodedLabels::new(&make(&self.base)))
+    }
+
+    /// The label set of `target`: `make(base)` at the first run that has
+    /// it, the same shared set at every later one. A target the config no
+    /// longer has is never asked for again (a reload that changes the
+    /// task makes a new cache), so the map holds the config's targets.
+    pub fn target(&self, target: &str, make: impl FnOnce(&Labels) -> Labels) -> Labels {
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = targets.get(target) {
+            return l.clone();
+        }
+        let l = make(&self.base);
+        targets.insert(target.to_string(), l.clone());
+        l
+    }
 }
 
 /// The targets of one run that are down, for its down reason: the first
@@ -457,7 +537,8 @@ pub struct Probe {
     /// The task's plugin config, shared with each run's thread rather
     /// than copied per run (a ping task may list thousands of hosts).
     plugin: Arc<PluginConfig>,
-    base: Labels,
+    /// The task's base labels and what its runs derive from them once.
+    cache: Arc<TaskCache>,
     wal: Addr<Wal>,
     telemetry: Arc<Telemetry>,
     /// A run is in flight.
@@ -471,7 +552,7 @@ pub struct Probe {
 }
 
 /// One run of a plugin, blocking.
-type Runner = fn(&PluginConfig, &Labels) -> Result<RunOutput, ProbeError>;
+type Runner = fn(&PluginConfig, &TaskCache) -> Result<RunOutput, ProbeError>;
 
 /// A probe that fails run after run (or reports its target down run after
 /// run): the first failure is logged as a warning, then only a changed
@@ -520,13 +601,13 @@ impl Probe {
         Probe {
             plugin: Arc::new(task.plugin.clone()),
             task,
-            base,
+            cache: Arc::new(TaskCache::new(base)),
             wal,
             telemetry,
             running: false,
             failing: None,
             down: None,
-            runner: run_once,
+            runner: run_task,
         }
     }
 
@@ -592,10 +673,14 @@ impl Probe {
         }
         self.running = true;
         let plugin = self.plugin.clone();
-        let base = self.base.clone();
+        let cache = self.cache.clone();
         let runner = self.runner;
         let limit = self.task.timeout + RUN_GRACE;
-        let mut run = actix_rt::task::spawn_blocking(move || runner(&plugin, &base));
+        // The records are written (and compressed) on the run's thread
+        // too, not on the event loop.
+        let mut run = actix_rt::task::spawn_blocking(move || {
+            runner(&plugin, &cache).map(|out| Stored::of(out, APPEND_MAX_SAMPLES))
+        });
         let fut = async move {
             match actix_rt::time::timeout(limit, &mut run).await {
                 Ok(res) => Ok(res),
@@ -604,8 +689,8 @@ impl Probe {
         }
         .into_actor(self)
         .map(move |res, act, ctx| {
-            let RunOutput { samples, down } = match res {
-                Ok(Ok(Ok(output))) => output,
+            let stored = match res {
+                Ok(Ok(Ok(stored))) => stored,
                 Ok(Ok(Err(e))) => {
                     act.running = false;
                     act.count("error");
@@ -613,7 +698,7 @@ impl Probe {
                     // so that the status page shows the error after it.
                     let (e, samples) = e.into_parts();
                     if !samples.is_empty() {
-                        act.store(samples, None);
+                        act.store(Stored::of(samples.into(), APPEND_MAX_SAMPLES));
                     }
                     act.failed(e.to_string(), "Probe failed.", log::Level::Warn);
                     return;
@@ -660,35 +745,42 @@ impl Probe {
                     "Probe works again."
                 );
             }
-            act.log_down(down.as_deref());
+            act.log_down(stored.down.as_deref());
             log::debug!(
                 task_id = act.task.id.as_str(),
-                samples = samples.len(),
-                result = summary(&samples).as_str();
+                samples = stored.samples,
+                result = summary(stored.summary()).as_str();
                 "Probe finished."
             );
-            act.store(samples, down);
+            act.store(stored);
         });
         ctx.spawn(fut);
     }
 
-    /// Keeps a run's samples: the latest result in telemetry, every
-    /// sample in the WAL.
-    fn store(&mut self, samples: Vec<Sample>, down: Option<String>) {
+    /// Keeps a run: the latest result in telemetry, its records in the
+    /// WAL.
+    fn store(&mut self, stored: Stored) {
         // After a reload changed the task: stale markers for the
         // series of its former runs that this run no longer has.
-        let mut retired = self.telemetry.take_retired(self.task.id.as_str(), &samples);
-        let at = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
-        crate::sample::mark_stale(&mut retired, at);
-        // One copy of the run, shared by telemetry (the latest
-        // result, for /metrics and the status page) and the WAL
-        // appends below, which copy one chunk at a time.
-        let samples = Arc::new(samples);
+        let Stored {
+            run,
+            summary,
+            records,
+            max_ts,
+            down,
+            ..
+        } = stored;
+        let mut retired = self.telemetry.take_retired(self.task.id.as_str(), &run);
+        crate::sample::mark_stale(&mut retired, max_ts);
+        let run = Arc::new(run);
+        let summary = match &*run {
+            LastRun::Samples(s) => s.as_slice(),
+            LastRun::Records(_) => &summary,
+        };
         self.telemetry
-            .set_probe_run(self.task.id.as_str(), samples.clone(), down);
-        // Appended one chunk at a time, each awaited before the
-        // next is copied: one chunk's copy and encoding in memory
-        // at once, and at most one message of this run in the WAL's
+            .keep_run(self.task.id.as_str(), run.clone(), summary, down);
+        // Appended one record at a time, each awaited before the next
+        // is sent: at most one message of this run in the WAL's
         // mailbox. A task of its own, so a probe stopped meanwhile
         // (reload) does not cut a run's records short.
         let wal = self.wal.clone();
@@ -704,10 +796,10 @@ impl Probe {
                     log::error!(task_id = task_id.as_str(), error:% = e; "Writing samples to the WAL failed.");
                 }
             }
-            for chunk in append_chunks(&samples, APPEND_MAX_SAMPLES) {
-                let append = Append {
+            for record in records {
+                let append = AppendRecord {
                     task_id: task_id.clone(),
-                    samples: chunk.to_vec(),
+                    record,
                 };
                 match wal.send(append).await {
                     Ok(Ok(_)) => {}
@@ -721,6 +813,68 @@ impl Probe {
                 }
             }
         });
+    }
+}
+
+/// A run as the probe keeps it: what telemetry holds, the WAL records,
+/// and what the log and the status page read.
+struct Stored {
+    /// For telemetry: the samples of a run of few series, or the records
+    /// of one written in one pass (a copy of the compressed bytes).
+    run: LastRun,
+    /// What the status page reads of a run written in one pass (see
+    /// [`RunOutput::samples`]); empty for a run of samples, which is read
+    /// whole ([`Stored::summary`]).
+    summary: Vec<Sample>,
+    records: Vec<Vec<u8>>,
+    /// Samples in the run.
+    samples: usize,
+    /// Its newest timestamp: stale markers of series it no longer has
+    /// follow it.
+    max_ts: i64,
+    down: Option<String>,
+}
+
+impl Stored {
+    /// `out` with its records: a run given as samples is encoded here,
+    /// in records of about `max` samples ([`append_chunks`]).
+    fn of(out: RunOutput, max: usize) -> Stored {
+        let RunOutput {
+            samples,
+            records,
+            down,
+        } = out;
+        let header = |r: &Vec<u8>| record::header(r).ok();
+        if records.is_empty() {
+            let records: Vec<Vec<u8>> = append_chunks(&samples, max).map(record::encode).collect();
+            let max_ts = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+            Stored {
+                samples: samples.len(),
+                run: LastRun::Samples(Arc::new(samples)),
+                summary: Vec::new(),
+                records,
+                max_ts,
+                down,
+            }
+        } else {
+            let heads: Vec<_> = records.iter().filter_map(header).collect();
+            Stored {
+                run: LastRun::Records(records.clone()),
+                summary: samples,
+                samples: heads.iter().map(|h| h.samples as usize).sum(),
+                max_ts: heads.iter().map(|h| h.max_ts_ms).max().unwrap_or(0),
+                records,
+                down,
+            }
+        }
+    }
+
+    /// The samples the status page and the log line read.
+    fn summary(&self) -> &[Sample] {
+        match &self.run {
+            LastRun::Samples(s) => s,
+            LastRun::Records(_) => &self.summary,
+        }
     }
 }
 
@@ -817,7 +971,7 @@ mod tests {
 
     /// A run that outlives its timeout (a parse that takes minutes, a
     /// lookup that hangs), counting how many run at once.
-    fn slow_run(_: &PluginConfig, _: &Labels) -> Result<RunOutput, ProbeError> {
+    fn slow_run(_: &PluginConfig, _: &TaskCache) -> Result<RunOutput, ProbeError> {
         BEGUN.fetch_add(1, Ordering::SeqCst);
         let now = NOW.fetch_add(1, Ordering::SeqCst) + 1;
         MOST.fetch_max(now, Ordering::SeqCst);
@@ -881,6 +1035,36 @@ mod tests {
         assert_eq!(BEGUN.load(Ordering::SeqCst), 2);
         assert!(count("timeout") >= 1.0);
         assert!(count("skipped") >= 3.0, "{}", count("skipped"));
+    }
+
+    /// A task's runs share their label sets (built at the first run, from
+    /// the task's cache); another task (or the same one after a reload
+    /// changed it: a new probe, a new cache) builds its own.
+    #[test]
+    fn a_tasks_label_sets_are_built_once() {
+        // A loopback port nothing listens on: refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let plugin = PluginConfig::Tcp(tcp::TcpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            timeout: Duration::from_secs(1),
+            ip_version: crate::config::IpVersion::Any,
+        });
+        let cache = TaskCache::new(Labels::new().with("task_id", "t"));
+        let first = run_task(&plugin, &cache).unwrap().samples;
+        let second = run_task(&plugin, &cache).unwrap().samples;
+        assert_eq!(first[0].name, "tcp_up");
+        assert_eq!(first[0].labels.get("port"), Some(port.to_string().as_str()));
+        assert!(first[0].labels.ptr_eq(&second[0].labels));
+        let other = run_task(&plugin, &TaskCache::new(cache.base.clone()))
+            .unwrap()
+            .samples;
+        assert_eq!(other[0].labels, first[0].labels);
+        assert!(!other[0].labels.ptr_eq(&first[0].labels));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod server;
 pub mod status;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -42,15 +43,74 @@ pub struct BackendHealth {
 struct Families {
     /// name → family.
     map: BTreeMap<String, Family>,
-    /// task id → latest samples of its last run, shown as they are;
-    /// shared with the probe that appends them to the WAL, not copied.
-    probes: BTreeMap<String, Arc<Vec<Sample>>>,
+    /// task id → its last run, shown as it is: the samples of a run of
+    /// few series, or the WAL records of one written in one pass
+    /// (decoded when asked for).
+    probes: BTreeMap<String, Arc<LastRun>>,
     backends: BTreeMap<String, BackendHealth>,
     /// task id → its recent past, for the status page.
     histories: BTreeMap<String, status::TaskHistory>,
     /// task id → the last run before the task was changed by a reload:
     /// the series of it that the next run no longer has get stale markers.
-    retired: BTreeMap<String, Arc<Vec<Sample>>>,
+    retired: BTreeMap<String, Arc<LastRun>>,
+}
+
+/// A task's latest run as telemetry keeps it for `/metrics` and for the
+/// stale markers of its series.
+#[derive(Debug, Clone)]
+pub enum LastRun {
+    /// A run of few series (ping, tcp, http, dns), as samples sharing
+    /// their label sets.
+    Samples(Arc<Vec<Sample>>),
+    /// A run written into WAL records in one pass (scrape, exec): kept
+    /// compressed, as stored, and decoded on demand.
+    Records(Vec<Vec<u8>>),
+}
+
+impl LastRun {
+    /// The run's samples (decoded from its records). A record that does
+    /// not decode (it never should: this agent wrote it a moment ago) is
+    /// logged and left out.
+    pub fn samples(&self) -> Cow<'_, [Sample]> {
+        match self {
+            LastRun::Samples(s) => Cow::Borrowed(s.as_slice()),
+            LastRun::Records(records) => {
+                let mut out = Vec::new();
+                for r in records {
+                    match crate::wal::record::decode(r) {
+                        Ok(s) => out.extend(s),
+                        Err(e) => {
+                            log::error!(error:% = e; "A probe run kept for /metrics does not decode; left out.")
+                        }
+                    }
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The first timestamp of the run, if it has samples.
+    fn first_ts(&self) -> Option<i64> {
+        match self {
+            LastRun::Samples(s) => s.first().map(|s| s.timestamp_ms),
+            LastRun::Records(r) => r
+                .first()
+                .and_then(|r| crate::wal::record::header(r).ok())
+                .map(|h| h.min_ts_ms),
+        }
+    }
+}
+
+impl From<Vec<Sample>> for LastRun {
+    fn from(s: Vec<Sample>) -> LastRun {
+        LastRun::Samples(Arc::new(s))
+    }
+}
+
+impl From<Arc<Vec<Sample>>> for LastRun {
+    fn from(s: Arc<Vec<Sample>>) -> LastRun {
+        LastRun::Samples(s)
+    }
 }
 
 /// Shared counters; cheap to clone behind an `Arc`.
@@ -192,18 +252,31 @@ impl Telemetry {
         down: Option<String>,
     ) {
         let samples: Arc<Vec<Sample>> = samples.into();
-        let ts = samples
-            .first()
-            .map(|s| s.timestamp_ms)
-            .unwrap_or_else(crate::sample::now_ms);
+        let summary = samples.clone();
+        self.keep_run(task_id, Arc::new(LastRun::Samples(samples)), &summary, down);
+    }
+
+    /// Keeps a task's latest run (see [`LastRun`]) for `/metrics`, and
+    /// adds it to the task's history for the status page, read from
+    /// `summary`: the run's series that its plugin declares as up and
+    /// latency (all of them for a run of samples; a scrape's `up` and
+    /// duration for one written as records).
+    pub fn keep_run(
+        &self,
+        task_id: &str,
+        run: Arc<LastRun>,
+        summary: &[Sample],
+        down: Option<String>,
+    ) {
+        let ts = run.first_ts().unwrap_or_else(crate::sample::now_ms);
         let plugin = self.with(|f| f.histories.get(task_id).map(|h| h.plugin));
-        let run = status::RunSummary::of(plugin.unwrap_or(""), &samples);
+        let summary = status::RunSummary::of(plugin.unwrap_or(""), summary);
         self.with(|f| {
             if let Some(h) = f.histories.get_mut(task_id) {
-                h.record_run(ts, run, down);
+                h.record_run(ts, summary, down);
             }
             // The previous run is dropped after the lock is released.
-            f.probes.insert(task_id.to_string(), samples)
+            f.probes.insert(task_id.to_string(), run)
         });
     }
 
@@ -298,25 +371,23 @@ impl Telemetry {
     /// The series of the task's run before a change that `run` does not
     /// have any more (a new device_id, label or host): the probe writes
     /// stale markers for them. Empty when the task did not change.
-    pub fn take_retired(&self, task_id: &str, run: &[Sample]) -> Vec<Sample> {
+    pub fn take_retired(&self, task_id: &str, run: &LastRun) -> Vec<Sample> {
         let Some(old) = self.with(|f| f.retired.remove(task_id)) else {
             return Vec::new();
         };
+        let run = run.samples();
         let now: std::collections::HashSet<(&str, &Labels)> =
             run.iter().map(|s| (s.name.as_str(), &s.labels)).collect();
-        old.iter()
+        old.samples()
+            .iter()
             .filter(|s| !now.contains(&(s.name.as_str(), &s.labels)))
             .cloned()
             .collect()
     }
 
     pub fn probe_result(&self, task_id: &str) -> Vec<Sample> {
-        self.with(|f| {
-            f.probes
-                .get(task_id)
-                .map(|s| s.as_ref().clone())
-                .unwrap_or_default()
-        })
+        let last = self.with(|f| f.probes.get(task_id).cloned());
+        last.map(|l| l.samples().into_owned()).unwrap_or_default()
     }
 
     /// Records that `backend` is delivering (`ok`) or failing; keeps the
@@ -410,7 +481,7 @@ impl Telemetry {
             probe: Vec<&'a Sample>,
         }
         let mut families: BTreeMap<String, Printed> = BTreeMap::new();
-        let probes: Vec<Arc<Vec<Sample>>> = self.with(|f| {
+        let probes: Vec<Arc<LastRun>> = self.with(|f| {
             for (name, (kind, help, series)) in &f.map {
                 families.insert(
                     name.clone(),
@@ -427,9 +498,10 @@ impl Telemetry {
             }
             f.probes.values().cloned().collect()
         });
-        // The probe results are shared, not copied: grouped and rendered
-        // without the lock, so a large task does not hold up every
-        // counter update.
+        // The probe results are shared, not copied (records decoded):
+        // grouped and rendered without the lock, so a large task does not
+        // hold up every counter update.
+        let probes: Vec<Cow<[Sample]>> = probes.iter().map(|p| p.samples()).collect();
         for s in probes.iter().flat_map(|p| p.iter()) {
             let doc = crate::probe::metric_doc(&s.name);
             let family = doc.map_or(s.name.as_str(), |d| d.name);
@@ -488,6 +560,30 @@ fn write_series(out: &mut String, name: &str, labels: &Labels, v: f64, ts: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run kept as its WAL records (scrape, exec) is decoded when asked
+    /// for: `/metrics` shows it, and after a change its series that the
+    /// next run no longer has are told by series.
+    #[test]
+    fn a_run_kept_as_records_is_shown_and_retired_by_series() {
+        use crate::wal::record;
+        let t = Telemetry::new();
+        let l = Labels::new().with("task_id", "s");
+        let run = vec![
+            Sample::new("a", l.clone(), 1.0, 5),
+            Sample::new("b", l.clone().with("x", "1"), 2.0, 5),
+        ];
+        let kept = |s: &[Sample]| Arc::new(LastRun::Records(vec![record::encode(s)]));
+        t.keep_run("s", kept(&run), &[], None);
+        let text = t.render();
+        assert!(text.contains("\na{task_id=\"s\"} 1 5\n"), "{text}");
+        assert!(text.contains("\nb{task_id=\"s\", x=\"1\"} 2 5\n"), "{text}");
+        assert_eq!(t.probe_result("s"), run);
+        t.retire_series("s");
+        let gone = t.take_retired("s", &kept(&run[..1]));
+        assert_eq!(gone, run[1..]);
+        assert!(t.take_retired("s", &kept(&run[..1])).is_empty());
+    }
 
     #[test]
     fn counters_add_and_render() {

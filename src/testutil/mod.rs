@@ -4,6 +4,7 @@
 //! one copy for both.
 
 // Not every test uses every part of them.
+pub mod alloc;
 #[allow(dead_code)]
 pub mod http_server;
 #[allow(dead_code)]

@@ -223,6 +223,16 @@ pub struct Append {
     pub samples: Vec<Sample>,
 }
 
+/// Append one record of a probe run, already encoded (`record::encode`,
+/// or `record::RunWriter` for a page written in one pass). Answered as
+/// [`Append`] is. A record that is not one (no header) is refused.
+#[derive(Message)]
+#[rtype(result = "Result<Seq, WalError>")]
+pub struct AppendRecord {
+    pub task_id: TaskId,
+    pub record: Vec<u8>,
+}
+
 /// The next batch after `backend`'s cursor, at most `max_samples` samples
 /// (but at least one record).
 #[derive(Message)]
@@ -763,15 +773,48 @@ impl Actor for Wal {
 impl Handler<Append> for Wal {
     type Result = Result<Seq, WalError>;
 
-    /// Encodes the run as one record, appends it and, in `always` mode,
-    /// fsyncs before answering. While the WAL cannot be written the
-    /// record is held in memory instead.
+    /// Encodes the run as records of at most `MAX_RECORD_BYTES` and
+    /// appends them (see `append_pieces`).
     fn handle(&mut self, msg: Append, _: &mut Context<Self>) -> Self::Result {
-        let last = self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0));
         if msg.samples.is_empty() {
-            return Ok(last);
+            return Ok(self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0)));
         }
-        let mut pieces = encode_pieces(&msg.samples).into_iter();
+        self.append_pieces(&msg.task_id, encode_pieces(&msg.samples))
+    }
+}
+
+impl Handler<AppendRecord> for Wal {
+    type Result = Result<Seq, WalError>;
+
+    /// Appends a record the probe encoded (`record::RunWriter` keeps it
+    /// under `MAX_RECORD_BYTES` unless it is one series).
+    fn handle(&mut self, msg: AppendRecord, _: &mut Context<Self>) -> Self::Result {
+        let head = record::header(&msg.record).map_err(|e| WalError::Corrupt {
+            path: self.path_str(),
+            reason: format!("task {} gave a record that is not one: {e}", msg.task_id),
+        })?;
+        if head.samples == 0 {
+            return Ok(self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0)));
+        }
+        let held = Held {
+            seq: None,
+            bytes: msg.record,
+            samples: u64::from(head.samples),
+            ts_ms: head.max_ts_ms,
+        };
+        self.append_pieces(&msg.task_id, vec![held])
+    }
+}
+
+impl Wal {
+    /// Appends the records of one run and, in `always` mode, fsyncs
+    /// before answering. While the WAL cannot be written the records are
+    /// held in memory instead.
+    fn append_pieces(&mut self, task_id: &TaskId, pieces: Vec<Held>) -> Result<Seq, WalError> {
+        let last = self.store.as_ref().map(|s| s.last_seq()).unwrap_or(Seq(0));
+        let samples: u64 = pieces.iter().map(|h| h.samples).sum();
+        let ts_ms = pieces.iter().map(|h| h.ts_ms).max().unwrap_or(0);
+        let mut pieces = pieces.into_iter();
         let mut seq = last;
         // Samples of the pieces appended before a failure: with
         // `interval` they count as accepted when appended.
@@ -806,12 +849,12 @@ impl Handler<Append> for Wal {
             // broke() kept the record for the reopen; not accepted yet.
             return Ok(last);
         }
-        self.count_accepted(msg.samples.len() as u64);
+        self.count_accepted(samples);
         log::debug!(
-            task_id = msg.task_id.as_str(),
-            samples = msg.samples.len(),
+            task_id = task_id.as_str(),
+            samples = samples,
             seq = seq.0,
-            ts_ms = msg.samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+            ts_ms = ts_ms;
             "Samples appended."
         );
         Ok(seq)

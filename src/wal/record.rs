@@ -165,6 +165,231 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
     seal(&raw, count, series as u32, min_ts, max_ts)
 }
 
+/// A label set sorted and protobuf-encoded once (per task, not per
+/// sample): each label's `Label` message, ready to be copied into every
+/// series that carries the set. [`RunWriter::merged`] interleaves a
+/// series' own labels and `__name__` with it in name order.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedLabels {
+    labels: Labels,
+    /// Each label's name and the end of its message in `bytes` (its
+    /// start is the previous one's end).
+    ends: Vec<(crate::sample::SharedStr, u32)>,
+    bytes: Vec<u8>,
+}
+
+impl EncodedLabels {
+    /// `labels` (never `__name__`, never an empty value: as
+    /// [`write_series`] leaves them out) encoded once.
+    pub fn new(labels: &Labels) -> EncodedLabels {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(labels.len());
+        for (n, v) in labels.iter_shared() {
+            if &**n == NAME_LABEL || v.is_empty() {
+                continue;
+            }
+            put_label(&mut bytes, n, v);
+            ends.push((n.clone(), bytes.len() as u32));
+        }
+        EncodedLabels {
+            labels: labels.clone(),
+            ends,
+            bytes,
+        }
+    }
+
+    /// The set as it was given.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.ends[i - 1].1 as usize
+        }
+    }
+}
+
+/// One `Label` message as an element of `TimeSeries.labels`.
+fn put_label(out: &mut Vec<u8>, n: &str, v: &str) {
+    out.push(0x0a);
+    put_varint(out, (field_len(n.len()) + field_len(v.len())) as u64);
+    put_str(out, 0x0a, n);
+    put_str(out, 0x12, v);
+}
+
+/// Writes a probe run as WAL records in one pass, series after series,
+/// into one reused buffer: a record is sealed (compressed) each time it
+/// holds `max_series` series, so a run of any size keeps one record's
+/// bytes uncompressed at a time. Series are written as given, with no
+/// grouping: the caller gives each series once (see [`encode`] for runs
+/// that may repeat one).
+#[derive(Debug)]
+pub struct RunWriter {
+    raw: Vec<u8>,
+    max_series: usize,
+    series: u32,
+    samples: u32,
+    min_ts: i64,
+    max_ts: i64,
+    records: Vec<Vec<u8>>,
+    total: usize,
+    /// Where each series of the record being written starts in `raw`,
+    /// and its timestamp: a record over `MAX_RECORD_BYTES` is cut at
+    /// these.
+    marks: Vec<(usize, i64)>,
+}
+
+/// Uncompressed bytes after which a record is sealed: text-format series
+/// compress about 4-8x, so this keeps most records under
+/// `MAX_RECORD_BYTES` compressed (and over the WAL's chunk threshold);
+/// the rest are cut in halves when sealed.
+const RAW_SEAL_BYTES: usize = 4 * crate::wal::MAX_RECORD_BYTES;
+
+impl RunWriter {
+    /// Records of at most `max_series` series each.
+    pub fn new(max_series: usize) -> RunWriter {
+        RunWriter {
+            raw: Vec::new(),
+            max_series: max_series.max(1),
+            series: 0,
+            samples: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            records: Vec::new(),
+            total: 0,
+            marks: Vec::new(),
+        }
+    }
+
+    /// Series written so far (each of one sample).
+    pub fn samples(&self) -> usize {
+        self.total
+    }
+
+    /// One series of one sample: `__name__` plus `labels`.
+    pub fn series(&mut self, name: &str, labels: &Labels, value: f64, ts: i64) {
+        let start = self.raw.len();
+        write_series(&mut self.raw, name, labels, &[(ts, value)]);
+        self.written(start, ts);
+    }
+
+    /// One series of one sample whose labels are `base` plus `own`
+    /// (sorted by name, unique, none of them in `base`, none empty) plus
+    /// `__name__`: `base`'s messages are copied as encoded, the rest is
+    /// written in its place. Byte for byte what [`write_series`] writes
+    /// for the merged set.
+    pub fn merged<N: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        name: &str,
+        base: &EncodedLabels,
+        own: &[(N, V)],
+        value: f64,
+        ts: i64,
+    ) {
+        debug_assert!(own.windows(2).all(|w| w[0].0.as_ref() < w[1].0.as_ref()));
+        debug_assert!(own
+            .iter()
+            .all(|(n, v)| !v.as_ref().is_empty() && base.labels.get(n.as_ref()).is_none()));
+        let point = (ts, value);
+        let point_len = point_len(&point);
+        let mut len = base.bytes.len() + message_len(point_len);
+        if !name.is_empty() {
+            len += message_len(field_len(NAME_LABEL.len()) + field_len(name.len()));
+        }
+        for (n, v) in own {
+            len += message_len(field_len(n.as_ref().len()) + field_len(v.as_ref().len()));
+        }
+        let start = self.raw.len();
+        let out = &mut self.raw;
+        out.push(proto::TIMESERIES_TAG);
+        put_varint(out, len as u64);
+        // Three sorted sequences merged: base (copied in runs), own, and
+        // `__name__` once.
+        let mut name_pending = !name.is_empty();
+        let mut b = 0;
+        let mut own = own.iter().peekable();
+        loop {
+            let next_own = own.peek().map(|(n, _)| n.as_ref());
+            let name_next = name_pending && next_own.is_none_or(|n| n > NAME_LABEL);
+            // Base labels below whatever comes next.
+            let limit = if name_next {
+                Some(NAME_LABEL)
+            } else {
+                next_own
+            };
+            let from = b;
+            while b < base.ends.len() && limit.is_none_or(|l| &*base.ends[b].0 < l) {
+                b += 1;
+            }
+            if b > from {
+                out.extend_from_slice(&base.bytes[base.start(from)..base.start(b)]);
+            }
+            if name_next {
+                name_pending = false;
+                put_label(out, NAME_LABEL, name);
+            } else if let Some((n, v)) = own.next() {
+                put_label(out, n.as_ref(), v.as_ref());
+            } else {
+                break;
+            }
+        }
+        put_point(out, &point, point_len);
+        self.written(start, ts);
+    }
+
+    fn written(&mut self, start: usize, ts: i64) {
+        self.marks.push((start, ts));
+        self.series += 1;
+        self.samples += 1;
+        self.total += 1;
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        if self.series as usize >= self.max_series || self.raw.len() >= RAW_SEAL_BYTES {
+            self.seal();
+        }
+    }
+
+    fn seal(&mut self) {
+        if self.series == 0 {
+            return;
+        }
+        self.seal_range(0, self.marks.len());
+        self.raw.clear();
+        self.marks.clear();
+        (self.series, self.samples) = (0, 0);
+        (self.min_ts, self.max_ts) = (i64::MAX, i64::MIN);
+    }
+
+    /// Seals the series `from..to` of `raw` as one record, or as two
+    /// halves (and so on) while the record is over `MAX_RECORD_BYTES`
+    /// and has more than one series.
+    fn seal_range(&mut self, from: usize, to: usize) {
+        let start = self.marks[from].0;
+        let end = self.marks.get(to).map_or(self.raw.len(), |m| m.0);
+        let (min_ts, max_ts) = self.marks[from..to]
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &(_, ts)| (lo.min(ts), hi.max(ts)));
+        let n = (to - from) as u32;
+        let record = seal(&self.raw[start..end], n, n, min_ts, max_ts);
+        if record.len() > crate::wal::MAX_RECORD_BYTES && to - from > 1 {
+            let mid = from + (to - from) / 2;
+            self.seal_range(from, mid);
+            self.seal_range(mid, to);
+        } else {
+            self.records.push(record);
+        }
+    }
+
+    /// The records, in the order written.
+    pub fn finish(mut self) -> Vec<Vec<u8>> {
+        self.seal();
+        self.records
+    }
+}
+
 /// A record of `raw` (`0x0a <len> <TimeSeries>` entries): the header, the
 /// CRC and the snappy block.
 fn seal(raw: &[u8], samples: u32, series: u32, min_ts: i64, max_ts: i64) -> Vec<u8> {
@@ -173,6 +398,9 @@ fn seal(raw: &[u8], samples: u32, series: u32, min_ts: i64, max_ts: i64) -> Vec<
         .compress(raw, &mut out[HEADER_LEN..])
         .expect("snappy compresses any input below 4 GiB");
     out.truncate(HEADER_LEN + n);
+    // The bound is the size of the input; what is kept (by the WAL while
+    // it syncs, by telemetry until the next run) is only the record.
+    out.shrink_to_fit();
     out[0] = VERSION;
     out[1..5].copy_from_slice(&samples.to_le_bytes());
     out[5..9].copy_from_slice(&series.to_le_bytes());
@@ -189,9 +417,6 @@ fn seal(raw: &[u8], samples: u32, series: u32, min_ts: i64, max_ts: i64) -> Vec<
 /// holding their default value are left out, as proto3 does).
 fn write_series(out: &mut Vec<u8>, name: &str, labels: &Labels, points: &[(i64, f64)]) {
     let label_len = |(n, v): (&str, &str)| field_len(n.len()) + field_len(v.len());
-    let point_len = |&(t, v): &(i64, f64)| {
-        (if v != 0.0 { 9 } else { 0 }) + (if t != 0 { 1 + varint_len(t as u64) } else { 0 })
-    };
     // Repeated messages are written even when empty; strings are not.
     let series_len: usize = wire_labels(name, labels)
         .map(|p| message_len(label_len(p)))
@@ -203,23 +428,29 @@ fn write_series(out: &mut Vec<u8>, name: &str, labels: &Labels, points: &[(i64, 
     out.push(proto::TIMESERIES_TAG);
     put_varint(out, series_len as u64);
     for (n, v) in wire_labels(name, labels) {
-        out.push(0x0a);
-        put_varint(out, label_len((n, v)) as u64);
-        put_str(out, 0x0a, n);
-        put_str(out, 0x12, v);
+        put_label(out, n, v);
     }
     for p in points {
-        out.push(0x12);
-        put_varint(out, point_len(p) as u64);
-        let &(t, v) = p;
-        if v != 0.0 {
-            out.push(0x09);
-            out.extend_from_slice(&v.to_bits().to_le_bytes());
-        }
-        if t != 0 {
-            out.push(0x10);
-            put_varint(out, t as u64);
-        }
+        put_point(out, p, point_len(p));
+    }
+}
+
+/// Bytes of a `Sample` message (a zero value or timestamp is left out).
+fn point_len(&(t, v): &(i64, f64)) -> usize {
+    (if v != 0.0 { 9 } else { 0 }) + (if t != 0 { 1 + varint_len(t as u64) } else { 0 })
+}
+
+/// One `Sample` message of `len` bytes as an element of `TimeSeries.samples`.
+fn put_point(out: &mut Vec<u8>, &(t, v): &(i64, f64), len: usize) {
+    out.push(0x12);
+    put_varint(out, len as u64);
+    if v != 0.0 {
+        out.push(0x09);
+        out.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    if t != 0 {
+        out.push(0x10);
+        put_varint(out, t as u64);
     }
 }
 
@@ -448,6 +679,42 @@ mod tests {
             .with("region", "eu-central")
             .with("sentinel", "edge-gw-0042")
             .with("task_id", task)
+    }
+
+    /// A run of series that barely compress (a pseudo-random label value
+    /// each) is cut into records under `MAX_RECORD_BYTES`, at series
+    /// boundaries, each with its own sample count and time range, and
+    /// the records read back as the run, in order.
+    #[test]
+    fn run_writer_keeps_records_under_the_record_limit() {
+        let mut w = RunWriter::new(usize::MAX);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut want = Vec::new();
+        for i in 0..6_000i64 {
+            let mut v = String::new();
+            for _ in 0..6 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v.push_str(&format!("{x:016x}"));
+            }
+            let labels = Labels::new().with("noise", &v);
+            w.series("bench_metric", &labels, i as f64, 1_000 + i);
+            want.push(Sample::new("bench_metric", labels, i as f64, 1_000 + i));
+        }
+        let records = w.finish();
+        assert!(records.len() > 5, "{} records", records.len());
+        let mut got = Vec::new();
+        for r in &records {
+            assert!(r.len() <= crate::wal::MAX_RECORD_BYTES, "{} bytes", r.len());
+            let head = header(r).unwrap();
+            let samples = decode(r).unwrap();
+            assert_eq!(head.samples as usize, samples.len());
+            let ts: Vec<i64> = samples.iter().map(|s| s.timestamp_ms).collect();
+            assert_eq!(head.max_ts_ms, *ts.iter().max().unwrap());
+            got.extend(samples);
+        }
+        assert_eq!(got, want);
     }
 
     fn ping_run(task: &str, ts: i64) -> Vec<Sample> {

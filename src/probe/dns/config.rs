@@ -9,7 +9,9 @@ use crate::cli::args::duration_arg;
 use crate::cli::UsageError;
 use crate::config::plugin::{probe_timeout, Loader, Table};
 use crate::config::ConfigError;
-use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// The dns plugin's `server` port when none is given.
@@ -184,12 +186,11 @@ impl Plugin for DnsConfig {
     }
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
-        let outcome = super::run(self)?;
-        Ok(RunOutput {
-            samples: super::samples(self, &outcome, base, ts),
-            down: (!outcome.up)
-                .then(|| outcome.reason.unwrap_or_else(|| "no usable answer".into())),
-        })
+        self.run_labelled(&super::labels(self, base), ts)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        self.run_labelled(&cache.target("", |base| super::labels(self, base)), ts)
     }
 
     fn trigger(a: DnsArgs) -> anyhow::Result<Triggered> {
@@ -265,4 +266,17 @@ pub struct DnsArgs {
     /// How long to wait for the answer.
     #[arg(short = 't', long = "timeout", default_value = "5s", value_parser = duration_arg)]
     pub timeout: Duration,
+}
+
+impl DnsConfig {
+    /// One run, its series labelled `labels`.
+    fn run_labelled(&self, labels: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
+        let outcome = super::run(self)?;
+        Ok(RunOutput {
+            samples: super::samples_labelled(&outcome, labels, ts),
+            down: (!outcome.up)
+                .then(|| outcome.reason.unwrap_or_else(|| "no usable answer".into())),
+            ..RunOutput::default()
+        })
+    }
 }

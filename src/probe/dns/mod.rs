@@ -284,11 +284,20 @@ pub fn run(cfg: &DnsConfig) -> Result<DnsOutcome, ProbeError> {
 
 /// The `dns_*` samples of one lookup.
 pub fn samples(cfg: &DnsConfig, outcome: &DnsOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> {
-    let labels = base
-        .clone()
+    samples_labelled(outcome, &labels(cfg, base), ts_ms)
+}
+
+/// The label set of the task's series: `base` plus `server`, `name` and
+/// `type`.
+pub fn labels(cfg: &DnsConfig, base: &Labels) -> Labels {
+    base.clone()
         .with("server", cfg.server.to_string())
         .with("name", cfg.name.as_str())
-        .with("type", cfg.record_type.as_str());
+        .with("type", cfg.record_type.as_str())
+}
+
+/// [`samples`] with the label set given.
+pub fn samples_labelled(outcome: &DnsOutcome, labels: &Labels, ts_ms: i64) -> Vec<Sample> {
     let mut out = vec![Sample::new(
         "dns_up",
         labels.clone(),
@@ -299,7 +308,7 @@ pub fn samples(cfg: &DnsConfig, outcome: &DnsOutcome, base: &Labels, ts_ms: i64)
         out.push(Sample::new("dns_lookup_ms", labels.clone(), ms, ts_ms));
         out.push(Sample::new(
             "dns_answers",
-            labels,
+            labels.clone(),
             f64::from(outcome.answers),
             ts_ms,
         ));

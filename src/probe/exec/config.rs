@@ -9,7 +9,9 @@ use serde_yaml::Value;
 use crate::cli::args::duration_arg;
 use crate::config::plugin::{probe_timeout, Loader, Table};
 use crate::config::ConfigError;
-use crate::probe::{Health, Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Health, Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// `plugin: exec`.
@@ -103,6 +105,11 @@ impl Plugin for ExecConfig {
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
         super::samples(self, &super::run(self)?, base, ts).map(Into::into)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        let labels = cache.encoded(Labels::clone);
+        super::records(self, &super::run(self)?, labels, ts)
     }
 
     fn trigger(a: ExecArgs) -> anyhow::Result<Triggered> {

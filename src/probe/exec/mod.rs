@@ -31,9 +31,11 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{textformat, ProbeError};
-use crate::sample::{Labels, Sample};
+use super::textformat::{Encoded, SeriesKeys};
+use super::{textformat, ProbeError, RunOutput, APPEND_MAX_SAMPLES};
 pub use config::{ExecArgs, ExecConfig};
+use crate::sample::{Labels, Sample};
+use crate::wal::record::{EncodedLabels, RunWriter};
 
 /// The most stdout read from a command; more is an error (it is not a
 /// metrics page).
@@ -173,6 +175,36 @@ pub fn samples(
         command: shown(&cfg.command),
         source,
     })
+}
+
+/// The samples the command printed, with `labels` (the task's, encoded
+/// once) added, written as WAL records in one pass; read as samples
+/// ([`samples`]) when it printed one series twice.
+pub fn records(
+    cfg: &ExecConfig,
+    output: &ExecOutput,
+    labels: &EncodedLabels,
+    ts_ms: i64,
+) -> Result<RunOutput, ProbeError> {
+    let mut writer = RunWriter::new(APPEND_MAX_SAMPLES);
+    let written = textformat::encode(
+        &output.stdout,
+        labels,
+        ts_ms,
+        &mut writer,
+        &mut SeriesKeys::default(),
+    )
+    .map_err(|source| ProbeError::ExecOutput {
+        command: shown(&cfg.command),
+        source,
+    })?;
+    match written {
+        Encoded::Series(_) => Ok(RunOutput {
+            records: writer.finish(),
+            ..RunOutput::default()
+        }),
+        Encoded::Repeated => samples(cfg, output, labels.labels(), ts_ms).map(Into::into),
+    }
 }
 
 /// `exited with status 3` or `was killed by signal 9`.

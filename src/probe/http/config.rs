@@ -14,7 +14,9 @@ use crate::config::plugin::{
     Node, Table,
 };
 use crate::config::{ConfigError, Secret};
-use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// `method` of the http probe.
@@ -251,19 +253,11 @@ impl Plugin for HttpProbeConfig {
     }
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
-        let outcome = super::run(self)?;
-        Ok(RunOutput {
-            samples: super::samples(self, &outcome, base, ts),
-            down: (!outcome.up).then(|| {
-                let why = outcome.reason.clone().unwrap_or_else(|| "no answer".into());
-                match outcome.status {
-                    Some(status) if !why.starts_with("status ") => {
-                        format!("status {status}, {why}")
-                    }
-                    _ => why,
-                }
-            }),
-        })
+        self.run_labelled(&super::labels(self, base), ts)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        self.run_labelled(&cache.target("", |base| super::labels(self, base)), ts)
     }
 
     fn trigger(a: HttpArgs) -> anyhow::Result<Triggered> {
@@ -342,4 +336,24 @@ pub struct HttpArgs {
     /// Do not check the server's certificate.
     #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
+}
+
+impl HttpProbeConfig {
+    /// One run, its series labelled `labels`.
+    fn run_labelled(&self, labels: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
+        let outcome = super::run(self)?;
+        Ok(RunOutput {
+            samples: super::samples_labelled(&outcome, labels, ts),
+            down: (!outcome.up).then(|| {
+                let why = outcome.reason.clone().unwrap_or_else(|| "no answer".into());
+                match outcome.status {
+                    Some(status) if !why.starts_with("status ") => {
+                        format!("status {status}, {why}")
+                    }
+                    _ => why,
+                }
+            }),
+            ..RunOutput::default()
+        })
+    }
 }

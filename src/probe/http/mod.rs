@@ -551,7 +551,16 @@ pub fn samples(
     base: &Labels,
     ts_ms: i64,
 ) -> Vec<Sample> {
-    let labels = base.clone().with("url", cfg.url.as_str());
+    samples_labelled(outcome, &labels(cfg, base), ts_ms)
+}
+
+/// The label set of the task's series: `base` plus `url`.
+pub fn labels(cfg: &HttpProbeConfig, base: &Labels) -> Labels {
+    base.clone().with("url", cfg.url.as_str())
+}
+
+/// [`samples`] with the label set given.
+pub fn samples_labelled(outcome: &HttpOutcome, labels: &Labels, ts_ms: i64) -> Vec<Sample> {
     let mut out = Vec::with_capacity(4);
     let mut push =
         |name: &str, value: f64| out.push(Sample::new(name, labels.clone(), value, ts_ms));

@@ -12,7 +12,9 @@ use crate::config::plugin::{
 };
 use crate::config::units::format_duration;
 use crate::config::{ConfigError, IpVersion};
-use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// The largest ping `count`.
@@ -289,6 +291,11 @@ impl Plugin for PingConfig {
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
         super::run_task(self, base, ts)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        let labels_of = |host: &str| cache.target(host, |base| super::host_labels(base, host));
+        super::run_task_with(self, &cache.base, &labels_of, ts)
     }
 
     fn trigger(a: PingArgs) -> anyhow::Result<Triggered> {

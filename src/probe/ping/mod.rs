@@ -240,6 +240,17 @@ pub fn run_task(
     base: &Labels,
     ts_ms: i64,
 ) -> Result<super::RunOutput, ProbeError> {
+    run_task_with(cfg, base, &|host| host_labels(base, host), ts_ms)
+}
+
+/// [`run_task`] with each host's label set from `labels_of` (a task keeps
+/// them from one run to the next, see `TaskCache::target`).
+pub fn run_task_with(
+    cfg: &PingConfig,
+    base: &Labels,
+    labels_of: &dyn Fn(&str) -> Labels,
+    ts_ms: i64,
+) -> Result<super::RunOutput, ProbeError> {
     let results = run_hosts(cfg)?;
     let mut out = Vec::with_capacity(results.len() * 8);
     let mut down = super::DownTargets::default();
@@ -251,13 +262,13 @@ pub fn run_task(
                         format!("no reply to any of {} echo requests", outcome.sent)
                     });
                 }
-                out.extend(samples(&outcome, base, ts_ms));
+                out.extend(samples_labelled(&outcome, labels_of(&outcome.host), ts_ms));
                 if cfg.histogram {
                     out.extend(histogram_samples(&outcome, base, ts_ms));
                 }
             }
             Err(e) => {
-                out.extend(unresolved_samples(&host, base, ts_ms));
+                out.extend(unresolved_samples(labels_of(&host), ts_ms));
                 down.push(&host, || e.to_string());
             }
         }
@@ -265,12 +276,12 @@ pub fn run_task(
     Ok(super::RunOutput {
         samples: out,
         down: down.reason(),
+        ..super::RunOutput::default()
     })
 }
 
 /// A host that could not be pinged at all: unreachable, all lost, none sent.
-fn unresolved_samples(host: &str, base: &Labels, ts_ms: i64) -> Vec<Sample> {
-    let labels = host_labels(base, host);
+fn unresolved_samples(labels: Labels, ts_ms: i64) -> Vec<Sample> {
     [
         ("ping_reachable", 0.0),
         ("ping_packet_loss", 100.0),
@@ -306,7 +317,11 @@ pub(crate) fn make_payload(token: &[u8; TOKEN_LEN], size: usize) -> Vec<u8> {
 /// `host`) and their names: a task of 10,000 hosts holds 10,000 small
 /// label sets, not 80,000 sets of owned strings.
 pub fn samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> {
-    let labels = host_labels(base, &outcome.host);
+    samples_labelled(outcome, host_labels(base, &outcome.host), ts_ms)
+}
+
+/// [`samples`] with the host's label set given.
+fn samples_labelled(outcome: &PingOutcome, labels: Labels, ts_ms: i64) -> Vec<Sample> {
     let mut out = Vec::with_capacity(8);
     let mut push = |name: &'static str, value: f64| {
         out.push(Sample::new(
@@ -350,7 +365,7 @@ pub fn samples(outcome: &PingOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> 
 }
 
 /// `base` plus the `host` label, the label name shared.
-fn host_labels(base: &Labels, host: &str) -> Labels {
+pub fn host_labels(base: &Labels, host: &str) -> Labels {
     base.clone().with(shared_static("host"), host)
 }
 

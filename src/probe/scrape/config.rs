@@ -8,7 +8,9 @@ use crate::cli::args::duration_arg;
 use crate::config::plugin::{check_probe_url, probe_timeout, probe_url, Loader, Table};
 use crate::config::ConfigError;
 use crate::probe::http::{read_client, with_client_keys, HttpClientConfig};
-use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// `plugin: scrape`.
@@ -60,6 +62,10 @@ impl Plugin for ScrapeConfig {
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
         super::run_task(self, base, ts).map(Into::into)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        super::run_cached(self, cache, ts)
     }
 
     fn trigger(a: ScrapeArgs) -> anyhow::Result<Triggered> {

@@ -20,9 +20,11 @@ mod config;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use super::{http, textformat, ProbeError};
+use super::textformat::{Encoded, SeriesKeys};
+use super::{http, textformat, ProbeError, RunOutput, TaskCache, APPEND_MAX_SAMPLES};
 pub use config::{ScrapeArgs, ScrapeConfig};
 use crate::sample::{Labels, Sample};
+use crate::wal::record::{EncodedLabels, RunWriter};
 
 /// The largest body read; a bigger one is an error.
 pub const MAX_BODY_BYTES: u64 = 64 << 20;
@@ -141,6 +143,59 @@ pub fn run_task(cfg: &ScrapeConfig, base: &Labels, ts_ms: i64) -> Result<Vec<Sam
     })
 }
 
+/// Scrapes once as a task does, the page written into WAL records in one
+/// pass ([`records`]), the task's labels encoded once in `cache`; on
+/// failure the error, carrying `up 0` and the other two.
+pub fn run_cached(
+    cfg: &ScrapeConfig,
+    cache: &TaskCache,
+    ts_ms: i64,
+) -> Result<RunOutput, ProbeError> {
+    let started = Instant::now();
+    let labels = cache.encoded(|base| target_labels(cfg, base));
+    let result = run(cfg).and_then(|output| records(cfg, &output, labels, ts_ms));
+    result.map_err(|error| ProbeError::WithSamples {
+        error: Box::new(error),
+        samples: scrape_samples(labels.labels(), false, started.elapsed(), 0, ts_ms),
+    })
+}
+
+/// The exposed samples plus `up 1`, `scrape_duration_seconds` and
+/// `scrape_samples_scraped` written as WAL records in one pass, every
+/// series with `labels` (the task's, with `job` and `instance`); the
+/// scrape's own three as samples too, for the status page. A page that
+/// gives one series twice is read as samples instead ([`samples`]),
+/// which keeps the last value of each.
+pub fn records(
+    cfg: &ScrapeConfig,
+    output: &ScrapeOutput,
+    labels: &EncodedLabels,
+    ts_ms: i64,
+) -> Result<RunOutput, ProbeError> {
+    let mut writer = RunWriter::new(APPEND_MAX_SAMPLES);
+    let mut keys = SeriesKeys::default();
+    let written = textformat::encode(&output.body, labels, ts_ms, &mut writer, &mut keys)
+        .map_err(|source| ProbeError::ScrapeFormat {
+            url: cfg.url.clone(),
+            source,
+        })?;
+    if let Encoded::Series(scraped) = written {
+        let own = scrape_samples(labels.labels(), true, output.duration, scraped, ts_ms);
+        let none: &[(&str, &str)] = &[];
+        if own.iter().all(|s| keys.insert(&s.name, none)) {
+            for s in &own {
+                writer.series(&s.name, &s.labels, s.value, s.timestamp_ms);
+            }
+            return Ok(RunOutput {
+                samples: own,
+                records: writer.finish(),
+                down: None,
+            });
+        }
+    }
+    samples(cfg, output, labels.labels(), ts_ms).map(Into::into)
+}
+
 /// `base` plus `job` (the task id) and `instance` (the target's
 /// `host:port`) where `base` does not set them.
 pub fn target_labels(cfg: &ScrapeConfig, base: &Labels) -> Labels {
@@ -236,6 +291,57 @@ pub fn samples(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cfg() -> ScrapeConfig {
+        ScrapeConfig {
+            url: "http://10.0.0.1:9100/metrics".into(),
+            timeout: Duration::from_secs(1),
+            client: Default::default(),
+        }
+    }
+
+    /// The records written in one pass read back as the samples of the
+    /// same page; the scrape's own three come as samples too, for the
+    /// status page.
+    #[test]
+    fn records_read_back_as_the_samples() {
+        use crate::wal::record;
+        let base = Labels::new().with("task_id", "node").with("device_id", "r1");
+        let labels = EncodedLabels::new(&target_labels(&cfg(), &base));
+        let output = ScrapeOutput {
+            body: "m{job=\"x\",instance=\"y\"} 1\nn{a=\"b\"} 2\n".into(),
+            duration: Duration::from_millis(5),
+        };
+        let out = records(&cfg(), &output, &labels, 7).unwrap();
+        let back: Vec<Sample> = out
+            .records
+            .iter()
+            .flat_map(|r| record::decode(r).unwrap())
+            .collect();
+        assert_eq!(back, samples(&cfg(), &output, &base, 7).unwrap());
+        let own: Vec<&str> = out.samples.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            own,
+            ["up", "scrape_duration_seconds", "scrape_samples_scraped"]
+        );
+        assert_eq!(out.samples[2].value, 2.0);
+
+        // A page with an `up` of its own, the same series as the
+        // scrape's: read as samples, and one `up` is stored, the scrape's.
+        let output = ScrapeOutput {
+            body: "up 0\nm 1\n".into(),
+            duration: Duration::from_millis(5),
+        };
+        let out = records(&cfg(), &output, &labels, 7).unwrap();
+        assert!(out.records.is_empty());
+        let stored = record::decode(&record::encode(&out.samples)).unwrap();
+        let ups: Vec<f64> = stored
+            .iter()
+            .filter(|s| s.name == "up")
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(ups, [1.0]);
+    }
 
     #[test]
     fn instance_is_host_and_port() {

@@ -9,7 +9,9 @@ use crate::config::plugin::{
     check_host, host_value, ip_version_value, probe_timeout, Loader, Table,
 };
 use crate::config::{ConfigError, IpVersion};
-use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, Triggered};
+use crate::probe::{
+    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
+};
 use crate::sample::Labels;
 
 /// `plugin: tcp`.
@@ -68,14 +70,11 @@ impl Plugin for TcpConfig {
     }
 
     fn run(&self, base: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
-        let outcome = super::run(self)?;
-        Ok(RunOutput {
-            samples: super::samples(self, &outcome, base, ts),
-            down: outcome
-                .connect_ms
-                .is_none()
-                .then(|| outcome.reason.unwrap_or_else(|| "no connection".into())),
-        })
+        self.run_labelled(&super::labels(self, base), ts)
+    }
+
+    fn run_cached(&self, cache: &TaskCache, ts: i64) -> Result<RunOutput, ProbeError> {
+        self.run_labelled(&cache.target("", |base| super::labels(self, base)), ts)
     }
 
     fn trigger(a: TcpArgs) -> anyhow::Result<Triggered> {
@@ -121,4 +120,19 @@ pub struct TcpArgs {
     /// Use IPv6 only.
     #[arg(short = '6')]
     pub ipv6: bool,
+}
+
+impl TcpConfig {
+    /// One run, its series labelled `labels`.
+    fn run_labelled(&self, labels: &Labels, ts: i64) -> Result<RunOutput, ProbeError> {
+        let outcome = super::run(self)?;
+        Ok(RunOutput {
+            samples: super::samples_labelled(&outcome, labels, ts),
+            down: outcome
+                .connect_ms
+                .is_none()
+                .then(|| outcome.reason.unwrap_or_else(|| "no connection".into())),
+            ..RunOutput::default()
+        })
+    }
 }

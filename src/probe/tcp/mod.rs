@@ -115,10 +115,18 @@ fn connect_first(
 
 /// `tcp_up` and `tcp_connect_ms`, labelled with `base` plus `host` and `port`.
 pub fn samples(cfg: &TcpConfig, outcome: &TcpOutcome, base: &Labels, ts_ms: i64) -> Vec<Sample> {
-    let labels = base
-        .clone()
+    samples_labelled(outcome, &labels(cfg, base), ts_ms)
+}
+
+/// The label set of the task's series: `base` plus `host` and `port`.
+pub fn labels(cfg: &TcpConfig, base: &Labels) -> Labels {
+    base.clone()
         .with("host", cfg.host.as_str())
-        .with("port", cfg.port.to_string());
+        .with("port", cfg.port.to_string())
+}
+
+/// [`samples`] with the label set given.
+pub fn samples_labelled(outcome: &TcpOutcome, labels: &Labels, ts_ms: i64) -> Vec<Sample> {
     let mut out = vec![Sample::new(
         "tcp_up",
         labels.clone(),
@@ -130,7 +138,7 @@ pub fn samples(cfg: &TcpConfig, outcome: &TcpOutcome, base: &Labels, ts_ms: i64)
         ts_ms,
     )];
     if let Some(ms) = outcome.connect_ms {
-        out.push(Sample::new("tcp_connect_ms", labels, ms, ts_ms));
+        out.push(Sample::new("tcp_connect_ms", labels.clone(), ms, ts_ms));
     }
     out
 }
