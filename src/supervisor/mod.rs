@@ -52,7 +52,7 @@ pub const MMAP_THRESHOLD: usize = 256 << 10;
 /// sets and WAL records come from the heaps of the threads that made
 /// them and stay there, spread out, after they are freed. A fixed
 /// threshold gives them back: 10,000 hosts pinged every 10 s peaked at
-/// 30 MiB RSS instead of 54 (BENCHMARKS.md).
+/// 31 MiB RSS instead of 53 (BENCHMARKS.md).
 pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter.
@@ -598,16 +598,22 @@ mod tests {
     fn big_blocks_are_mapped_every_time() {
         tune_malloc();
         let size = 1 << 20;
-        for round in 0..3 {
+        // The counter is the process's: another test thread freeing a
+        // mapped block at the same moment could hide ours, so a round may
+        // look again; from a heap, every look fails.
+        let mapped = || {
             // SAFETY: mallinfo2 only reads the allocator's counters.
             let before = unsafe { libc::mallinfo2() }.hblkhd;
-            let block: Vec<u8> = Vec::with_capacity(size);
+            let block: Vec<u8> = std::hint::black_box(Vec::with_capacity(size));
             let during = unsafe { libc::mallinfo2() }.hblkhd;
-            assert!(
-                during >= before + size,
-                "round {round}: a {size}-byte block came from a heap ({before} -> {during} mapped)"
-            );
             drop(block);
+            during >= before + size
+        };
+        for round in 0..3 {
+            assert!(
+                (0..5).any(|_| mapped()),
+                "round {round}: a {size}-byte block came from a heap, not mapped on its own"
+            );
         }
     }
 }
