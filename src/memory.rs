@@ -42,19 +42,46 @@ mod tests {
     /// After a large block is freed, a block above the threshold still
     /// gets its own mapping (glibc's default would raise the threshold
     /// to the freed block's size and take it from an arena, which keeps
-    /// it after the free). Its own process under nextest.
+    /// it after the free). The counter is the process's: another test
+    /// thread freeing a mapped block at the same moment could hide ours,
+    /// so a round may look again; from an arena, every look fails.
     #[test]
     fn large_blocks_stay_mapped_after_a_larger_one_is_freed() {
+        const NAME: &str = "memory::tests::large_blocks_stay_mapped_after_a_larger_one_is_freed";
+        // Other test threads' frees leave holes in the heap that serve a
+        // block without asking for a mapping: run alone (nextest gives
+        // each test its own process; `cargo test` is asked to).
+        let threads = std::fs::read_dir("/proc/self/task").map_or(usize::MAX, |d| d.count());
+        if threads > 2 {
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args(["--exact", NAME, "--test-threads=1"])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
         tune_allocator();
-        let big = vec![1u8; 8 << 20];
-        drop(std::hint::black_box(big));
-        let before = mapped();
-        let block = std::hint::black_box(vec![1u8; 1 << 20]);
-        let grown = mapped().saturating_sub(before);
-        drop(block);
-        assert!(
-            grown >= 1 << 20,
-            "a 1 MiB block after an 8 MiB one was freed: {grown} bytes more mapped"
-        );
+        let size = 1 << 20;
+        let mapped_on_its_own = || {
+            let big = vec![1u8; 8 << 20];
+            drop(std::hint::black_box(big));
+            let before = mapped();
+            let block: Vec<u8> = std::hint::black_box(Vec::with_capacity(size));
+            let during = mapped();
+            drop(block);
+            during >= before + size
+        };
+        for round in 0..3 {
+            assert!(
+                (0..5).any(|_| mapped_on_its_own()),
+                "round {round}: a 1 MiB block after an 8 MiB one was freed came from an arena"
+            );
+        }
     }
 }

@@ -42,25 +42,6 @@ pub const SELF_TASK_ID: &str = "sentinel_self";
 /// is cheap to start again for the next run.
 pub const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
 
-/// Allocations from this size on get pages of their own from the kernel
-/// (glibc `M_MMAP_THRESHOLD`), given back when freed.
-pub const MMAP_THRESHOLD: usize = 256 << 10;
-
-/// Fixes glibc's threshold for allocations mapped on their own. By
-/// default glibc raises it to the size of each such block freed (up to
-/// 32 MiB), so that from the first run on a big probe run's arrays, label
-/// sets and WAL records come from the heaps of the threads that made
-/// them and stay there, spread out, after they are freed. A fixed
-/// threshold gives them back: 10,000 hosts pinged every 10 s peaked at
-/// 31 MiB RSS instead of 53 (BENCHMARKS.md).
-pub fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
-    }
-}
-
 /// The actix system's runtime: what `System::new` builds (one thread,
 /// every driver), with a shorter [`BLOCKING_KEEP_ALIVE`].
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -104,7 +85,6 @@ pub struct Supervisor {
 /// Runs the agent until SIGTERM/SIGINT. Errors here are start-up failures
 /// (the WAL cannot be opened, a backend's TLS setup fails).
 pub fn run(config: Config) -> anyhow::Result<()> {
-    tune_malloc();
     let store = wal::open_or_recover(&config.buffer)?;
     log::info!(
         path = config.buffer.path.display().to_string().as_str();
@@ -587,33 +567,5 @@ mod tests {
         // The runtime is still alive: only the keep-alive can have ended it.
         assert!(!std::path::Path::new(&task).exists(), "{task} still runs");
         drop(rt);
-    }
-
-    /// A big block freed does not make the next ones of its size come
-    /// from a heap (where they would stay after they are freed): each is
-    /// mapped on its own. glibc's default raises the threshold at the
-    /// first free, so the second round failed before `tune_malloc`.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[test]
-    fn big_blocks_are_mapped_every_time() {
-        tune_malloc();
-        let size = 1 << 20;
-        // The counter is the process's: another test thread freeing a
-        // mapped block at the same moment could hide ours, so a round may
-        // look again; from a heap, every look fails.
-        let mapped = || {
-            // SAFETY: mallinfo2 only reads the allocator's counters.
-            let before = unsafe { libc::mallinfo2() }.hblkhd;
-            let block: Vec<u8> = std::hint::black_box(Vec::with_capacity(size));
-            let during = unsafe { libc::mallinfo2() }.hblkhd;
-            drop(block);
-            during >= before + size
-        };
-        for round in 0..3 {
-            assert!(
-                (0..5).any(|_| mapped()),
-                "round {round}: a {size}-byte block came from a heap, not mapped on its own"
-            );
-        }
     }
 }

@@ -371,7 +371,9 @@ impl RunWriter {
         let end = self.marks.get(to).map_or(self.raw.len(), |m| m.0);
         let (min_ts, max_ts) = self.marks[from..to]
             .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &(_, ts)| (lo.min(ts), hi.max(ts)));
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &(_, ts)| {
+                (lo.min(ts), hi.max(ts))
+            });
         let n = (to - from) as u32;
         let record = seal(&self.raw[start..end], n, n, min_ts, max_ts);
         if record.len() > crate::wal::MAX_RECORD_BYTES && to - from > 1 {
