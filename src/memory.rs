@@ -47,23 +47,11 @@ mod tests {
     /// so a round may look again; from an arena, every look fails.
     #[test]
     fn large_blocks_stay_mapped_after_a_larger_one_is_freed() {
-        const NAME: &str = "memory::tests::large_blocks_stay_mapped_after_a_larger_one_is_freed";
         // Other test threads' frees leave holes in the heap that serve a
-        // block without asking for a mapping: run alone (nextest gives
-        // each test its own process; `cargo test` is asked to).
-        let threads = std::fs::read_dir("/proc/self/task").map_or(usize::MAX, |d| d.count());
-        if threads > 2 {
-            let exe = std::env::current_exe().unwrap();
-            let out = std::process::Command::new(exe)
-                .args(["--exact", NAME, "--test-threads=1"])
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && stdout.contains("1 passed"),
-                "{stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        // block without asking for a mapping.
+        if !crate::testutil::runs_alone(
+            "memory::tests::large_blocks_stay_mapped_after_a_larger_one_is_freed",
+        ) {
             return;
         }
         tune_allocator();

@@ -19,3 +19,28 @@ pub fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// For a test that measures the whole process (descriptors, threads, the
+/// allocator's counters): true when it runs alone (nextest gives each
+/// test its own process). Under `cargo test`, where other tests' threads
+/// share the process, it runs the test `name` again alone in a child
+/// process, asserts that it passed there, and returns false: the caller
+/// returns.
+pub fn runs_alone(name: &str) -> bool {
+    let threads = std::fs::read_dir("/proc/self/task").map_or(usize::MAX, |d| d.count());
+    if threads <= 2 {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", name, "--test-threads=1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} alone:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}

@@ -550,6 +550,12 @@ mod tests {
     // of the run stays behind: no process, thread or descriptor.
     #[test]
     fn r17_4_a_detached_child_neither_hides_the_output_nor_outlives_the_run() {
+        // It counts the process's descriptors and threads.
+        if !crate::testutil::runs_alone(
+            "probe::exec::tests::r17_4_a_detached_child_neither_hides_the_output_nor_outlives_the_run",
+        ) {
+            return;
+        }
         // A sleep length no other process uses, to find leftovers by.
         let secs = format!("121.{}", std::process::id());
         let c = cfg(&format!("setsid sleep {secs} & echo m 1"), 10_000);
