@@ -32,6 +32,7 @@
 
 pub mod backoff;
 pub mod proto;
+pub mod ratelimit;
 pub mod remote_write;
 
 use std::collections::VecDeque;
@@ -42,12 +43,13 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::Either;
 
-use crate::config::{BackendConfig, SenderConfig};
+use crate::config::{BackendConfig, Backfill, SenderConfig};
 use crate::sample::{BackendId, Labels, Seq};
 use crate::telemetry::Telemetry;
 use crate::wal::{self, Ack, DropReason, ReadBatch, Release, Wal};
 
 use backoff::Backoff;
+use ratelimit::TokenBucket;
 use remote_write::{Client, ShipError, Verdict};
 
 /// Gap between TCP reachability checks while a backend is unreachable.
@@ -62,6 +64,19 @@ const LONG_BACKOFF_MIN: Duration = Duration::from_secs(30);
 const REJECTION_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Repeat an ongoing problem in the log at most this often.
 const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
+/// The requests an out-of-order refusal may cost while nothing of the
+/// batch is stored: a backfill batch refused as out of order is refused
+/// whole (every series is older than its head), so the split that looks
+/// for storable series gives up quickly, unlike for invalid samples.
+const MAX_POSTS_OUT_OF_ORDER: u32 = 4;
+
+/// Logged (at most every `REJECTION_LOG_EVERY`) when a backend refuses
+/// samples as out of order.
+pub const OUT_OF_ORDER_HINT: &str =
+    "Backend refused samples as out of order or too old; they were \
+     dropped and counted (reason out_of_order). On Prometheus set \
+     storage.tsdb.out_of_order_time_window (e.g. 1h, in its config file) to take a backfill, or \
+     set backfill: in_order for this backend.";
 
 /// Sent by the shipper to itself: look for work now.
 #[derive(Message)]
@@ -162,6 +177,9 @@ struct Delivered {
     dropped: Vec<(DropReason, u64)>,
     /// Requests refused for good (after splitting).
     rejected_requests: u64,
+    /// The backend's refusals said "out of order" (or too old for its
+    /// head): the pieces are dropped as `out_of_order`.
+    out_of_order: bool,
     /// A rejection body to log (first one only).
     rejection: Option<(u16, String)>,
 }
@@ -175,12 +193,66 @@ struct Prepared {
     bodies: Vec<(Vec<u8>, u64)>,
     /// Samples left out while preparing (damaged records, too old).
     dropped: Vec<(DropReason, u64)>,
+    /// What the requests take on the wire: bodies and heads (for the
+    /// bandwidth cap; splits after a refusal are not counted ahead).
+    wire_bytes: u64,
+}
+
+impl Prepared {
+    /// Counts the wire bytes of its requests to `client`.
+    fn with_heads(mut self, client: &Client) -> Prepared {
+        self.wire_bytes = self
+            .bodies
+            .iter()
+            .map(|(b, _)| b.len() as u64 + client.head_bytes(b.len()))
+            .sum();
+        self
+    }
+}
+
+/// How fast a backlog goes: samples delivered (or dropped by the
+/// backend) per second, averaged over about [`PROGRESS_WINDOW`].
+#[derive(Debug, Default)]
+struct Progress {
+    /// Samples per second, smoothed.
+    rate: f64,
+    /// The last delivery.
+    at: Option<Instant>,
+}
+
+/// The averaging time of the delivery rate.
+const PROGRESS_WINDOW: Duration = Duration::from_secs(30);
+
+impl Progress {
+    /// `samples` more went at `now`.
+    fn delivered(&mut self, samples: u64, now: Instant) {
+        let Some(at) = self.at else {
+            self.at = Some(now);
+            return;
+        };
+        let dt = now.saturating_duration_since(at).as_secs_f64().max(0.001);
+        let w = (dt / PROGRESS_WINDOW.as_secs_f64()).min(1.0);
+        self.rate = self.rate * (1.0 - w) + (samples as f64 / dt) * w;
+        self.at = Some(now);
+    }
+
+    /// The rate, fading to 0 when nothing went for a window.
+    fn rate(&self, now: Instant) -> f64 {
+        match self.at {
+            Some(at) if now.saturating_duration_since(at) < PROGRESS_WINDOW => self.rate,
+            _ => 0.0,
+        }
+    }
 }
 
 /// A batch of the shipper's window.
 struct Slot {
+    /// Its first record (`newest_first` acknowledges the range).
+    first: Seq,
     /// Its last record: what an `Ack` passes.
     last: Seq,
+    /// The newest records (`newest_first`): sent before backfill slots.
+    live: bool,
     samples: u64,
     state: SlotState,
 }
@@ -222,6 +294,16 @@ pub struct Shipper {
     long_backoff: Backoff,
     /// Requests in flight at once (`concurrency` of the backend).
     concurrency: usize,
+    /// Which end of a backlog goes first.
+    backfill: Backfill,
+    /// `max_bytes_per_second`: wire bytes (bodies and heads) per second.
+    bucket: Option<TokenBucket>,
+    /// When an out-of-order refusal was last logged, and the samples
+    /// refused so since.
+    last_ooo_log: Option<Instant>,
+    ooo_unlogged: u64,
+    /// Delivery rate for the progress estimate (`/healthz`, status page).
+    progress: Progress,
     /// Batches read and not yet acknowledged, in WAL order.
     window: VecDeque<Slot>,
     /// A batch is being read and prepared.
@@ -274,6 +356,13 @@ impl Shipper {
             backoff: Backoff::new(sender.retry.min_backoff, max),
             long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
             concurrency: backend.concurrency.max(1),
+            backfill: backend.backfill,
+            bucket: backend
+                .max_bytes_per_second
+                .map(|r| TokenBucket::new(r, Instant::now())),
+            last_ooo_log: None,
+            ooo_unlogged: 0,
+            progress: Progress::default(),
             window: VecDeque::new(),
             reading: false,
             posting: 0,
@@ -314,6 +403,18 @@ impl Shipper {
         );
     }
 
+    /// The record bytes one read may take: under a bandwidth cap, what
+    /// fits the bucket with a request head, so requests stay smooth.
+    fn max_read_bytes(&self) -> u64 {
+        match &self.bucket {
+            Some(b) => b
+                .capacity()
+                .saturating_sub(self.client.head_bytes(8))
+                .max(1),
+            None => u64::MAX,
+        }
+    }
+
     fn wake_in(&mut self, ctx: &mut Context<Self>, delay: Duration) {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
@@ -335,19 +436,39 @@ impl Shipper {
         }
         if !self.post_paused {
             while self.posting < self.concurrency {
-                let Some(slot) = self
+                // The present first: a live batch before the backlog.
+                let ready = |s: &&mut Slot| matches!(s.state, SlotState::Ready(_));
+                let pick = self
                     .window
-                    .iter_mut()
-                    .find(|s| matches!(s.state, SlotState::Ready(_)))
-                else {
+                    .iter()
+                    .position(|s| s.live && matches!(s.state, SlotState::Ready(_)))
+                    .or_else(|| {
+                        self.window
+                            .iter()
+                            .position(|s| matches!(s.state, SlotState::Ready(_)))
+                    });
+                let Some(slot) = pick.and_then(|i| self.window.get_mut(i)).filter(ready) else {
                     break;
                 };
+                if let (Some(bucket), SlotState::Ready(p)) = (self.bucket.as_mut(), &slot.state) {
+                    if let Err(wait) = bucket.take(p.wire_bytes, Instant::now()) {
+                        self.post_paused = true;
+                        self.wake_in(ctx, wait);
+                        break;
+                    }
+                }
                 let SlotState::Ready(prepared) =
                     std::mem::replace(&mut slot.state, SlotState::Posting)
                 else {
                     unreachable!("found ready above");
                 };
                 let (last, samples) = (slot.last, slot.samples);
+                self.telemetry.inc(
+                    "sentinel_remote_write_bytes_total",
+                    "Bytes sent to the backend (request bodies and heads).",
+                    self.labels(),
+                    prepared.wire_bytes as f64,
+                );
                 self.posting += 1;
                 let fut = self.post(last, samples, prepared);
                 ctx.spawn(fut);
@@ -373,13 +494,21 @@ impl Shipper {
     /// the event loop.
     fn read(&mut self, ctx: &mut Context<Self>) {
         self.reading = true;
+        let newest_first = self.backfill == Backfill::NewestFirst;
         let read = self.wal.send(ReadBatch {
             backend: self.id.clone(),
             max_samples: self.batch_size,
-            after: self.window.back().map(|s| s.last),
+            after: if newest_first {
+                None
+            } else {
+                self.window.back().map(|s| s.last)
+            },
+            newest_first,
+            max_bytes: self.max_read_bytes(),
         });
         let max_age = self.max_sample_age;
         let batch_size = self.batch_size;
+        let client = self.client.clone();
         let fut = read.into_actor(self).then(move |res, act, ctx| {
             let batch = match res {
                 Ok(Ok(Some(batch))) => batch,
@@ -417,16 +546,18 @@ impl Shipper {
                 || oldest_ms.is_some_and(|ts| {
                     crate::sample::now_ms() - ts > act.flush_interval.as_millis() as i64
                 });
-            let (last, samples) = (batch.last, batch.samples);
+            let (first, last, samples, live) = (batch.first, batch.last, batch.samples, batch.live);
             let records = batch.records;
             let task = actix_rt::task::spawn_blocking(move || {
-                prepare(&records, max_age, batch_size)
+                prepare(&records, max_age, batch_size).with_heads(&client)
             });
             Either::Right(task.into_actor(act).map(move |res, act, ctx| {
                 act.reading = false;
                 match res {
                     Ok(prepared) => act.window.push_back(Slot {
+                        first,
                         last,
+                        live,
                         samples,
                         state: SlotState::Ready(Arc::new(prepared)),
                     }),
@@ -500,6 +631,9 @@ impl Shipper {
     /// the window: the cursor passes a batch only when every batch before
     /// it is done too.
     fn acknowledge(&mut self, ctx: &mut Context<Self>) {
+        if self.backfill == Backfill::NewestFirst {
+            return self.acknowledge_ranges(ctx);
+        }
         let mut through = None;
         let mut dropped = Vec::new();
         let mut pause: Option<Duration> = None;
@@ -521,10 +655,48 @@ impl Shipper {
         let Some(through) = through else {
             return;
         };
+        self.send_ack(ctx, None, through, dropped, pause);
+    }
+
+    /// `newest_first`: every batch done is acknowledged at once, as its
+    /// own range (the order of the window does not matter).
+    fn acknowledge_ranges(&mut self, ctx: &mut Context<Self>) {
+        let mut pause: Option<Duration> = None;
+        while let Some(i) = self
+            .window
+            .iter()
+            .position(|s| matches!(s.state, SlotState::Done(_)))
+        {
+            let slot = self.window.remove(i).expect("position is in range");
+            let SlotState::Done(done) = slot.state else {
+                unreachable!("checked above");
+            };
+            let dropped = done.dropped.clone();
+            if let Some(p) = self.delivered(ctx, done, slot.last) {
+                pause = Some(pause.map_or(p, |q| q.max(p)));
+            }
+            self.send_ack(ctx, Some(slot.first), slot.last, dropped, None);
+        }
+        if pause.is_some() {
+            self.pause_after_refusal(ctx, pause);
+        }
+    }
+
+    /// Sends one `Ack` to the WAL; then pauses when the backend refused
+    /// everything.
+    fn send_ack(
+        &mut self,
+        ctx: &mut Context<Self>,
+        first: Option<Seq>,
+        through: Seq,
+        dropped: Vec<(DropReason, u64)>,
+        pause: Option<Duration>,
+    ) {
         self.acking += 1;
         let ack = self.wal.send(Ack {
             backend: self.id.clone(),
             through,
+            first,
             dropped,
         });
         ctx.spawn(ack.into_actor(self).map(|res, act, ctx| {
@@ -540,6 +712,11 @@ impl Shipper {
             }
             act.settle(ctx);
         }));
+        self.pause_after_refusal(ctx, pause);
+    }
+
+    /// A batch refused whole: no new requests or reads for `pause`.
+    fn pause_after_refusal(&mut self, ctx: &mut Context<Self>, pause: Option<Duration>) {
         if let Some(pause) = pause {
             self.post_paused = true;
             self.read_paused = true;
@@ -579,7 +756,39 @@ impl Shipper {
                 log::debug!(backend = self.id.as_str(), samples = *n; "Samples older than max_sample_age skipped.");
             }
         }
-        if let Some((status, body)) = &done.rejection {
+        let out_of_order: u64 = done
+            .dropped
+            .iter()
+            .filter(|(r, _)| *r == DropReason::OutOfOrder)
+            .map(|(_, n)| n)
+            .sum();
+        self.progress
+            .delivered(done.samples + out_of_order, Instant::now());
+        self.telemetry.set(
+            "sentinel_send_samples_per_second",
+            "Samples the backend took per second, averaged over about 30 s (the backlog's drain rate).",
+            l.clone(),
+            self.progress.rate(Instant::now()),
+        );
+        if out_of_order > 0 {
+            self.ooo_unlogged += out_of_order;
+            let due = self
+                .last_ooo_log
+                .is_none_or(|t| t.elapsed() >= REJECTION_LOG_EVERY);
+            if due {
+                self.last_ooo_log = Some(Instant::now());
+                let samples = std::mem::take(&mut self.ooo_unlogged);
+                let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
+                log::warn!(
+                    backend = self.id.as_str(),
+                    samples = samples,
+                    backfill = self.backfill.as_str(),
+                    error = body;
+                    "{OUT_OF_ORDER_HINT}"
+                );
+            }
+        }
+        if let Some((status, body)) = done.rejection.as_ref().filter(|_| !done.out_of_order) {
             self.summary.requests_failed += done.rejected_requests;
             let rejected: u64 = done
                 .dropped
@@ -613,7 +822,9 @@ impl Shipper {
         self.long_backoff.reset();
         // A backend that refused every sample of the batch stores nothing:
         // /healthz and backend_up say so until it takes samples again.
-        let refused_all = done.samples == 0 && done.rejection.is_some();
+        // Refused as out of order, the backend still works: it is the
+        // order of a backfill it refuses, not the data.
+        let refused_all = done.samples == 0 && done.rejection.is_some() && !done.out_of_order;
         let pause = refused_all.then(|| self.backoff.next_delay());
         if !refused_all {
             self.backoff.reset();
@@ -845,11 +1056,14 @@ impl Shipper {
         if !skip {
             self.window.clear();
         }
+        let newest_first = self.backfill == Backfill::NewestFirst;
         let read = (!skip).then(|| {
             self.wal.send(ReadBatch {
                 backend: self.id.clone(),
                 max_samples: self.batch_size,
                 after: None,
+                newest_first,
+                max_bytes: self.max_read_bytes(),
             })
         });
         let client = self.client.clone();
@@ -867,7 +1081,7 @@ impl Shipper {
                 return Either::Left(fut::ready(()));
             };
             act.posting += 1;
-            let (last, samples) = (batch.last, batch.samples);
+            let (first, last, samples) = (batch.first, batch.last, batch.samples);
             let task = actix_rt::task::spawn_blocking(move || {
                 send_prepared(&client, &prepare(&batch.records, max_age, batch_size))
             });
@@ -887,6 +1101,7 @@ impl Shipper {
                 let ack = act.wal.send(Ack {
                     backend: act.id.clone(),
                     through: last,
+                    first: newest_first.then_some(first),
                     dropped,
                 });
                 Either::Right(fut::wrap_future(ack).map(|res, act: &mut Shipper, _| {
@@ -1093,7 +1308,12 @@ fn post_once(
 ) -> Result<Option<(DropReason, remote_write::Response)>, Keep> {
     if out.split_spent {
         // Rest of a refused batch that used up its requests.
-        out.dropped.push((DropReason::Rejected, samples));
+        let reason = if out.out_of_order {
+            DropReason::OutOfOrder
+        } else {
+            DropReason::Rejected
+        };
+        out.dropped.push((reason, samples));
         return Ok(None);
     }
     if out.posts > 0 && out.requests == 0 {
@@ -1114,6 +1334,10 @@ fn post_once(
             out.requests += 1;
             out.samples += samples;
             Ok(None)
+        }
+        Verdict::Rejected if remote_write::is_out_of_order(&resp.body) => {
+            out.out_of_order = true;
+            Ok(Some((DropReason::OutOfOrder, resp)))
         }
         Verdict::Rejected => Ok(Some((DropReason::Rejected, resp))),
         Verdict::TooLarge => Ok(Some((DropReason::TooLarge, resp))),
@@ -1141,6 +1365,9 @@ fn split(
     // samples are lost; a 413 split goes on too.
     out.split_spent |=
         reason == DropReason::Rejected && out.posts >= MAX_POSTS_PER_BATCH && out.requests == 0;
+    out.split_spent |= reason == DropReason::OutOfOrder
+        && out.posts >= MAX_POSTS_OUT_OF_ORDER
+        && out.requests == 0;
     if entries.len() <= 1 || out.split_spent {
         out.dropped.push((reason, samples));
         out.rejected_requests += 1;
