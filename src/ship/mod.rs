@@ -304,6 +304,9 @@ pub struct Shipper {
     ooo_unlogged: u64,
     /// Delivery rate for the progress estimate (`/healthz`, status page).
     progress: Progress,
+    /// `newest_first`: when the last live read was made (one per flush
+    /// interval; `None`: the next read is live, as after a failure).
+    last_live: Option<Instant>,
     /// Batches read and not yet acknowledged, in WAL order.
     window: VecDeque<Slot>,
     /// A batch is being read and prepared.
@@ -363,6 +366,7 @@ impl Shipper {
             last_ooo_log: None,
             ooo_unlogged: 0,
             progress: Progress::default(),
+            last_live: None,
             window: VecDeque::new(),
             reading: false,
             posting: 0,
@@ -485,9 +489,20 @@ impl Shipper {
     fn pause_reads(&mut self, ctx: &mut Context<Self>) {
         self.read_paused = true;
         if self.timer.is_none() {
-            let d = self.flush_interval;
+            let d = match self.backfill {
+                // Until the next live read is due.
+                Backfill::NewestFirst => self.live_wait().max(Duration::from_millis(50)),
+                Backfill::InOrder => self.flush_interval,
+            };
             self.wake_in(ctx, d);
         }
+    }
+
+    /// `newest_first`: how long until the next live read may be made.
+    fn live_wait(&self) -> Duration {
+        self.last_live.map_or(Duration::ZERO, |t| {
+            self.flush_interval.saturating_sub(t.elapsed())
+        })
     }
 
     /// Reads the batch after the last one read, and prepares its body off
@@ -495,6 +510,7 @@ impl Shipper {
     fn read(&mut self, ctx: &mut Context<Self>) {
         self.reading = true;
         let newest_first = self.backfill == Backfill::NewestFirst;
+        let live = newest_first && self.live_wait().is_zero();
         let read = self.wal.send(ReadBatch {
             backend: self.id.clone(),
             max_samples: self.batch_size,
@@ -504,6 +520,7 @@ impl Shipper {
                 self.window.back().map(|s| s.last)
             },
             newest_first,
+            live,
             max_bytes: self.max_read_bytes(),
         });
         let max_age = self.max_sample_age;
@@ -545,7 +562,13 @@ impl Shipper {
             let backlog = batch.samples >= act.batch_size
                 || oldest_ms.is_some_and(|ts| {
                     crate::sample::now_ms() - ts > act.flush_interval.as_millis() as i64
-                });
+                })
+                // newest_first: the WAL reads live data at most once per
+                // flush interval (`live`), the backlog meanwhile.
+                || newest_first;
+            if batch.live {
+                act.last_live = Some(Instant::now());
+            }
             let (first, last, samples, live) = (batch.first, batch.last, batch.samples, batch.live);
             let records = batch.records;
             let task = actix_rt::task::spawn_blocking(move || {
@@ -874,6 +897,8 @@ impl Shipper {
     /// A batch was kept: count, log once per outage, schedule the retry.
     fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
         self.summary.requests_failed += 1;
+        // The retry carries the newest records (`newest_first`).
+        self.last_live = None;
         // Until the retry, the caps may take this batch like any other.
         self.wal.do_send(Release {
             backend: self.id.clone(),
@@ -1063,6 +1088,7 @@ impl Shipper {
                 max_samples: self.batch_size,
                 after: None,
                 newest_first,
+                live: true,
                 max_bytes: self.max_read_bytes(),
             })
         });

@@ -231,6 +231,7 @@ fn run(seed: u64, fs: &Path) -> Run {
                         max_samples: 1 + rng.below(600),
                         after: None,
                         newest_first: false,
+                        live: false,
                         max_bytes: u64::MAX,
                     },
                     &mut ctx,

@@ -184,6 +184,9 @@ pub struct ReadBatch {
     /// backlog oldest first (`ranges.rs`); the WAL keeps track of the
     /// batches in flight, so `after` is not used.
     pub newest_first: bool,
+    /// `newest_first`: a live read (the newest records) may be made now;
+    /// else only the backlog is read (see `ranges.rs`).
+    pub live: bool,
     /// At most this many record bytes (at least one record): keeps
     /// requests small under a bandwidth cap.
     pub max_bytes: u64,
@@ -793,7 +796,7 @@ impl Handler<ReadBatch> for Wal {
     fn handle(&mut self, msg: ReadBatch, _: &mut Context<Self>) -> Self::Result {
         match &self.store {
             Some(store) if msg.newest_first => {
-                store.read_batch_newest(&msg.backend, msg.max_samples, msg.max_bytes)
+                store.read_batch_newest(&msg.backend, msg.max_samples, msg.max_bytes, msg.live)
             }
             Some(store) => store.read_batch_after(&msg.backend, msg.max_samples, msg.after),
             // Nothing to read until the WAL is back; the shipper waits.

@@ -20,13 +20,17 @@
 //! [`next_read`] decides, for `newest_first`, which contiguous run of
 //! records a backend reads next:
 //!
-//! 1. **Live**: when there are records above the *frontier* (the newest
-//!    seq already handed to this backend's live reads) that it has not
-//!    acknowledged and that are not in flight, the newest of them, going
-//!    down, up to the batch bounds. Records a live read leaves behind
-//!    (more arrived than one batch) are backlog from then on.
-//! 2. **Backfill**: otherwise the oldest records it has not acknowledged
-//!    and that are not in flight, going up, up to the batch bounds.
+//! 1. **Live**, when the shipper allows one (at most one per flush
+//!    interval, so fresh data still goes in few, large requests): when
+//!    there are records above the *frontier* (the newest seq already
+//!    handed to this backend's live reads) that it has not acknowledged
+//!    and that are not in flight, the newest of them, going down, up to
+//!    the batch bounds. Records a live read leaves behind (more arrived
+//!    than one batch) are backlog from then on.
+//! 2. **Backfill**: otherwise the oldest records at or below the frontier
+//!    that it has not acknowledged and that are not in flight, going up,
+//!    up to the batch bounds. Records above the frontier wait for the
+//!    next live read.
 //!
 //! A failed request resets the frontier to the cursor ([`Reader::release`]):
 //! the retry, and the first request after an outage, carries the newest
@@ -228,22 +232,28 @@ pub struct Pick {
 }
 
 /// The next read for a `newest_first` backend (see the module doc);
-/// `cost` gives a record's samples and bytes. Updates `reader` (frontier,
-/// in flight). `None` when every record is acknowledged or in flight.
+/// `cost` gives a record's samples and bytes; `live` whether a live read
+/// may be made now. Updates `reader` (frontier, in flight). `None` when
+/// nothing may be read now.
 pub fn next_read<M>(
     acked: &Acked,
     reader: &mut Reader,
     index: &BTreeMap<u64, M>,
     cost: impl Fn(&M) -> (u64, u64),
     limits: Limits,
+    live: bool,
 ) -> Option<Pick> {
     let free = |seq: u64| !acked.contains(seq) && !reader.is_in_flight(seq);
     let start = acked.cursor.max(reader.frontier);
-    let newest_free = index
-        .range(start + 1..)
-        .rev()
-        .map(|(s, _)| *s)
-        .find(|s| free(*s));
+    let newest_free = if live {
+        index
+            .range(start + 1..)
+            .rev()
+            .map(|(s, _)| *s)
+            .find(|s| free(*s))
+    } else {
+        None
+    };
     let pick = if let Some(top) = newest_free {
         let mut seqs = Vec::new();
         let (mut samples, mut bytes) = (0u64, 0u64);
@@ -271,7 +281,13 @@ pub fn next_read<M>(
     } else {
         let mut seqs = Vec::new();
         let (mut samples, mut bytes) = (0u64, 0u64);
-        for (seq, m) in index.range(acked.cursor + 1..) {
+        let below = if start > acked.cursor {
+            index.range(acked.cursor + 1..=start)
+        } else {
+            // Nothing at or below the frontier is left to read.
+            index.range(0..0)
+        };
+        for (seq, m) in below {
             if !free(*seq) {
                 if seqs.is_empty() {
                     continue;
@@ -329,27 +345,51 @@ mod tests {
         let idx = index(1..=100, 10);
         let acked = Acked::new(0);
         let mut r = Reader::default();
-        let live = next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        let live = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         assert_eq!(
             (live.first, live.last, live.stream),
             (98, 100, Stream::Live)
         );
-        let back = next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        let back = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         assert_eq!(
             (back.first, back.last, back.stream),
             (1, 3, Stream::Backfill)
         );
-        let back = next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        let back = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         assert_eq!((back.first, back.last), (4, 6));
         // A new record: live again, before the rest of the backlog.
         let idx = index(1..=101, 10);
-        let live = next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        let live = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         assert_eq!(
             (live.first, live.last, live.stream),
             (101, 101, Stream::Live)
         );
-        let back = next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        let back = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         assert_eq!((back.first, back.last), (7, 9));
+    }
+
+    /// Between live reads (one per flush interval) the backfill goes on,
+    /// and records newer than the last live read wait for the next one.
+    #[test]
+    fn without_a_live_read_fresh_records_wait_and_the_backfill_goes_on() {
+        let idx = index(1..=10, 10);
+        let acked = Acked::new(0);
+        let mut r = Reader::default();
+        let live = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
+        assert_eq!((live.first, live.last), (8, 10));
+        let idx = index(1..=12, 10);
+        let back = next_read(&acked, &mut r, &idx, cost, L, false).unwrap();
+        assert_eq!(
+            (back.first, back.last, back.stream),
+            (1, 3, Stream::Backfill)
+        );
+        let back = next_read(&acked, &mut r, &idx, cost, L, false).unwrap();
+        assert_eq!((back.first, back.last), (4, 6));
+        let back = next_read(&acked, &mut r, &idx, cost, L, false).unwrap();
+        assert_eq!((back.first, back.last), (7, 7));
+        assert!(next_read(&acked, &mut r, &idx, cost, L, false).is_none());
+        let live = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
+        assert_eq!((live.first, live.last, live.stream), (11, 12, Stream::Live));
     }
 
     #[test]
@@ -365,13 +405,13 @@ mod tests {
             max_samples: 100,
             max_bytes: u64::MAX,
         };
-        let a = next_read(&acked, &mut r, &idx, cost, big).unwrap();
+        let a = next_read(&acked, &mut r, &idx, cost, big, true).unwrap();
         assert_eq!((a.first, a.last), (1, 3));
-        let b = next_read(&acked, &mut r, &idx, cost, big).unwrap();
+        let b = next_read(&acked, &mut r, &idx, cost, big, true).unwrap();
         assert_eq!((b.first, b.last), (6, 7));
-        let c = next_read(&acked, &mut r, &idx, cost, big).unwrap();
+        let c = next_read(&acked, &mut r, &idx, cost, big, true).unwrap();
         assert_eq!((c.first, c.last), (9, 10));
-        assert!(next_read(&acked, &mut r, &idx, cost, big).is_none());
+        assert!(next_read(&acked, &mut r, &idx, cost, big, true).is_none());
     }
 
     #[test]
@@ -383,13 +423,13 @@ mod tests {
             max_samples: 100,
             max_bytes: 250,
         };
-        let live = next_read(&acked, &mut r, &idx, cost, tight).unwrap();
+        let live = next_read(&acked, &mut r, &idx, cost, tight, true).unwrap();
         assert_eq!((live.first, live.last), (9, 10));
         let tiny = Limits {
             max_samples: 100,
             max_bytes: 1,
         };
-        let back = next_read(&acked, &mut r, &idx, cost, tiny).unwrap();
+        let back = next_read(&acked, &mut r, &idx, cost, tiny, true).unwrap();
         assert_eq!(back.seqs, [1]);
     }
 
@@ -398,10 +438,10 @@ mod tests {
         let idx = index(1..=20, 10);
         let acked = Acked::new(0);
         let mut r = Reader::default();
-        next_read(&acked, &mut r, &idx, cost, L).unwrap();
-        next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
+        next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         r.release(acked.cursor);
-        let again = next_read(&acked, &mut r, &idx, cost, L).unwrap();
+        let again = next_read(&acked, &mut r, &idx, cost, L, true).unwrap();
         assert_eq!(
             (again.first, again.last, again.stream),
             (18, 20, Stream::Live)

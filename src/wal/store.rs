@@ -566,6 +566,7 @@ impl WalStore {
         backend: &BackendId,
         max_samples: u64,
         max_bytes: u64,
+        live: bool,
     ) -> Result<Option<Batch>, WalError> {
         if !self.backends.contains_key(backend.as_str()) {
             return Err(WalError::UnknownBackend {
@@ -585,6 +586,7 @@ impl WalStore {
             &self.index,
             |m| (m.samples, m.bytes),
             limits,
+            live,
         ) else {
             return Ok(None);
         };
@@ -1630,9 +1632,15 @@ mod tests {
         for i in 0..10 {
             s.append(&run(2, 1000 + i)).unwrap();
         }
-        let live = s.read_batch_newest(&b("a"), 6, u64::MAX).unwrap().unwrap();
+        let live = s
+            .read_batch_newest(&b("a"), 6, u64::MAX, true)
+            .unwrap()
+            .unwrap();
         assert_eq!((live.first, live.last, live.live), (Seq(8), Seq(10), true));
-        let back = s.read_batch_newest(&b("a"), 4, u64::MAX).unwrap().unwrap();
+        let back = s
+            .read_batch_newest(&b("a"), 4, u64::MAX, true)
+            .unwrap()
+            .unwrap();
         assert_eq!((back.first, back.last, back.live), (Seq(1), Seq(2), false));
         s.ack_range(&b("a"), live.first, live.last, &[]).unwrap();
         let st = s.stats().unwrap();
@@ -1646,12 +1654,12 @@ mod tests {
         assert_eq!(s.stats().unwrap().records, 5);
         // The rest of the backlog, oldest first; then nothing.
         let rest = s
-            .read_batch_newest(&b("a"), 100, u64::MAX)
+            .read_batch_newest(&b("a"), 100, u64::MAX, true)
             .unwrap()
             .unwrap();
         assert_eq!((rest.first, rest.last), (Seq(3), Seq(7)));
         assert!(s
-            .read_batch_newest(&b("a"), 100, u64::MAX)
+            .read_batch_newest(&b("a"), 100, u64::MAX, true)
             .unwrap()
             .is_none());
         s.ack_range(&b("a"), rest.first, rest.last, &[]).unwrap();
@@ -1670,12 +1678,20 @@ mod tests {
             for i in 0..10 {
                 s.append(&run(2, 1000 + i)).unwrap();
             }
-            let live = s.read_batch_newest(&b("a"), 4, u64::MAX).unwrap().unwrap();
+            let live = s
+                .read_batch_newest(&b("a"), 4, u64::MAX, true)
+                .unwrap()
+                .unwrap();
             s.ack_range(&b("a"), live.first, live.last, &[]).unwrap();
-            let back = s.read_batch_newest(&b("a"), 4, u64::MAX).unwrap().unwrap();
+            let back = s
+                .read_batch_newest(&b("a"), 4, u64::MAX, true)
+                .unwrap()
+                .unwrap();
             s.ack_range(&b("a"), back.first, back.last, &[]).unwrap();
             // In flight when the process dies: read again after.
-            s.read_batch_newest(&b("a"), 4, u64::MAX).unwrap().unwrap();
+            s.read_batch_newest(&b("a"), 4, u64::MAX, true)
+                .unwrap()
+                .unwrap();
             s.flush().unwrap();
         }
         let mut s = WalStore::open(&opts(dir.path())).unwrap();
@@ -1684,7 +1700,7 @@ mod tests {
         assert_eq!(st.backends["a"].cursor, 2);
         assert_eq!(st.backends["a"].pending_records, 6, "3..=8");
         let mut got = Vec::new();
-        while let Some(batch) = s.read_batch_newest(&b("a"), 4, u64::MAX).unwrap() {
+        while let Some(batch) = s.read_batch_newest(&b("a"), 4, u64::MAX, true).unwrap() {
             got.push((batch.first.0, batch.last.0));
             s.ack_range(&b("a"), batch.first, batch.last, &[]).unwrap();
         }
@@ -1714,7 +1730,7 @@ mod tests {
         assert_eq!(st.backends["a"].cursor, 3);
         assert_eq!(st.backends["a"].pending_records, 1);
         let batch = s
-            .read_batch_newest(&b("a"), 100, u64::MAX)
+            .read_batch_newest(&b("a"), 100, u64::MAX, true)
             .unwrap()
             .unwrap();
         assert_eq!((batch.first, batch.last), (Seq(4), Seq(4)));
