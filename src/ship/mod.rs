@@ -586,6 +586,10 @@ impl Shipper {
                     }),
                     Err(e) => {
                         log::error!(backend = act.id.as_str(), error:% = e; "Preparing a batch failed.");
+                        // The WAL counts the batch as in flight: read it again.
+                        act.wal.do_send(Release {
+                            backend: act.id.clone(),
+                        });
                         act.pause_reads(ctx);
                     }
                 }
@@ -899,6 +903,13 @@ impl Shipper {
         self.summary.requests_failed += 1;
         // The retry carries the newest records (`newest_first`).
         self.last_live = None;
+        self.progress = Progress::default();
+        self.telemetry.set(
+            "sentinel_send_samples_per_second",
+            "Samples the backend took per second, averaged over about 30 s (the backlog's drain rate).",
+            self.labels(),
+            0.0,
+        );
         // Until the retry, the caps may take this batch like any other.
         self.wal.do_send(Release {
             backend: self.id.clone(),

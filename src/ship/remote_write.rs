@@ -712,6 +712,23 @@ pub(crate) mod tests {
         assert!(!is_unexpected(404));
     }
 
+    /// Prometheus' answers to a backfill it does not take are out of
+    /// order; other refusals are not.
+    #[test]
+    fn out_of_order_bodies() {
+        for body in [
+            "out of order sample\n",
+            "out of bounds",
+            "too old sample",
+            "err: Out-Of-Order sample",
+        ] {
+            assert!(is_out_of_order(body), "{body}");
+        }
+        for body in ["", "invalid metric name", "cannot parse snappy"] {
+            assert!(!is_out_of_order(body), "{body}");
+        }
+    }
+
     #[test]
     fn hints() {
         let url = "http://admin:hunter2@localhost:9090/api/v1/write";

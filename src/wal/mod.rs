@@ -798,7 +798,9 @@ impl Handler<ReadBatch> for Wal {
             Some(store) if msg.newest_first => {
                 store.read_batch_newest(&msg.backend, msg.max_samples, msg.max_bytes, msg.live)
             }
-            Some(store) => store.read_batch_after(&msg.backend, msg.max_samples, msg.after),
+            Some(store) => {
+                store.read_batch_bounded(&msg.backend, msg.max_samples, msg.max_bytes, msg.after)
+            }
             // Nothing to read until the WAL is back; the shipper waits.
             None => Ok(None),
         }

@@ -139,6 +139,13 @@ pub struct BackendStats {
     /// Timestamp of the oldest sample not yet acknowledged by this backend.
     pub oldest_ts_ms: Option<i64>,
     pub drops: BTreeMap<String, u64>,
+    /// Samples the backend took per second lately: filled in by the
+    /// running agent (`/api/wal/stats`), absent when read from disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_rate_samples_per_second: Option<f64>,
+    /// Seconds until the backlog is delivered at that rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog_eta_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -396,12 +403,15 @@ impl WalStore {
             .map(|v| read_u64(&v))
             .unwrap_or(0);
         let mut max_cursor = 0;
+        // The highest seq acknowledged by range: handed out, so never
+        // handed out again (not a sign that what is below was delivered).
+        let mut max_range_end = 0;
         for item in self.cursors.iter() {
             let (k, v) = item.map_err(|e| self.storage(e))?;
             if k.contains(&0) {
-                // `backend\0acked`: ranges, their ends are seqs too.
                 let acked = Acked::new(0).with_encoded_ranges(&v);
-                max_cursor = max_cursor.max(acked.ranges().map(|(_, e)| e).max().unwrap_or(0));
+                max_range_end =
+                    max_range_end.max(acked.ranges().map(|(_, e)| e).max().unwrap_or(0));
                 continue;
             }
             max_cursor = max_cursor.max(read_u64(&v));
@@ -425,7 +435,7 @@ impl WalStore {
                 "WAL lost records."
             );
         }
-        self.next_seq = known.max(synced) + 1;
+        self.next_seq = known.max(synced).max(max_range_end) + 1;
         Ok(())
     }
 
@@ -827,6 +837,19 @@ impl WalStore {
         max_samples: u64,
         after: Option<Seq>,
     ) -> Result<Option<Batch>, WalError> {
+        self.read_batch_bounded(backend, max_samples, u64::MAX, after)
+    }
+
+    /// [`read_batch_after`](Self::read_batch_after), also bounded to
+    /// `max_bytes` record bytes (at least one record): a bandwidth cap
+    /// keeps requests small.
+    pub fn read_batch_bounded(
+        &self,
+        backend: &BackendId,
+        max_samples: u64,
+        max_bytes: u64,
+        after: Option<Seq>,
+    ) -> Result<Option<Batch>, WalError> {
         let cursor =
             *self
                 .backends
@@ -837,12 +860,15 @@ impl WalStore {
         let ahead = after.is_some_and(|a| a.0 > cursor);
         let start = after.map_or(cursor, |a| a.0.max(cursor));
         let mut batch: Option<Batch> = None;
+        let mut batch_bytes = 0u64;
         for item in self.records.range(be(start + 1)..) {
             let (k, v) = item.map_err(|e| self.storage(e))?;
             let seq = read_u64(&k);
             let samples = self.index.get(&seq).map(|m| m.samples).unwrap_or(0);
+            let bytes = v.len() as u64;
             match &mut batch {
                 None => {
+                    batch_bytes = bytes;
                     batch = Some(Batch {
                         backend: backend.clone(),
                         first: Seq(seq),
@@ -853,9 +879,10 @@ impl WalStore {
                     })
                 }
                 Some(b) => {
-                    if b.samples + samples > max_samples {
+                    if b.samples + samples > max_samples || batch_bytes + bytes > max_bytes {
                         break;
                     }
+                    batch_bytes += bytes;
                     b.last = Seq(seq);
                     b.records.push(v);
                     b.samples += samples;
@@ -1440,6 +1467,35 @@ mod tests {
         assert_eq!(batch.samples, 10);
         s.ack(&b("a"), batch.last, &[]).unwrap();
         assert!(s.read_batch(&b("a"), 3).unwrap().is_none());
+    }
+
+    /// Under a bandwidth cap a read stops at the byte bound, but always
+    /// takes one record.
+    #[test]
+    fn a_read_is_bounded_in_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        let r = run(5, 1);
+        for _ in 0..4 {
+            s.append(&r).unwrap();
+        }
+        let len = r.len() as u64;
+        let two = s
+            .read_batch_bounded(&b("a"), 100, 2 * len + 1, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((two.first, two.last), (Seq(1), Seq(2)));
+        let one = s
+            .read_batch_bounded(&b("a"), 100, 1, Some(two.last))
+            .unwrap()
+            .unwrap();
+        assert_eq!((one.first, one.last), (Seq(3), Seq(3)));
+        let newest = s
+            .read_batch_newest(&b("a"), 100, len, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!((newest.first, newest.last), (Seq(4), Seq(4)));
     }
 
     #[test]
