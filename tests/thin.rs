@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use crate::util::agent::{Agent, SyncMode};
 use crate::util::faults::NetnsVictoriaMetrics;
 use crate::util::netns::{in_netns, sh, NetnsPair};
-use crate::util::servers::{now_ms, url_encode, Prometheus, RemoteWriteServer, VictoriaMetrics};
+use crate::util::servers::{
+    http_get, now_ms, url_encode, Prometheus, RemoteWriteServer, VictoriaMetrics,
+};
 
 /// Every series: the ping samples and the agent's own `sentinel_*`
 /// (the servers hold nothing else).
@@ -155,7 +157,7 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
         &format!("backfill: newest_first\nmax_bytes_per_second: {CAP}"),
         LINK_HOSTS,
         1000,
-        None,
+        Some("127.0.0.1:9851"),
     );
     let mut agent = in_netns(&pair.a, move || Agent::start(&cfg));
     agent.wait_for_count_in_run("Samples appended.", 5, Duration::from_secs(30));
@@ -181,6 +183,22 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
         sleep(Duration::from_millis(200));
         tx.push((Instant::now(), tx_bytes(&pair.a)));
     };
+    // /healthz shows the drain's progress and when it will be done, and
+    // /api/status the same as numbers.
+    let ns = pair.a.clone();
+    let (healthz, eta) = in_netns(&pair.a, move || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, text) = http_get("http://127.0.0.1:9851/healthz");
+            if text.contains("draining") || Instant::now() > deadline {
+                let (_, status) = http_get("http://127.0.0.1:9851/api/status");
+                let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+                return (text, v["backends"][0]["backlog_eta_seconds"].as_f64());
+            }
+            sleep(Duration::from_millis(250));
+        }
+    });
+    tx.push((Instant::now(), tx_bytes(&ns)));
     // The backlog drains behind it, within the cap.
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
@@ -224,6 +242,16 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
          cap {CAP} B/s; accepted {accepted}, delivered {delivered}, duplicated {dup}, \
          pending {pending}, drops {drops:?}"
     );
+    eprintln!("thin link: /healthz during the drain: {healthz}");
+    assert!(
+        healthz
+            .lines()
+            .any(|l| l.starts_with("backend thin: ok, backlog")
+                && l.contains("draining")
+                && l.contains("done in about")),
+        "{healthz}"
+    );
+    assert!(eta.is_some_and(|s| s > 0.0), "backlog_eta_seconds {eta:?}");
     assert!(
         present_after <= Duration::from_secs(6),
         "the newest sample took {present_after:?}\n{}",
@@ -241,6 +269,16 @@ fn r15_1_the_present_first_within_the_cap_over_a_shaped_link() {
     // (about 120 KB/s).
     let bound = CAP as f64 * 1.25 + CAP as f64 / WINDOW.as_secs_f64();
     assert!(worst <= bound, "worst window {worst:.0} B/s > {bound:.0}");
+    // And over the whole drain, however short.
+    let (t0, b0) = tx[0];
+    let (t1, b1) = *tx.last().unwrap();
+    let span = t1.duration_since(t0).as_secs_f64();
+    let allowed = CAP as f64 * 1.25 * span + CAP as f64;
+    assert!(
+        (b1 - b0) as f64 <= allowed,
+        "{} bytes in {span:.1} s, allowed {allowed:.0}",
+        b1 - b0
+    );
     // Exactly once, but for the request the link's loss cut off: stored,
     // its answer lost, sent again (at-least-once, as any remote write).
     assert!(dup <= 1000, "{dup} repeats: more than one request's worth");

@@ -29,8 +29,19 @@
 //!   whole requests to a server that is not there.
 //!
 //! It never drops data to make progress on a retryable error.
+//!
+//! `backfill: newest_first` reads through the WAL's `ranges.rs`: at most
+//! one live read (the newest records) per flush interval and the backlog
+//! between them; each batch is acknowledged as its own range as soon as
+//! it is done, and a live batch is posted before backfill batches. A
+//! failure makes the retry a live read. `max_bytes_per_second` puts a
+//! `ratelimit::TokenBucket` before each request (bodies and heads) and
+//! bounds reads to its size. The outage, refusal and backoff decisions
+//! are `health::Health`, a plain type; this actor turns its answers into
+//! log lines, `/healthz` state and wake-ups.
 
 pub mod backoff;
+pub mod health;
 pub mod proto;
 pub mod ratelimit;
 pub mod remote_write;
@@ -48,7 +59,7 @@ use crate::sample::{BackendId, Labels, Seq};
 use crate::telemetry::Telemetry;
 use crate::wal::{self, Ack, DropReason, ReadBatch, Release, Wal};
 
-use backoff::Backoff;
+use health::{Delivery, Health, OutageLog, Retry};
 use ratelimit::TokenBucket;
 use remote_write::{Client, ShipError, Verdict};
 
@@ -56,21 +67,13 @@ use remote_write::{Client, ShipError, Verdict};
 const REACH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Connect timeout of one reachability check.
 const REACH_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
-/// The first delay after a credentials or wrong-URL answer (it doubles up
-/// to `retry.max_backoff`): a person has to fix something, so hammering
-/// helps nobody.
-const LONG_BACKOFF_MIN: Duration = Duration::from_secs(30);
-/// Log refused samples at most this often (the counter has them all).
-const REJECTION_LOG_EVERY: Duration = Duration::from_secs(60);
-/// Repeat an ongoing problem in the log at most this often.
-const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
 /// The requests an out-of-order refusal may cost while nothing of the
 /// batch is stored: a backfill batch refused as out of order is refused
 /// whole (every series is older than its head), so the split that looks
 /// for storable series gives up quickly, unlike for invalid samples.
 const MAX_POSTS_OUT_OF_ORDER: u32 = 4;
 
-/// Logged (at most every `REJECTION_LOG_EVERY`) when a backend refuses
+/// Logged (at most every `health::REJECTION_LOG_EVERY`) when a backend refuses
 /// samples as out of order.
 pub const OUT_OF_ORDER_HINT: &str =
     "Backend refused samples as out of order or too old; they were \
@@ -177,6 +180,11 @@ struct Delivered {
     dropped: Vec<(DropReason, u64)>,
     /// Requests refused for good (after splitting).
     rejected_requests: u64,
+    /// Refusals that say "out of order" (or too old for the backend's
+    /// head) count as `out_of_order`: the backend ships `newest_first`,
+    /// so such refusals come from the order chosen, not from bad data.
+    /// (`in_order` keeps `rejected` for them, as before.)
+    classify_out_of_order: bool,
     /// The backend's refusals said "out of order" (or too old for its
     /// head): the pieces are dropped as `out_of_order`.
     out_of_order: bool,
@@ -196,9 +204,17 @@ struct Prepared {
     /// What the requests take on the wire: bodies and heads (for the
     /// bandwidth cap; splits after a refusal are not counted ahead).
     wire_bytes: u64,
+    /// See [`Delivered::classify_out_of_order`].
+    classify_out_of_order: bool,
 }
 
 impl Prepared {
+    /// Refusals as out of order count as `out_of_order` (`newest_first`).
+    fn out_of_order_reason(mut self, yes: bool) -> Prepared {
+        self.classify_out_of_order = yes;
+        self
+    }
+
     /// Counts the wire bytes of its requests to `client`.
     fn with_heads(mut self, client: &Client) -> Prepared {
         self.wire_bytes = self
@@ -211,13 +227,11 @@ impl Prepared {
 }
 
 /// How fast a backlog goes: samples delivered (or dropped by the
-/// backend) per second, averaged over about [`PROGRESS_WINDOW`].
+/// backend) per second over the last [`PROGRESS_WINDOW`].
 #[derive(Debug, Default)]
 struct Progress {
-    /// Samples per second, smoothed.
-    rate: f64,
-    /// The last delivery.
-    at: Option<Instant>,
+    /// (when, samples) of each delivery in the window, oldest first.
+    recent: VecDeque<(Instant, u64)>,
 }
 
 /// The averaging time of the delivery rate.
@@ -226,22 +240,52 @@ const PROGRESS_WINDOW: Duration = Duration::from_secs(30);
 impl Progress {
     /// `samples` more went at `now`.
     fn delivered(&mut self, samples: u64, now: Instant) {
-        let Some(at) = self.at else {
-            self.at = Some(now);
-            return;
-        };
-        let dt = now.saturating_duration_since(at).as_secs_f64().max(0.001);
-        let w = (dt / PROGRESS_WINDOW.as_secs_f64()).min(1.0);
-        self.rate = self.rate * (1.0 - w) + (samples as f64 / dt) * w;
-        self.at = Some(now);
+        self.recent.push_back((now, samples));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > PROGRESS_WINDOW)
+        {
+            self.recent.pop_front();
+        }
     }
 
-    /// The rate, fading to 0 when nothing went for a window.
+    /// Samples per second over the window (0 until two deliveries a
+    /// second apart, and when nothing went for a window).
     fn rate(&self, now: Instant) -> f64 {
-        match self.at {
-            Some(at) if now.saturating_duration_since(at) < PROGRESS_WINDOW => self.rate,
-            _ => 0.0,
+        let (Some((first, _)), Some((last, _))) = (self.recent.front(), self.recent.back()) else {
+            return 0.0;
+        };
+        let span = now.saturating_duration_since(*first).as_secs_f64();
+        if span < 1.0 || now.saturating_duration_since(*last) > PROGRESS_WINDOW {
+            return 0.0;
         }
+        // The first delivery opens the window: its samples went before it.
+        let n: u64 = self.recent.iter().skip(1).map(|(_, n)| n).sum();
+        n as f64 / span
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_samples_over_the_last_30_seconds() {
+        let t0 = Instant::now();
+        let mut p = Progress::default();
+        assert_eq!(p.rate(t0), 0.0);
+        for i in 0..=10u64 {
+            p.delivered(1000, t0 + Duration::from_secs(i));
+        }
+        assert_eq!(p.rate(t0 + Duration::from_secs(10)), 1000.0);
+        // Older deliveries leave the window.
+        for i in 11..=60u64 {
+            p.delivered(100, t0 + Duration::from_secs(i));
+        }
+        let r = p.rate(t0 + Duration::from_secs(60));
+        assert!((r - 100.0).abs() < 1.0, "{r}");
+        assert_eq!(p.rate(t0 + Duration::from_secs(200)), 0.0);
     }
 }
 
@@ -264,13 +308,6 @@ enum SlotState {
     Done(Delivered),
 }
 
-/// An ongoing problem with the backend, for once-per-outage logging.
-struct Outage {
-    since: Instant,
-    reason: &'static str,
-    last_logged: Instant,
-}
-
 /// Ships one backend's view of the WAL.
 pub struct Shipper {
     id: BackendId,
@@ -282,26 +319,14 @@ pub struct Shipper {
     flush_interval: Duration,
     /// `max_sample_age` of the backend: older samples are skipped.
     max_sample_age: Option<Duration>,
-    /// When a rejection was last logged (they are rate-limited).
-    last_rejection_log: Option<Instant>,
-    /// Samples refused since the last rejection log line.
-    rejected_unlogged: u64,
-    /// The last batch was refused whole (shown as not ok on /healthz).
-    refusing: bool,
-    /// For 429/5xx, timeouts and unreachable backends.
-    backoff: Backoff,
-    /// For answers a person must fix (401/403/404/405).
-    long_backoff: Backoff,
+    /// Outages, refusals and backoffs (`health.rs`).
+    health: Health,
     /// Requests in flight at once (`concurrency` of the backend).
     concurrency: usize,
     /// Which end of a backlog goes first.
     backfill: Backfill,
     /// `max_bytes_per_second`: wire bytes (bodies and heads) per second.
     bucket: Option<TokenBucket>,
-    /// When an out-of-order refusal was last logged, and the samples
-    /// refused so since.
-    last_ooo_log: Option<Instant>,
-    ooo_unlogged: u64,
     /// Delivery rate for the progress estimate (`/healthz`, status page).
     progress: Progress,
     /// `newest_first`: when the last live read was made (one per flush
@@ -325,7 +350,6 @@ pub struct Shipper {
     broken: bool,
     /// `Drain` arrived: no new batches.
     stopping: bool,
-    outage: Option<Outage>,
     /// The pending wake-up, so an earlier one can replace it.
     timer: Option<SpawnHandle>,
     /// Whether the last reachability check failed; a change to success
@@ -343,7 +367,6 @@ impl Shipper {
         telemetry: Arc<Telemetry>,
     ) -> Result<Shipper, ShipError> {
         let client = Client::new(backend)?;
-        let max = sender.retry.max_backoff;
         Ok(Shipper {
             id: backend.id.clone(),
             url: remote_write::mask_url(&backend.url),
@@ -353,18 +376,12 @@ impl Shipper {
             batch_size: sender.batch_size as u64,
             flush_interval: sender.flush_interval,
             max_sample_age: backend.max_sample_age,
-            last_rejection_log: None,
-            rejected_unlogged: 0,
-            refusing: false,
-            backoff: Backoff::new(sender.retry.min_backoff, max),
-            long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
+            health: Health::new(sender.retry.min_backoff, sender.retry.max_backoff),
             concurrency: backend.concurrency.max(1),
             backfill: backend.backfill,
             bucket: backend
                 .max_bytes_per_second
                 .map(|r| TokenBucket::new(r, Instant::now())),
-            last_ooo_log: None,
-            ooo_unlogged: 0,
             progress: Progress::default(),
             last_live: None,
             window: VecDeque::new(),
@@ -375,7 +392,6 @@ impl Shipper {
             post_paused: false,
             broken: false,
             stopping: false,
-            outage: None,
             timer: None,
             reach_failed: false,
             reach_timer: None,
@@ -572,7 +588,9 @@ impl Shipper {
             let (first, last, samples, live) = (batch.first, batch.last, batch.samples, batch.live);
             let records = batch.records;
             let task = actix_rt::task::spawn_blocking(move || {
-                prepare(&records, max_age, batch_size).with_heads(&client)
+                prepare(&records, max_age, batch_size)
+                    .out_of_order_reason(newest_first)
+                    .with_heads(&client)
             });
             Either::Right(task.into_actor(act).map(move |res, act, ctx| {
                 act.reading = false;
@@ -797,74 +815,61 @@ impl Shipper {
             l.clone(),
             self.progress.rate(Instant::now()),
         );
-        if out_of_order > 0 {
-            self.ooo_unlogged += out_of_order;
-            let due = self
-                .last_ooo_log
-                .is_none_or(|t| t.elapsed() >= REJECTION_LOG_EVERY);
-            if due {
-                self.last_ooo_log = Some(Instant::now());
-                let samples = std::mem::take(&mut self.ooo_unlogged);
-                let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
-                log::warn!(
-                    backend = self.id.as_str(),
-                    samples = samples,
-                    backfill = self.backfill.as_str(),
-                    error = body;
-                    "{OUT_OF_ORDER_HINT}"
-                );
-            }
-        }
-        if let Some((status, body)) = done.rejection.as_ref().filter(|_| !done.out_of_order) {
+        let refused = done.rejection.is_some() && !done.out_of_order;
+        let rejected: u64 = done
+            .dropped
+            .iter()
+            .filter(|(r, _)| matches!(r, DropReason::Rejected | DropReason::TooLarge))
+            .map(|(_, n)| n)
+            .sum();
+        if refused {
             self.summary.requests_failed += done.rejected_requests;
-            let rejected: u64 = done
-                .dropped
-                .iter()
-                .filter(|(r, _)| matches!(r, DropReason::Rejected | DropReason::TooLarge))
-                .map(|(_, n)| n)
-                .sum();
             self.count_failures("rejected", done.rejected_requests);
-            self.rejected_unlogged += rejected;
-            let due = self
-                .last_rejection_log
-                .is_none_or(|t| t.elapsed() >= REJECTION_LOG_EVERY);
-            if due {
-                self.last_rejection_log = Some(Instant::now());
-                let samples = std::mem::take(&mut self.rejected_unlogged);
-                let msg = if *status == 413 {
-                    "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
-                } else {
-                    "Backend refused samples as invalid; only those were dropped and counted."
-                };
-                log::warn!(
-                    backend = self.id.as_str(),
-                    status = *status,
-                    samples = samples,
-                    error = body.as_str();
-                    "{msg}"
-                );
-            }
+        }
+        let after = self.health.delivered(
+            Delivery {
+                samples: done.samples,
+                rejected,
+                refused,
+                out_of_order,
+            },
+            Instant::now(),
+        );
+        let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
+        if let Some(samples) = after.log_out_of_order {
+            log::warn!(
+                backend = self.id.as_str(),
+                samples = samples,
+                backfill = self.backfill.as_str(),
+                error = body;
+                "{OUT_OF_ORDER_HINT}"
+            );
+        }
+        if let (Some(samples), Some((status, _))) = (after.log_rejected, &done.rejection) {
+            let msg = if *status == 413 {
+                "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
+            } else {
+                "Backend refused samples as invalid; only those were dropped and counted."
+            };
+            log::warn!(
+                backend = self.id.as_str(),
+                status = *status,
+                samples = samples,
+                error = body;
+                "{msg}"
+            );
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
-        self.long_backoff.reset();
         // A backend that refused every sample of the batch stores nothing:
         // /healthz and backend_up say so until it takes samples again.
-        // Refused as out of order, the backend still works: it is the
-        // order of a backfill it refuses, not the data.
-        let refused_all = done.samples == 0 && done.rejection.is_some() && !done.out_of_order;
-        let pause = refused_all.then(|| self.backoff.next_delay());
-        if !refused_all {
-            self.backoff.reset();
-        }
-        if let Some(pause) = pause {
-            let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
+        if let Some(pause) = after.pause {
             self.telemetry.set_backend_health(
                 self.id.as_str(),
                 false,
                 "refusing every sample",
                 body,
             );
-            if !self.refusing {
+            if after.refusing_started {
                 log::warn!(
                     backend = self.id.as_str(),
                     requests = done.posts,
@@ -873,29 +878,27 @@ impl Shipper {
                     "{REFUSING_ALL}"
                 );
             }
-            self.refusing = true;
-        } else if self.outage.is_some() || (self.refusing && done.samples > 0) {
+        } else if after.healthy_again {
             self.telemetry
                 .set_backend_health(self.id.as_str(), true, "", "");
-            if self.refusing {
+            if after.stores_again {
                 log::info!(backend = self.id.as_str(), samples = done.samples; "Backend stores samples again.");
             }
-            self.refusing = false;
         }
         if let Some(h) = self.reach_timer.take() {
             ctx.cancel_future(h);
         }
         self.reach_failed = false;
-        if let Some(outage) = self.outage.take() {
+        if let Some(duration) = after.outage_ended {
             let backlog = self.telemetry.get("sentinel_wal_samples_pending", &l) as u64;
             log::info!(
                 backend = self.id.as_str(),
-                duration_ms = outage.since.elapsed().as_millis() as u64,
+                duration_ms = duration.as_millis() as u64,
                 backlog = backlog;
                 "Backend is back; delivering the backlog."
             );
         }
-        pause
+        after.pause
     }
 
     /// A batch was kept: count, log once per outage, schedule the retry.
@@ -920,42 +923,34 @@ impl Shipper {
             .telemetry
             .get("sentinel_wal_samples_pending", &self.labels())
             .max(samples as f64) as u64;
-        let (message, delay) = match &keep {
-            Keep::Unreachable(e) => (e.to_string(), self.backoff.next_delay()),
-            Keep::Transport(e) => (e.to_string(), self.backoff.next_delay()),
-            Keep::Status { verdict, answer } => {
-                let msg = remote_write::explain(*verdict, answer, &self.url);
-                let delay = match verdict {
-                    Verdict::Credentials | Verdict::NotFound => self.long_backoff.next_delay(),
-                    _ => self.backoff.next_delay_after(answer.retry_after),
-                };
-                (msg, delay)
-            }
+        let (message, retry) = match &keep {
+            Keep::Unreachable(e) | Keep::Transport(e) => (e.to_string(), Retry::Backoff),
+            Keep::Status { verdict, answer } => (
+                remote_write::explain(*verdict, answer, &self.url),
+                match verdict {
+                    Verdict::Credentials | Verdict::NotFound => Retry::Long,
+                    _ => Retry::After(answer.retry_after),
+                },
+            ),
         };
         self.telemetry
             .set_backend_health(self.id.as_str(), false, reason, &message);
-        let now = Instant::now();
-        match &mut self.outage {
-            Some(o) if o.reason == reason && now - o.last_logged < REPEAT_LOG_EVERY => {
+        let failure = self.health.failed(reason, retry, Instant::now());
+        let delay = failure.delay;
+        match failure.log {
+            OutageLog::Quiet => {
                 log::debug!(backend = self.id.as_str(), error = message.as_str(); "Remote write still failing.");
             }
-            Some(o) => {
-                o.reason = reason;
-                o.last_logged = now;
+            OutageLog::Again { duration } => {
                 log::warn!(
                     backend = self.id.as_str(),
                     backlog = backlog,
-                    duration_ms = (now - o.since).as_millis() as u64,
+                    duration_ms = duration.as_millis() as u64,
                     error = message.as_str();
                     "Remote write still failing; keeping the data in the WAL."
                 );
             }
-            None => {
-                self.outage = Some(Outage {
-                    since: now,
-                    reason,
-                    last_logged: now,
-                });
+            OutageLog::Started => {
                 log::warn!(
                     backend = self.id.as_str(),
                     backlog = backlog,
@@ -985,7 +980,7 @@ impl Shipper {
         };
         let handle = ctx.run_later(REACH_CHECK_INTERVAL, move |act, ctx| {
             act.reach_timer = None;
-            if act.outage.is_none() || act.stopping {
+            if !act.health.in_outage() || act.stopping {
                 return;
             }
             let addr = addr.clone();
@@ -1002,7 +997,7 @@ impl Shipper {
                     } else if !ok {
                         act.reach_failed = true;
                     }
-                    if act.outage.is_some() && !act.stopping {
+                    if act.health.in_outage() && !act.stopping {
                         act.schedule_reach_check(ctx);
                     }
                 });
@@ -1087,7 +1082,7 @@ impl Shipper {
     /// one batch from the cursor, posted and acknowledged.
     fn last_attempt(&mut self, deadline: Instant) -> impl ActorFuture<Self, Output = ()> + use<> {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let skip = self.busy() || remaining.is_zero() || self.outage.is_some();
+        let skip = self.busy() || remaining.is_zero() || self.health.in_outage();
         // Batches read ahead are read again from the cursor.
         if !skip {
             self.window.clear();
@@ -1120,7 +1115,11 @@ impl Shipper {
             act.posting += 1;
             let (first, last, samples) = (batch.first, batch.last, batch.samples);
             let task = actix_rt::task::spawn_blocking(move || {
-                send_prepared(&client, &prepare(&batch.records, max_age, batch_size))
+                send_prepared(
+                    &client,
+                    &prepare(&batch.records, max_age, batch_size)
+                        .out_of_order_reason(newest_first),
+                )
             });
             let remaining = deadline.saturating_duration_since(Instant::now());
             let post = task.into_actor(act).then(move |res, act, ctx| {
@@ -1254,6 +1253,7 @@ fn prepare(records: &[sled::IVec], max_age: Option<Duration>, batch_size: u64) -
 fn send_prepared(client: &Client, prepared: &Prepared) -> Result<Delivered, Keep> {
     let mut out = Delivered {
         dropped: prepared.dropped.clone(),
+        classify_out_of_order: prepared.classify_out_of_order,
         ..Delivered::default()
     };
     for (body, samples) in &prepared.bodies {
@@ -1372,7 +1372,9 @@ fn post_once(
             out.samples += samples;
             Ok(None)
         }
-        Verdict::Rejected if remote_write::is_out_of_order(&resp.body) => {
+        Verdict::Rejected
+            if out.classify_out_of_order && remote_write::is_out_of_order(&resp.body) =>
+        {
             out.out_of_order = true;
             Ok(Some((DropReason::OutOfOrder, resp)))
         }

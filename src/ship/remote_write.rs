@@ -896,6 +896,27 @@ pub(crate) mod tests {
         assert_eq!(percent_decode("%ff!"), "\u{fffd}!");
     }
 
+    /// The bandwidth cap counts request heads by estimate: never less
+    /// than what goes on the wire, at most a little more.
+    #[test]
+    fn head_bytes_covers_the_real_request_head() {
+        let (url, server) = mock(Reply::new(204));
+        let mut cfg = backend(&url);
+        cfg.bearer_token = Some(Secret("a-token".into()));
+        cfg.headers = vec![("X-Scope-OrgID".into(), "tenant-7".into())];
+        let client = Client::new(&cfg).unwrap();
+        let body = body_from_payloads(&[&record::payload(&run("a", 1)).unwrap()]);
+        client.post(&body).unwrap();
+        // The head as sent, up to and with the blank line that ends it.
+        let real = seen(&server).head.len() as u64;
+        let estimate = client.head_bytes(body.len());
+        assert!(
+            estimate >= real && estimate <= real + 64,
+            "estimate {estimate}, real {real}:\n{}",
+            seen(&server).head
+        );
+    }
+
     #[test]
     fn posts_with_headers_and_basic_auth() {
         let (url, server) = mock(Reply::new(204));
