@@ -910,6 +910,7 @@ pub(crate) mod tests {
         // The head as sent, up to and with the blank line that ends it.
         let real = seen(&server).head.len() as u64;
         let estimate = client.head_bytes(body.len());
+        eprintln!("request head ({real} bytes):\n{}", seen(&server).head);
         assert!(
             estimate >= real && estimate <= real + 64,
             "estimate {estimate}, real {real}:\n{}",
