@@ -371,6 +371,9 @@ fn f09_wall_clock_jumps_are_logged_and_nothing_sticks() {
                 backend: b2.clone(),
                 max_samples: 1000,
                 after: None,
+                newest_first: false,
+                live: false,
+                max_bytes: u64::MAX,
             })
             .await
             .unwrap()

@@ -1045,6 +1045,8 @@ fn drain_backlog(
         insecure_skip_verify: false,
         max_sample_age: None,
         concurrency: 1,
+        backfill: Default::default(),
+        max_bytes_per_second: None,
     };
     backend.concurrency = concurrency;
     let sender = sentinel::config::SenderConfig {

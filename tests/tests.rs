@@ -24,3 +24,6 @@ mod listener;
 mod faults;
 // kill -9 in a loop, both sync modes: nothing accepted is lost.
 mod crashloop;
+// Thin links (issue 15): the present first after an outage, the bandwidth
+// cap at a shaped link, kill -9 in a backfill, Prometheus out of order.
+mod thin;

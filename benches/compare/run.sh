@@ -20,6 +20,9 @@
 #           later VM starts: seconds from VM up to the last sample arriving,
 #           drain rate, CPU, peak RSS, bytes on disk per buffered sample,
 #           samples lost (served vs distinct samples stored).
+#   wire    both scenarios go through wireproxy.py, a counting TCP proxy
+#           in front of VictoriaMetrics: wire bytes per sample (request
+#           heads and bodies as the agent sends them) steady and draining.
 #   idle    side by side for IDLE_SECONDS: Sentinel with one ping task
 #           (127.0.0.1 every 10 s), vmagent with one tiny scrape every
 #           10 s; RSS and CPU at the end. Plus both binaries' sizes.
@@ -129,20 +132,33 @@ srv count >/dev/null
 
 VM_PID=""
 VM_URL=""
+PROXY_PID=""
+WIRE_FILE=""
+# VictoriaMetrics on a port of its own, behind wireproxy.py on PORT (the
+# agents' URL), which counts the bytes they send into DATA_DIR.wire.
+# VM_URL (queries) goes to VM directly.
 start_vm() { # DATA_DIR PORT
-    "$VMBIN" -storageDataPath="$1" -httpListenAddr="127.0.0.1:$2" -retentionPeriod=1 \
+    local vport
+    vport=$(free_port)
+    "$VMBIN" -storageDataPath="$1" -httpListenAddr="127.0.0.1:$vport" -retentionPeriod=1 \
         -loggerLevel=WARN > "$1.log" 2>&1 &
     VM_PID=$!
     PIDS+=("$VM_PID")
-    VM_URL="http://127.0.0.1:$2"
+    VM_URL="http://127.0.0.1:$vport"
+    WIRE_FILE="$1.wire"
+    python3 "$HERE/wireproxy.py" "$2" "$vport" "$WIRE_FILE" > "$1.proxy.log" 2>&1 &
+    PROXY_PID=$!
+    PIDS+=("$PROXY_PID")
     local i
     for ((i = 0; i < 200; i++)); do
-        curl -fs --max-time 1 "$VM_URL/health" >/dev/null 2>&1 && return 0
+        curl -fs --max-time 1 "http://127.0.0.1:$2/health" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-    echo "VictoriaMetrics did not start; see $1.log" >&2
+    echo "VictoriaMetrics (or its proxy) did not start; see $1.log" >&2
     exit 1
 }
+stop_vm() { stop "$PROXY_PID"; stop "$VM_PID"; }
+wire() { cat "$WIRE_FILE"; }
 
 AGENT_PID=""
 # start_agent sentinel|vmagent DIR VM_PORT: scrapes the endpoint every 1 s.
@@ -214,9 +230,10 @@ steady() { # agent round
     start_agent "$kind" "$d/agent" "$vmport"
     sleep "$WARMUP_SECONDS"
     local c0 w0 s0 c1 w1 s1 t0 t1
-    c0=$(cpu_s "$AGENT_PID"); w0=$(wbytes "$AGENT_PID"); s0=$(srv count); t0=$(now)
+    local n0 n1
+    c0=$(cpu_s "$AGENT_PID"); w0=$(wbytes "$AGENT_PID"); s0=$(srv count); t0=$(now); n0=$(wire)
     sleep "$STEADY_SECONDS"
-    c1=$(cpu_s "$AGENT_PID"); w1=$(wbytes "$AGENT_PID"); s1=$(srv count); t1=$(now)
+    c1=$(cpu_s "$AGENT_PID"); w1=$(wbytes "$AGENT_PID"); s1=$(srv count); t1=$(now); n1=$(wire)
     local hwm samples
     hwm=$(hwm_mib "$AGENT_PID")
     samples=$(((s1 - s0) * SERIES))
@@ -228,13 +245,14 @@ steady() { # agent round
     python3 "$HERE/vmtool.py" watch "$VM_URL" "$expected" 60 > /dev/null
     got=$(python3 "$HERE/vmtool.py" count "$VM_URL")
     stop "$AGENT_PID"
-    stop "$VM_PID"
+    stop_vm
     record steady "$kind" "$r" window_s "$(calc "round($t1 - $t0, 1)")"
     record steady "$kind" "$r" samples_in_window "$samples"
     record steady "$kind" "$r" cpu_s "$(calc "round($c1 - $c0, 2)")"
     record steady "$kind" "$r" cpu_us_per_sample "$(calc "round(($c1 - $c0) * 1e6 / max($samples, 1), 3)")"
     record steady "$kind" "$r" peak_rss_mib "$hwm"
     record steady "$kind" "$r" disk_write_bytes_per_sample "$(calc "round(($w1 - $w0) / max($samples, 1), 2)")"
+    record steady "$kind" "$r" wire_bytes_per_sample "$(calc "round(($n1 - $n0) / max($samples, 1), 2)")"
     record steady "$kind" "$r" samples_expected "$expected"
     record steady "$kind" "$r" samples_stored_distinct "$(echo "$got" | cut -d' ' -f2)"
     record steady "$kind" "$r" samples_missing "$((expected - $(echo "$got" | cut -d' ' -f2)))"
@@ -270,8 +288,10 @@ outage() { # agent round
     c_drain=$(cpu_s "$AGENT_PID"); hwm2=$(hwm_mib "$AGENT_PID")
     got=$(python3 "$HERE/vmtool.py" count "$VM_URL")
     distinct=$(echo "$got" | cut -d' ' -f2)
+    local drain_wire
+    drain_wire=$(wire)
     stop "$AGENT_PID"
-    stop "$VM_PID"
+    stop_vm
     record outage "$kind" "$r" backlog_samples "$expected"
     record outage "$kind" "$r" build_cpu_s "$c_build"
     record outage "$kind" "$r" build_peak_rss_mib "$hwm1"
@@ -281,6 +301,7 @@ outage() { # agent round
     record outage "$kind" "$r" drain_s_from_backend_up "$(calc "round(max($t_last - $t_up, 0), 2)")"
     record outage "$kind" "$r" drain_samples_per_s "$(calc "round($expected / max($t_last - $t_first, 0.1))")"
     record outage "$kind" "$r" drain_cpu_s "$c_drain"
+    record outage "$kind" "$r" drain_wire_bytes_per_sample "$(calc "round($drain_wire / max($expected, 1), 2)")"
     record outage "$kind" "$r" drain_peak_rss_mib "$hwm2"
     record outage "$kind" "$r" cpu_us_per_sample_in_plus_out "$(calc "round(($c_build + $c_drain) * 1e6 / max($expected, 1), 3)")"
     record outage "$kind" "$r" samples_stored_distinct "$distinct"
@@ -334,7 +355,7 @@ EOF
     record idle vmagent 1 cpu_s "$(cpu_s "$v_pid")"
     stop "$s_pid"
     stop "$v_pid"
-    stop "$VM_PID"
+    stop_vm
     record binary sentinel 1 size_mib "$(calc "round($(stat -c %s "$BIN") / 1048576, 2)")"
     record binary vmagent 1 size_mib "$(calc "round($(stat -c %s "$(command -v "$VMAGENT")") / 1048576, 2)")"
 }

@@ -59,8 +59,12 @@ pub(super) fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             .filter(|(_, n)| **n > 0)
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
+        let progress = crate::telemetry::status::progress_text(
+            b.send_rate_samples_per_second.unwrap_or(0.0),
+            b.backlog_eta_seconds,
+        );
         outln!(
-            "  backend {name}: backlog {} samples ({} records), oldest {age}, dropped {}",
+            "  backend {name}: backlog {} samples ({} records), oldest {age}{progress}, dropped {}",
             b.pending_samples,
             b.pending_records,
             if drops.is_empty() {

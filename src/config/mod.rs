@@ -59,6 +59,9 @@ pub const MAX_BATCH_SIZE: usize = 1_000_000;
 pub const DEFAULT_CONCURRENCY: usize = 1;
 /// The largest `concurrency` accepted.
 pub const MAX_CONCURRENCY: usize = 16;
+/// The smallest `max_bytes_per_second` accepted: below it one request of
+/// a few samples would take longer than a flush interval.
+pub const MIN_BYTES_PER_SECOND: u64 = 1024;
 /// `sender.timeout`: request timeout of backends without their own.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// `sender.retry.min_backoff`: first wait after a failed request.
@@ -211,6 +214,36 @@ pub struct BackendConfig {
     /// Requests in flight to this backend at once (1 keeps per-series
     /// order, as Prometheus needs by default).
     pub concurrency: usize,
+    /// Which end of a backlog goes first after an outage.
+    pub backfill: Backfill,
+    /// Wire bytes per second (bodies and headers) to this backend;
+    /// `None`: no cap.
+    pub max_bytes_per_second: Option<u64>,
+}
+
+/// `sender.direct.<name>.backfill`: the order a backlog is sent in.
+///
+/// The default is `in_order`: Prometheus refuses samples older than the
+/// newest of their series unless its `out_of_order_time_window` is set,
+/// so sending the present first would make it refuse (and Sentinel drop,
+/// counted as `out_of_order`) the whole backlog. `newest_first` is for
+/// VictoriaMetrics (any order) and for Prometheus with the window set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backfill {
+    /// Oldest first, strictly in WAL order (per-series timestamp order).
+    #[default]
+    InOrder,
+    /// The newest samples first after an outage, the backlog behind them.
+    NewestFirst,
+}
+
+impl Backfill {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backfill::InOrder => "in_order",
+            Backfill::NewestFirst => "newest_first",
+        }
+    }
 }
 
 /// `buffer:` — the write-ahead log.

@@ -1720,3 +1720,24 @@ fn backend_concurrency() {
         );
     }
 }
+
+#[test]
+fn backend_backfill_and_bandwidth_cap() {
+    let c = ok("sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      backfill: newest_first\n      max_bytes_per_second: 64KiB\n    prom:\n      url: http://127.0.0.1:9090/api/v1/write\n");
+    let vm = c.backend("vm").unwrap();
+    assert_eq!(vm.backfill, Backfill::NewestFirst);
+    assert_eq!(vm.max_bytes_per_second, Some(64 << 10));
+    let prom = c.backend("prom").unwrap();
+    assert_eq!(prom.backfill, Backfill::InOrder);
+    assert_eq!(prom.max_bytes_per_second, None);
+    assert_eq!(
+        err("sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      backfill: newest\n"),
+        "config/x.yaml: sender.direct.vm.backfill: found \"newest\", expected one of in_order, newest_first"
+    );
+    assert_eq!(
+        err("sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      max_bytes_per_second: 100\n"),
+        "config/x.yaml: sender.direct.vm.max_bytes_per_second: found 100 bytes per second, expected at least 1024 (1KiB), or 0 for no cap"
+    );
+    assert!(err("sender:\n  direct:\n    vm:\n      url: http://127.0.0.1:8428/api/v1/write\n      max_bytes_per_second: fast\n")
+        .starts_with("config/x.yaml: sender.direct.vm.max_bytes_per_second: found \"fast\""));
+}

@@ -29,9 +29,20 @@
 //!   whole requests to a server that is not there.
 //!
 //! It never drops data to make progress on a retryable error.
+//!
+//! `backfill: newest_first` reads through the WAL's `ranges.rs`: at most
+//! one live read (the newest records) per flush interval and the backlog
+//! between them; each batch is acknowledged as its own range as soon as
+//! it is done, and a live batch is posted before backfill batches. A
+//! failure makes the retry a live read. `max_bytes_per_second` puts a
+//! `ratelimit::TokenBucket` before each request (bodies and heads) and
+//! bounds reads to its size. The outage, refusal and backoff decisions
+//! are `health::Health`, a plain type; this actor turns its answers into
+//! log lines, `/healthz` state and wake-ups.
 
 pub mod backoff;
-use crate::proto;
+pub mod health;
+pub mod ratelimit;
 pub mod remote_write;
 
 use std::collections::VecDeque;
@@ -42,26 +53,33 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::Either;
 
-use crate::config::{BackendConfig, SenderConfig};
+use crate::config::{BackendConfig, Backfill, SenderConfig};
+use crate::proto;
 use crate::sample::{BackendId, Labels, Seq};
 use crate::telemetry::Telemetry;
 use crate::wal::{self, Ack, DropReason, ReadBatch, Release, Wal};
 
-use backoff::Backoff;
+use health::{Delivery, Health, OutageLog, Retry};
+use ratelimit::TokenBucket;
 use remote_write::{Client, ShipError, Verdict};
 
 /// Gap between TCP reachability checks while a backend is unreachable.
 const REACH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Connect timeout of one reachability check.
 const REACH_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
-/// The first delay after a credentials or wrong-URL answer (it doubles up
-/// to `retry.max_backoff`): a person has to fix something, so hammering
-/// helps nobody.
-const LONG_BACKOFF_MIN: Duration = Duration::from_secs(30);
-/// Log refused samples at most this often (the counter has them all).
-const REJECTION_LOG_EVERY: Duration = Duration::from_secs(60);
-/// Repeat an ongoing problem in the log at most this often.
-const REPEAT_LOG_EVERY: Duration = Duration::from_secs(300);
+/// The requests an out-of-order refusal may cost while nothing of the
+/// batch is stored: a backfill batch refused as out of order is refused
+/// whole (every series is older than its head), so the split that looks
+/// for storable series gives up quickly, unlike for invalid samples.
+const MAX_POSTS_OUT_OF_ORDER: u32 = 4;
+
+/// Logged (at most every `health::REJECTION_LOG_EVERY`) when a backend refuses
+/// samples as out of order.
+pub const OUT_OF_ORDER_HINT: &str =
+    "Backend refused samples as out of order or too old; they were \
+     dropped and counted (reason out_of_order). On Prometheus set \
+     storage.tsdb.out_of_order_time_window (e.g. 1h, in its config file) to take a backfill, or \
+     set backfill: in_order for this backend.";
 
 /// Sent by the shipper to itself: look for work now.
 #[derive(Message)]
@@ -162,6 +180,14 @@ struct Delivered {
     dropped: Vec<(DropReason, u64)>,
     /// Requests refused for good (after splitting).
     rejected_requests: u64,
+    /// Refusals that say "out of order" (or too old for the backend's
+    /// head) count as `out_of_order`: the backend ships `newest_first`,
+    /// so such refusals come from the order chosen, not from bad data.
+    /// (`in_order` keeps `rejected` for them, as before.)
+    classify_out_of_order: bool,
+    /// The backend's refusals said "out of order" (or too old for its
+    /// head): the pieces are dropped as `out_of_order`.
+    out_of_order: bool,
     /// A rejection body to log (first one only).
     rejection: Option<(u16, String)>,
 }
@@ -175,12 +201,102 @@ struct Prepared {
     bodies: Vec<(Vec<u8>, u64)>,
     /// Samples left out while preparing (damaged records, too old).
     dropped: Vec<(DropReason, u64)>,
+    /// What the requests take on the wire: bodies and heads (for the
+    /// bandwidth cap; splits after a refusal are not counted ahead).
+    wire_bytes: u64,
+    /// See [`Delivered::classify_out_of_order`].
+    classify_out_of_order: bool,
+}
+
+impl Prepared {
+    /// Refusals as out of order count as `out_of_order` (`newest_first`).
+    fn out_of_order_reason(mut self, yes: bool) -> Prepared {
+        self.classify_out_of_order = yes;
+        self
+    }
+
+    /// Counts the wire bytes of its requests to `client`.
+    fn with_heads(mut self, client: &Client) -> Prepared {
+        self.wire_bytes = self
+            .bodies
+            .iter()
+            .map(|(b, _)| b.len() as u64 + client.head_bytes(b.len()))
+            .sum();
+        self
+    }
+}
+
+/// How fast a backlog goes: samples delivered (or dropped by the
+/// backend) per second over the last [`PROGRESS_WINDOW`].
+#[derive(Debug, Default)]
+struct Progress {
+    /// (when, samples) of each delivery in the window, oldest first.
+    recent: VecDeque<(Instant, u64)>,
+}
+
+/// The averaging time of the delivery rate.
+const PROGRESS_WINDOW: Duration = Duration::from_secs(30);
+
+impl Progress {
+    /// `samples` more went at `now`.
+    fn delivered(&mut self, samples: u64, now: Instant) {
+        self.recent.push_back((now, samples));
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > PROGRESS_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Samples per second over the window (0 until two deliveries a
+    /// second apart, and when nothing went for a window).
+    fn rate(&self, now: Instant) -> f64 {
+        let (Some((first, _)), Some((last, _))) = (self.recent.front(), self.recent.back()) else {
+            return 0.0;
+        };
+        let span = now.saturating_duration_since(*first).as_secs_f64();
+        if span < 1.0 || now.saturating_duration_since(*last) > PROGRESS_WINDOW {
+            return 0.0;
+        }
+        // The first delivery opens the window: its samples went before it.
+        let n: u64 = self.recent.iter().skip(1).map(|(_, n)| n).sum();
+        n as f64 / span
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_samples_over_the_last_30_seconds() {
+        let t0 = Instant::now();
+        let mut p = Progress::default();
+        assert_eq!(p.rate(t0), 0.0);
+        for i in 0..=10u64 {
+            p.delivered(1000, t0 + Duration::from_secs(i));
+        }
+        assert_eq!(p.rate(t0 + Duration::from_secs(10)), 1000.0);
+        // Older deliveries leave the window.
+        for i in 11..=60u64 {
+            p.delivered(100, t0 + Duration::from_secs(i));
+        }
+        let r = p.rate(t0 + Duration::from_secs(60));
+        assert!((r - 100.0).abs() < 1.0, "{r}");
+        assert_eq!(p.rate(t0 + Duration::from_secs(200)), 0.0);
+    }
 }
 
 /// A batch of the shipper's window.
 struct Slot {
+    /// Its first record (`newest_first` acknowledges the range).
+    first: Seq,
     /// Its last record: what an `Ack` passes.
     last: Seq,
+    /// The newest records (`newest_first`): sent before backfill slots.
+    live: bool,
     samples: u64,
     state: SlotState,
 }
@@ -190,13 +306,6 @@ enum SlotState {
     Posting,
     /// Delivered or rejected; acknowledged once every batch before it is.
     Done(Delivered),
-}
-
-/// An ongoing problem with the backend, for once-per-outage logging.
-struct Outage {
-    since: Instant,
-    reason: &'static str,
-    last_logged: Instant,
 }
 
 /// Ships one backend's view of the WAL.
@@ -210,18 +319,19 @@ pub struct Shipper {
     flush_interval: Duration,
     /// `max_sample_age` of the backend: older samples are skipped.
     max_sample_age: Option<Duration>,
-    /// When a rejection was last logged (they are rate-limited).
-    last_rejection_log: Option<Instant>,
-    /// Samples refused since the last rejection log line.
-    rejected_unlogged: u64,
-    /// The last batch was refused whole (shown as not ok on /healthz).
-    refusing: bool,
-    /// For 429/5xx, timeouts and unreachable backends.
-    backoff: Backoff,
-    /// For answers a person must fix (401/403/404/405).
-    long_backoff: Backoff,
+    /// Outages, refusals and backoffs (`health.rs`).
+    health: Health,
     /// Requests in flight at once (`concurrency` of the backend).
     concurrency: usize,
+    /// Which end of a backlog goes first.
+    backfill: Backfill,
+    /// `max_bytes_per_second`: wire bytes (bodies and heads) per second.
+    bucket: Option<TokenBucket>,
+    /// Delivery rate for the progress estimate (`/healthz`, status page).
+    progress: Progress,
+    /// `newest_first`: when the last live read was made (one per flush
+    /// interval; `None`: the next read is live, as after a failure).
+    last_live: Option<Instant>,
     /// Batches read and not yet acknowledged, in WAL order.
     window: VecDeque<Slot>,
     /// A batch is being read and prepared.
@@ -240,7 +350,6 @@ pub struct Shipper {
     broken: bool,
     /// `Drain` arrived: no new batches.
     stopping: bool,
-    outage: Option<Outage>,
     /// The pending wake-up, so an earlier one can replace it.
     timer: Option<SpawnHandle>,
     /// Whether the last reachability check failed; a change to success
@@ -258,7 +367,6 @@ impl Shipper {
         telemetry: Arc<Telemetry>,
     ) -> Result<Shipper, ShipError> {
         let client = Client::new(backend)?;
-        let max = sender.retry.max_backoff;
         Ok(Shipper {
             id: backend.id.clone(),
             url: remote_write::mask_url(&backend.url),
@@ -268,12 +376,14 @@ impl Shipper {
             batch_size: sender.batch_size as u64,
             flush_interval: sender.flush_interval,
             max_sample_age: backend.max_sample_age,
-            last_rejection_log: None,
-            rejected_unlogged: 0,
-            refusing: false,
-            backoff: Backoff::new(sender.retry.min_backoff, max),
-            long_backoff: Backoff::new(LONG_BACKOFF_MIN.min(max), max),
+            health: Health::new(sender.retry.min_backoff, sender.retry.max_backoff),
             concurrency: backend.concurrency.max(1),
+            backfill: backend.backfill,
+            bucket: backend
+                .max_bytes_per_second
+                .map(|r| TokenBucket::new(r, Instant::now())),
+            progress: Progress::default(),
+            last_live: None,
             window: VecDeque::new(),
             reading: false,
             posting: 0,
@@ -282,7 +392,6 @@ impl Shipper {
             post_paused: false,
             broken: false,
             stopping: false,
-            outage: None,
             timer: None,
             reach_failed: false,
             reach_timer: None,
@@ -314,6 +423,18 @@ impl Shipper {
         );
     }
 
+    /// The record bytes one read may take: under a bandwidth cap, what
+    /// fits the bucket with a request head, so requests stay smooth.
+    fn max_read_bytes(&self) -> u64 {
+        match &self.bucket {
+            Some(b) => b
+                .capacity()
+                .saturating_sub(self.client.head_bytes(8))
+                .max(1),
+            None => u64::MAX,
+        }
+    }
+
     fn wake_in(&mut self, ctx: &mut Context<Self>, delay: Duration) {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
@@ -335,19 +456,39 @@ impl Shipper {
         }
         if !self.post_paused {
             while self.posting < self.concurrency {
-                let Some(slot) = self
+                // The present first: a live batch before the backlog.
+                let ready = |s: &&mut Slot| matches!(s.state, SlotState::Ready(_));
+                let pick = self
                     .window
-                    .iter_mut()
-                    .find(|s| matches!(s.state, SlotState::Ready(_)))
-                else {
+                    .iter()
+                    .position(|s| s.live && matches!(s.state, SlotState::Ready(_)))
+                    .or_else(|| {
+                        self.window
+                            .iter()
+                            .position(|s| matches!(s.state, SlotState::Ready(_)))
+                    });
+                let Some(slot) = pick.and_then(|i| self.window.get_mut(i)).filter(ready) else {
                     break;
                 };
+                if let (Some(bucket), SlotState::Ready(p)) = (self.bucket.as_mut(), &slot.state) {
+                    if let Err(wait) = bucket.take(p.wire_bytes, Instant::now()) {
+                        self.post_paused = true;
+                        self.wake_in(ctx, wait);
+                        break;
+                    }
+                }
                 let SlotState::Ready(prepared) =
                     std::mem::replace(&mut slot.state, SlotState::Posting)
                 else {
                     unreachable!("found ready above");
                 };
                 let (last, samples) = (slot.last, slot.samples);
+                self.telemetry.inc(
+                    "sentinel_remote_write_bytes_total",
+                    "Bytes sent to the backend (request bodies and heads).",
+                    self.labels(),
+                    prepared.wire_bytes as f64,
+                );
                 self.posting += 1;
                 let fut = self.post(last, samples, prepared);
                 ctx.spawn(fut);
@@ -364,22 +505,43 @@ impl Shipper {
     fn pause_reads(&mut self, ctx: &mut Context<Self>) {
         self.read_paused = true;
         if self.timer.is_none() {
-            let d = self.flush_interval;
+            let d = match self.backfill {
+                // Until the next live read is due.
+                Backfill::NewestFirst => self.live_wait().max(Duration::from_millis(50)),
+                Backfill::InOrder => self.flush_interval,
+            };
             self.wake_in(ctx, d);
         }
+    }
+
+    /// `newest_first`: how long until the next live read may be made.
+    fn live_wait(&self) -> Duration {
+        self.last_live.map_or(Duration::ZERO, |t| {
+            self.flush_interval.saturating_sub(t.elapsed())
+        })
     }
 
     /// Reads the batch after the last one read, and prepares its body off
     /// the event loop.
     fn read(&mut self, ctx: &mut Context<Self>) {
         self.reading = true;
+        let newest_first = self.backfill == Backfill::NewestFirst;
+        let live = newest_first && self.live_wait().is_zero();
         let read = self.wal.send(ReadBatch {
             backend: self.id.clone(),
             max_samples: self.batch_size,
-            after: self.window.back().map(|s| s.last),
+            after: if newest_first {
+                None
+            } else {
+                self.window.back().map(|s| s.last)
+            },
+            newest_first,
+            live,
+            max_bytes: self.max_read_bytes(),
         });
         let max_age = self.max_sample_age;
         let batch_size = self.batch_size;
+        let client = self.client.clone();
         let fut = read.into_actor(self).then(move |res, act, ctx| {
             let batch = match res {
                 Ok(Ok(Some(batch))) => batch,
@@ -416,22 +578,36 @@ impl Shipper {
             let backlog = batch.samples >= act.batch_size
                 || oldest_ms.is_some_and(|ts| {
                     crate::sample::now_ms() - ts > act.flush_interval.as_millis() as i64
-                });
-            let (last, samples) = (batch.last, batch.samples);
+                })
+                // newest_first: the WAL reads live data at most once per
+                // flush interval (`live`), the backlog meanwhile.
+                || newest_first;
+            if batch.live {
+                act.last_live = Some(Instant::now());
+            }
+            let (first, last, samples, live) = (batch.first, batch.last, batch.samples, batch.live);
             let records = batch.records;
             let task = actix_rt::task::spawn_blocking(move || {
                 prepare(&records, max_age, batch_size)
+                    .out_of_order_reason(newest_first)
+                    .with_heads(&client)
             });
             Either::Right(task.into_actor(act).map(move |res, act, ctx| {
                 act.reading = false;
                 match res {
                     Ok(prepared) => act.window.push_back(Slot {
+                        first,
                         last,
+                        live,
                         samples,
                         state: SlotState::Ready(Arc::new(prepared)),
                     }),
                     Err(e) => {
                         log::error!(backend = act.id.as_str(), error:% = e; "Preparing a batch failed.");
+                        // The WAL counts the batch as in flight: read it again.
+                        act.wal.do_send(Release {
+                            backend: act.id.clone(),
+                        });
                         act.pause_reads(ctx);
                     }
                 }
@@ -500,6 +676,9 @@ impl Shipper {
     /// the window: the cursor passes a batch only when every batch before
     /// it is done too.
     fn acknowledge(&mut self, ctx: &mut Context<Self>) {
+        if self.backfill == Backfill::NewestFirst {
+            return self.acknowledge_ranges(ctx);
+        }
         let mut through = None;
         let mut dropped = Vec::new();
         let mut pause: Option<Duration> = None;
@@ -521,10 +700,48 @@ impl Shipper {
         let Some(through) = through else {
             return;
         };
+        self.send_ack(ctx, None, through, dropped, pause);
+    }
+
+    /// `newest_first`: every batch done is acknowledged at once, as its
+    /// own range (the order of the window does not matter).
+    fn acknowledge_ranges(&mut self, ctx: &mut Context<Self>) {
+        let mut pause: Option<Duration> = None;
+        while let Some(i) = self
+            .window
+            .iter()
+            .position(|s| matches!(s.state, SlotState::Done(_)))
+        {
+            let slot = self.window.remove(i).expect("position is in range");
+            let SlotState::Done(done) = slot.state else {
+                unreachable!("checked above");
+            };
+            let dropped = done.dropped.clone();
+            if let Some(p) = self.delivered(ctx, done, slot.last) {
+                pause = Some(pause.map_or(p, |q| q.max(p)));
+            }
+            self.send_ack(ctx, Some(slot.first), slot.last, dropped, None);
+        }
+        if pause.is_some() {
+            self.pause_after_refusal(ctx, pause);
+        }
+    }
+
+    /// Sends one `Ack` to the WAL; then pauses when the backend refused
+    /// everything.
+    fn send_ack(
+        &mut self,
+        ctx: &mut Context<Self>,
+        first: Option<Seq>,
+        through: Seq,
+        dropped: Vec<(DropReason, u64)>,
+        pause: Option<Duration>,
+    ) {
         self.acking += 1;
         let ack = self.wal.send(Ack {
             backend: self.id.clone(),
             through,
+            first,
             dropped,
         });
         ctx.spawn(ack.into_actor(self).map(|res, act, ctx| {
@@ -540,6 +757,11 @@ impl Shipper {
             }
             act.settle(ctx);
         }));
+        self.pause_after_refusal(ctx, pause);
+    }
+
+    /// A batch refused whole: no new requests or reads for `pause`.
+    fn pause_after_refusal(&mut self, ctx: &mut Context<Self>, pause: Option<Duration>) {
         if let Some(pause) = pause {
             self.post_paused = true;
             self.read_paused = true;
@@ -590,54 +812,75 @@ impl Shipper {
                 log::debug!(backend = self.id.as_str(), samples = *n; "Samples older than max_sample_age skipped.");
             }
         }
-        if let Some((status, body)) = &done.rejection {
+        let out_of_order: u64 = done
+            .dropped
+            .iter()
+            .filter(|(r, _)| *r == DropReason::OutOfOrder)
+            .map(|(_, n)| n)
+            .sum();
+        self.progress
+            .delivered(done.samples + out_of_order, Instant::now());
+        self.telemetry.set(
+            "sentinel_send_samples_per_second",
+            "Samples the backend took per second, averaged over about 30 s (the backlog's drain rate).",
+            l.clone(),
+            self.progress.rate(Instant::now()),
+        );
+        let refused = done.rejection.is_some() && !done.out_of_order;
+        let rejected: u64 = done
+            .dropped
+            .iter()
+            .filter(|(r, _)| matches!(r, DropReason::Rejected | DropReason::TooLarge))
+            .map(|(_, n)| n)
+            .sum();
+        if refused {
             self.summary.requests_failed += done.rejected_requests;
-            let rejected: u64 = done
-                .dropped
-                .iter()
-                .filter(|(r, _)| matches!(r, DropReason::Rejected | DropReason::TooLarge))
-                .map(|(_, n)| n)
-                .sum();
             self.count_failures("rejected", done.rejected_requests);
-            self.rejected_unlogged += rejected;
-            let due = self
-                .last_rejection_log
-                .is_none_or(|t| t.elapsed() >= REJECTION_LOG_EVERY);
-            if due {
-                self.last_rejection_log = Some(Instant::now());
-                let samples = std::mem::take(&mut self.rejected_unlogged);
-                let msg = if *status == 413 {
-                    "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
-                } else {
-                    "Backend refused samples as invalid; only those were dropped and counted."
-                };
-                log::warn!(
-                    backend = self.id.as_str(),
-                    status = *status,
-                    samples = samples,
-                    error = body.as_str();
-                    "{msg}"
-                );
-            }
+        }
+        let after = self.health.delivered(
+            Delivery {
+                samples: done.samples,
+                rejected,
+                refused,
+                out_of_order,
+            },
+            Instant::now(),
+        );
+        let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
+        if let Some(samples) = after.log_out_of_order {
+            log::warn!(
+                backend = self.id.as_str(),
+                samples = samples,
+                backfill = self.backfill.as_str(),
+                error = body;
+                "{OUT_OF_ORDER_HINT}"
+            );
+        }
+        if let (Some(samples), Some((status, _))) = (after.log_rejected, &done.rejection) {
+            let msg = if *status == 413 {
+                "Backend refuses even a single series as too large; those samples were dropped and counted. Raise its request size limit."
+            } else {
+                "Backend refused samples as invalid; only those were dropped and counted."
+            };
+            log::warn!(
+                backend = self.id.as_str(),
+                status = *status,
+                samples = samples,
+                error = body;
+                "{msg}"
+            );
         }
         log::debug!(backend = self.id.as_str(), samples = done.samples, seq = last.0; "Batch delivered.");
-        self.long_backoff.reset();
         // A backend that refused every sample of the batch stores nothing:
         // /healthz and backend_up say so until it takes samples again.
-        let refused_all = done.samples == 0 && done.rejection.is_some();
-        let pause = refused_all.then(|| self.backoff.next_delay());
-        if !refused_all {
-            self.backoff.reset();
-        }
-        if let Some(pause) = pause {
-            let body = done.rejection.as_ref().map_or("", |(_, b)| b.as_str());
+        if let Some(pause) = after.pause {
             self.telemetry.set_backend_health(
                 self.id.as_str(),
                 false,
                 "refusing every sample",
                 body,
             );
-            if !self.refusing {
+            if after.refusing_started {
                 log::warn!(
                     backend = self.id.as_str(),
                     requests = done.posts,
@@ -646,76 +889,75 @@ impl Shipper {
                     "{REFUSING_ALL}"
                 );
             }
-            self.refusing = true;
-        } else if self.outage.is_some() || (self.refusing && done.samples > 0) {
+        } else if after.healthy_again {
             self.telemetry
                 .set_backend_health(self.id.as_str(), true, "", "");
-            if self.refusing {
+            if after.stores_again {
                 log::info!(backend = self.id.as_str(), samples = done.samples; "Backend stores samples again.");
             }
-            self.refusing = false;
         }
         if let Some(h) = self.reach_timer.take() {
             ctx.cancel_future(h);
         }
         self.reach_failed = false;
-        if let Some(outage) = self.outage.take() {
+        if let Some(duration) = after.outage_ended {
             let backlog = self.telemetry.get("sentinel_wal_samples_pending", &l) as u64;
             log::info!(
                 backend = self.id.as_str(),
-                duration_ms = outage.since.elapsed().as_millis() as u64,
+                duration_ms = duration.as_millis() as u64,
                 backlog = backlog;
                 "Backend is back; delivering the backlog."
             );
         }
-        pause
+        after.pause
     }
 
     /// A batch was kept: count, log once per outage, schedule the retry.
     fn kept(&mut self, ctx: &mut Context<Self>, keep: Keep, samples: u64) {
         self.summary.requests_failed += 1;
+        // The retry carries the newest records (`newest_first`).
+        self.last_live = None;
+        self.progress = Progress::default();
+        self.telemetry.set(
+            "sentinel_send_samples_per_second",
+            "Samples the backend took per second, averaged over about 30 s (the backlog's drain rate).",
+            self.labels(),
+            0.0,
+        );
         let reason = keep.reason();
         self.count_failures(reason, 1);
         let backlog = self
             .telemetry
             .get("sentinel_wal_samples_pending", &self.labels())
             .max(samples as f64) as u64;
-        let (message, delay) = match &keep {
-            Keep::Unreachable(e) => (e.to_string(), self.backoff.next_delay()),
-            Keep::Transport(e) => (e.to_string(), self.backoff.next_delay()),
-            Keep::Status { verdict, answer } => {
-                let msg = remote_write::explain(*verdict, answer, &self.url);
-                let delay = match verdict {
-                    Verdict::Credentials | Verdict::NotFound => self.long_backoff.next_delay(),
-                    _ => self.backoff.next_delay_after(answer.retry_after),
-                };
-                (msg, delay)
-            }
+        let (message, retry) = match &keep {
+            Keep::Unreachable(e) | Keep::Transport(e) => (e.to_string(), Retry::Backoff),
+            Keep::Status { verdict, answer } => (
+                remote_write::explain(*verdict, answer, &self.url),
+                match verdict {
+                    Verdict::Credentials | Verdict::NotFound => Retry::Long,
+                    _ => Retry::After(answer.retry_after),
+                },
+            ),
         };
         self.telemetry
             .set_backend_health(self.id.as_str(), false, reason, &message);
-        let now = Instant::now();
-        match &mut self.outage {
-            Some(o) if o.reason == reason && now - o.last_logged < REPEAT_LOG_EVERY => {
+        let failure = self.health.failed(reason, retry, Instant::now());
+        let delay = failure.delay;
+        match failure.log {
+            OutageLog::Quiet => {
                 log::debug!(backend = self.id.as_str(), error = message.as_str(); "Remote write still failing.");
             }
-            Some(o) => {
-                o.reason = reason;
-                o.last_logged = now;
+            OutageLog::Again { duration } => {
                 log::warn!(
                     backend = self.id.as_str(),
                     backlog = backlog,
-                    duration_ms = (now - o.since).as_millis() as u64,
+                    duration_ms = duration.as_millis() as u64,
                     error = message.as_str();
                     "Remote write still failing; keeping the data in the WAL."
                 );
             }
-            None => {
-                self.outage = Some(Outage {
-                    since: now,
-                    reason,
-                    last_logged: now,
-                });
+            OutageLog::Started => {
                 log::warn!(
                     backend = self.id.as_str(),
                     backlog = backlog,
@@ -745,7 +987,7 @@ impl Shipper {
         };
         let handle = ctx.run_later(REACH_CHECK_INTERVAL, move |act, ctx| {
             act.reach_timer = None;
-            if act.outage.is_none() || act.stopping {
+            if !act.health.in_outage() || act.stopping {
                 return;
             }
             let addr = addr.clone();
@@ -762,7 +1004,7 @@ impl Shipper {
                     } else if !ok {
                         act.reach_failed = true;
                     }
-                    if act.outage.is_some() && !act.stopping {
+                    if act.health.in_outage() && !act.stopping {
                         act.schedule_reach_check(ctx);
                     }
                 });
@@ -847,16 +1089,20 @@ impl Shipper {
     /// one batch from the cursor, posted and acknowledged.
     fn last_attempt(&mut self, deadline: Instant) -> impl ActorFuture<Self, Output = ()> + use<> {
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let skip = self.busy() || remaining.is_zero() || self.outage.is_some();
+        let skip = self.busy() || remaining.is_zero() || self.health.in_outage();
         // Batches read ahead are read again from the cursor.
         if !skip {
             self.window.clear();
         }
+        let newest_first = self.backfill == Backfill::NewestFirst;
         let read = (!skip).then(|| {
             self.wal.send(ReadBatch {
                 backend: self.id.clone(),
                 max_samples: self.batch_size,
                 after: None,
+                newest_first,
+                live: true,
+                max_bytes: self.max_read_bytes(),
             })
         });
         let client = self.client.clone();
@@ -874,9 +1120,13 @@ impl Shipper {
                 return Either::Left(fut::ready(()));
             };
             act.posting += 1;
-            let (last, samples) = (batch.last, batch.samples);
+            let (first, last, samples) = (batch.first, batch.last, batch.samples);
             let task = actix_rt::task::spawn_blocking(move || {
-                send_prepared(&client, &prepare(&batch.records, max_age, batch_size))
+                send_prepared(
+                    &client,
+                    &prepare(&batch.records, max_age, batch_size)
+                        .out_of_order_reason(newest_first),
+                )
             });
             let remaining = deadline.saturating_duration_since(Instant::now());
             let post = task.into_actor(act).then(move |res, act, ctx| {
@@ -895,6 +1145,7 @@ impl Shipper {
                 let ack = act.wal.send(Ack {
                     backend: act.id.clone(),
                     through: last,
+                    first: newest_first.then_some(first),
                     dropped,
                 });
                 Either::Right(fut::wrap_future(ack).map(|res, act: &mut Shipper, _| {
@@ -1010,6 +1261,7 @@ fn prepare(records: &[sled::IVec], max_age: Option<Duration>, batch_size: u64) -
 fn send_prepared(client: &Client, prepared: &Prepared) -> Result<Delivered, Keep> {
     let mut out = Delivered {
         dropped: prepared.dropped.clone(),
+        classify_out_of_order: prepared.classify_out_of_order,
         ..Delivered::default()
     };
     for (body, samples) in &prepared.bodies {
@@ -1101,7 +1353,12 @@ fn post_once(
 ) -> Result<Option<(DropReason, remote_write::Response)>, Keep> {
     if out.split_spent {
         // Rest of a refused batch that used up its requests.
-        out.dropped.push((DropReason::Rejected, samples));
+        let reason = if out.out_of_order {
+            DropReason::OutOfOrder
+        } else {
+            DropReason::Rejected
+        };
+        out.dropped.push((reason, samples));
         return Ok(None);
     }
     if out.posts > 0 && out.requests == 0 {
@@ -1122,6 +1379,12 @@ fn post_once(
             out.requests += 1;
             out.samples += samples;
             Ok(None)
+        }
+        Verdict::Rejected
+            if out.classify_out_of_order && remote_write::is_out_of_order(&resp.body) =>
+        {
+            out.out_of_order = true;
+            Ok(Some((DropReason::OutOfOrder, resp)))
         }
         Verdict::Rejected => Ok(Some((DropReason::Rejected, resp))),
         Verdict::TooLarge => Ok(Some((DropReason::TooLarge, resp))),
@@ -1149,6 +1412,9 @@ fn split(
     // samples are lost; a 413 split goes on too.
     out.split_spent |=
         reason == DropReason::Rejected && out.posts >= MAX_POSTS_PER_BATCH && out.requests == 0;
+    out.split_spent |= reason == DropReason::OutOfOrder
+        && out.posts >= MAX_POSTS_OUT_OF_ORDER
+        && out.requests == 0;
     if entries.len() <= 1 || out.split_spent {
         out.dropped.push((reason, samples));
         out.rejected_requests += 1;

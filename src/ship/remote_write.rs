@@ -106,6 +106,16 @@ pub fn classify_answer(status: u16, body: &str) -> Verdict {
     classify(status)
 }
 
+/// Whether a refusal's body says the samples are out of order or older
+/// than the backend takes (Prometheus: `out of order sample`, `too old
+/// sample`, `out of bounds`): a backfill it does not take, not bad data.
+pub fn is_out_of_order(body: &str) -> bool {
+    let b = body.to_ascii_lowercase();
+    ["out of order", "out-of-order", "too old", "out of bounds"]
+        .iter()
+        .any(|m| b.contains(m))
+}
+
 /// Whether `status` is one [`classify`] maps to [`Verdict::Retry`] only
 /// because nothing better fits (not 408/425/429/5xx): the shipper should
 /// use its long backoff and log the body, as for a wrong URL.
@@ -443,6 +453,29 @@ impl Client {
         })
     }
 
+    /// The bytes of a request's head (request line and headers) for a
+    /// body of `body_len` bytes: what a bandwidth cap counts besides the
+    /// body. ureq adds `Host`, `Content-Length` and a few of its own
+    /// (`Accept`, `Accept-Encoding`): counted with a margin.
+    pub fn head_bytes(&self, body_len: usize) -> u64 {
+        /// ureq's own headers, roughly.
+        const AGENT_HEADERS: u64 = 48;
+        let after_scheme = self
+            .target_url
+            .split_once("://")
+            .map_or(self.target_url.as_str(), |(_, r)| r);
+        let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+        let request_line = "POST  HTTP/1.1\r\n".len() + path.len();
+        let host = "host: \r\n".len() + self.addr.len();
+        let length = "content-length: \r\n".len() + body_len.to_string().len();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        (request_line + host + length + headers + 2) as u64 + AGENT_HEADERS
+    }
+
     /// The backend URL with credentials masked, for messages.
     pub fn url(&self) -> &str {
         &self.url
@@ -585,6 +618,8 @@ pub(crate) mod tests {
             insecure_skip_verify: false,
             max_sample_age: None,
             concurrency: 1,
+            backfill: Default::default(),
+            max_bytes_per_second: None,
         }
     }
 
@@ -675,6 +710,23 @@ pub(crate) mod tests {
         assert!(!is_unexpected(429));
         assert!(!is_unexpected(503));
         assert!(!is_unexpected(404));
+    }
+
+    /// Prometheus' answers to a backfill it does not take are out of
+    /// order; other refusals are not.
+    #[test]
+    fn out_of_order_bodies() {
+        for body in [
+            "out of order sample\n",
+            "out of bounds",
+            "too old sample",
+            "err: Out-Of-Order sample",
+        ] {
+            assert!(is_out_of_order(body), "{body}");
+        }
+        for body in ["", "invalid metric name", "cannot parse snappy"] {
+            assert!(!is_out_of_order(body), "{body}");
+        }
     }
 
     #[test]
@@ -842,6 +894,28 @@ pub(crate) mod tests {
         assert_eq!(percent_decode("%zz%é"), "%zz%é");
         assert_eq!(percent_decode("%4"), "%4");
         assert_eq!(percent_decode("%ff!"), "\u{fffd}!");
+    }
+
+    /// The bandwidth cap counts request heads by estimate: never less
+    /// than what goes on the wire, at most a little more.
+    #[test]
+    fn head_bytes_covers_the_real_request_head() {
+        let (url, server) = mock(Reply::new(204));
+        let mut cfg = backend(&url);
+        cfg.bearer_token = Some(Secret("a-token".into()));
+        cfg.headers = vec![("X-Scope-OrgID".into(), "tenant-7".into())];
+        let client = Client::new(&cfg).unwrap();
+        let body = body_from_payloads(&[&record::payload(&run("a", 1)).unwrap()]);
+        client.post(&body).unwrap();
+        // The head as sent, up to and with the blank line that ends it.
+        let real = seen(&server).head.len() as u64;
+        let estimate = client.head_bytes(body.len());
+        eprintln!("request head ({real} bytes):\n{}", seen(&server).head);
+        assert!(
+            estimate >= real && estimate <= real + 64,
+            "estimate {estimate}, real {real}:\n{}",
+            seen(&server).head
+        );
     }
 
     #[test]

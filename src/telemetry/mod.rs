@@ -337,6 +337,14 @@ impl Telemetry {
                             name,
                         ),
                         dropped,
+                        send_rate_samples_per_second: gauge(
+                            "sentinel_send_samples_per_second",
+                            name,
+                        ),
+                        backlog_eta_seconds: status::backlog_eta_seconds(
+                            gauge("sentinel_wal_samples_pending", name) as u64,
+                            gauge("sentinel_send_samples_per_second", name),
+                        ),
                     }
                 })
                 .collect();

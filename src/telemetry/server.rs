@@ -393,11 +393,21 @@ async fn route(path: &str, ep: &Endpoints) -> (u16, &'static str, String) {
         "/metrics" => (200, PROM, ep.telemetry.render()),
         "/healthz" => (200, TEXT, healthz(ep)),
         "/api/wal/stats" => match wal_stats(ep).await {
-            Ok(stats) => (
-                200,
-                JSON,
-                serde_json::to_string(&stats).unwrap_or_else(|_| "{}".into()),
-            ),
+            Ok(mut stats) => {
+                // The drain rate is the shippers', not the WAL's.
+                for (name, b) in stats.backends.iter_mut() {
+                    let l = crate::sample::Labels::new().with("backend", name.as_str());
+                    let rate = ep.telemetry.get("sentinel_send_samples_per_second", &l);
+                    b.send_rate_samples_per_second = Some(rate);
+                    b.backlog_eta_seconds =
+                        super::status::backlog_eta_seconds(b.pending_samples, rate);
+                }
+                (
+                    200,
+                    JSON,
+                    serde_json::to_string(&stats).unwrap_or_else(|_| "{}".into()),
+                )
+            }
             Err(e) => (503, TEXT, format!("{e}\n")),
         },
         "/" => (
@@ -470,9 +480,12 @@ fn healthz(ep: &Endpoints) -> String {
         let l = crate::sample::Labels::new().with("backend", name.as_str());
         let backlog = t.get("sentinel_wal_samples_pending", &l) as u64;
         let age = t.get("sentinel_wal_oldest_sample_age_seconds", &l) as u64;
+        let rate = t.get("sentinel_send_samples_per_second", &l);
+        let progress =
+            super::status::progress_text(rate, super::status::backlog_eta_seconds(backlog, rate));
         if h.ok {
             out.push_str(&format!(
-                "backend {name}: ok, backlog {backlog} samples, oldest {age}s\n"
+                "backend {name}: ok, backlog {backlog} samples, oldest {age}s{progress}\n"
             ));
         } else {
             out.push_str(&format!(

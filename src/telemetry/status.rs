@@ -239,6 +239,28 @@ pub struct BackendStatus {
     pub backlog_samples: u64,
     pub oldest_sample_age_seconds: f64,
     pub dropped: BTreeMap<String, u64>,
+    /// Samples the backend took per second lately (the drain rate).
+    pub send_rate_samples_per_second: f64,
+    /// When the backlog will be gone at that rate, in seconds; `None`
+    /// without a backlog or while nothing is delivered.
+    pub backlog_eta_seconds: Option<f64>,
+}
+
+/// Seconds until `backlog` samples are delivered at `rate` samples per
+/// second; `None` when there is no backlog or no progress.
+pub fn backlog_eta_seconds(backlog: u64, rate: f64) -> Option<f64> {
+    (backlog > 0 && rate > 0.0).then(|| backlog as f64 / rate)
+}
+
+/// ", draining 120/s, done in about 5m" for a backlog in progress, else "".
+pub fn progress_text(rate: f64, eta: Option<f64>) -> String {
+    match eta {
+        Some(eta) => format!(
+            ", draining {rate:.0}/s, done in about {}",
+            duration_text(eta.ceil() as u64)
+        ),
+        None => String::new(),
+    }
 }
 
 /// A task as the page shows it.
@@ -481,10 +503,11 @@ pub fn render_html(s: &Status) -> String {
             h,
             "<div class=\"card backend\" data-backend=\"{name}\" data-state=\"{class}\" data-backlog=\"{backlog}\">\
              <span class=\"state {class}\">{text}</span> <b>{name}</b> \
-             <span class=\"num\">backlog {backlog} samples, oldest {age}</span>, dropped {drops}",
+             <span class=\"num\">backlog {backlog} samples, oldest {age}{progress}</span>, dropped {drops}",
             name = escape(&b.name),
             backlog = b.backlog_samples,
             age = duration_text(b.oldest_sample_age_seconds as u64),
+            progress = progress_text(b.send_rate_samples_per_second, b.backlog_eta_seconds),
             drops = if drops.is_empty() { "none".into() } else { drops.join(", ") },
         );
         if !b.ok {
@@ -643,5 +666,15 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("a&amp;b"));
         assert!(html.contains("data-state=\"up\""));
+    }
+
+    #[test]
+    fn backlog_progress_and_estimate() {
+        assert_eq!(backlog_eta_seconds(0, 100.0), None);
+        assert_eq!(backlog_eta_seconds(500, 0.0), None);
+        assert_eq!(backlog_eta_seconds(3000, 100.0), Some(30.0));
+        assert_eq!(progress_text(0.0, None), "");
+        let t = progress_text(100.0, backlog_eta_seconds(30_000, 100.0));
+        assert_eq!(t, ", draining 100/s, done in about 5m");
     }
 }

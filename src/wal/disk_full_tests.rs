@@ -216,6 +216,7 @@ fn run(seed: u64, fs: &Path) -> Run {
                     Ack {
                         backend: bk.clone(),
                         through,
+                        first: None,
                         dropped: Vec::new(),
                     },
                     &mut ctx,
@@ -229,6 +230,9 @@ fn run(seed: u64, fs: &Path) -> Run {
                         backend: bk.clone(),
                         max_samples: 1 + rng.below(600),
                         after: None,
+                        newest_first: false,
+                        live: false,
+                        max_bytes: u64::MAX,
                     },
                     &mut ctx,
                 );

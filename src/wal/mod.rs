@@ -142,6 +142,7 @@
 //! `CLOCK_JUMP_THRESHOLD` is logged (`Wall clock jumped.`) and counted.
 //! The wall clock is read through `Clock`, so tests can jump it.
 
+pub mod ranges;
 pub mod record;
 pub mod records;
 pub mod retention;
@@ -241,8 +242,18 @@ pub struct ReadBatch {
     pub backend: BackendId,
     pub max_samples: u64,
     /// Read after this seq instead of the cursor when it is further on:
-    /// the batches up to it are still in flight.
+    /// the batches up to it are still in flight (`in_order` only).
     pub after: Option<Seq>,
+    /// `backfill: newest_first`: the newest records first, then the
+    /// backlog oldest first (`ranges.rs`); the WAL keeps track of the
+    /// batches in flight, so `after` is not used.
+    pub newest_first: bool,
+    /// `newest_first`: a live read (the newest records) may be made now;
+    /// else only the backlog is read (see `ranges.rs`).
+    pub live: bool,
+    /// At most this many record bytes (at least one record): keeps
+    /// requests small under a bandwidth cap.
+    pub max_bytes: u64,
 }
 
 /// `backend`'s last batch was not delivered and waits for a retry: it may
@@ -260,6 +271,9 @@ pub struct Release {
 pub struct Ack {
     pub backend: BackendId,
     pub through: Seq,
+    /// `Some(first)`: only the batch `first..=through` (a `newest_first`
+    /// read); `None`: everything through `through`.
+    pub first: Option<Seq>,
     pub dropped: Vec<(DropReason, u64)>,
 }
 
@@ -279,6 +293,10 @@ pub struct Flush;
 #[derive(Message)]
 #[rtype(result = "Result<WalStats, WalError>")]
 pub struct GetStats;
+
+/// A `newest_first` acknowledgement kept while the WAL is closed:
+/// backend, first and last seq, samples dropped.
+type PendingRange = (BackendId, Seq, Seq, Vec<(DropReason, u64)>);
 
 /// One encoded record waiting somewhere other than the WAL.
 struct Held {
@@ -326,6 +344,11 @@ pub struct Wal {
     /// Acks received while `store` was closed, and the cursors the closed
     /// database had reached, applied after the reopen.
     pending_acks: BTreeMap<BackendId, (Seq, Vec<(DropReason, u64)>)>,
+    /// `newest_first` acknowledgements received while `store` was
+    /// closed: (backend, first, last, dropped), applied after the reopen.
+    /// (Ranges the closed database had not made durable are not: those
+    /// records are sent again, at-least-once.)
+    pending_ranges: Vec<PendingRange>,
     /// `disk_full` drops not yet written to the drop counts on disk.
     pending_drops: BTreeMap<BackendId, u64>,
     /// Since when the WAL cannot be written.
@@ -358,6 +381,7 @@ impl Wal {
             overflow_bytes: 0,
             backends: Vec::new(),
             pending_acks: BTreeMap::new(),
+            pending_ranges: Vec::new(),
             pending_drops: BTreeMap::new(),
             broken_since: None,
             last_reopen: None,
@@ -550,6 +574,11 @@ impl Wal {
                 store.ack(b, *through, dropped)?;
             }
         }
+        for (b, first, last, dropped) in &self.pending_ranges {
+            if self.backends.contains(b) {
+                store.ack_range(b, *first, *last, dropped)?;
+            }
+        }
         store.discard(&self.abandoned)?;
         let mut restored = 0;
         // Samples accepted only now: those held in memory, and with
@@ -577,6 +606,7 @@ impl Wal {
         self.count_accepted(accepted);
         // Everything is in the reopened WAL now.
         self.pending_acks.clear();
+        self.pending_ranges.clear();
         self.overflow.clear();
         self.overflow_bytes = 0;
         self.abandoned.clear();
@@ -866,7 +896,12 @@ impl Handler<ReadBatch> for Wal {
 
     fn handle(&mut self, msg: ReadBatch, _: &mut Context<Self>) -> Self::Result {
         match &self.store {
-            Some(store) => store.read_batch_after(&msg.backend, msg.max_samples, msg.after),
+            Some(store) if msg.newest_first => {
+                store.read_batch_newest(&msg.backend, msg.max_samples, msg.max_bytes, msg.live)
+            }
+            Some(store) => {
+                store.read_batch_bounded(&msg.backend, msg.max_samples, msg.max_bytes, msg.after)
+            }
             // Nothing to read until the WAL is back; the shipper waits.
             None => Ok(None),
         }
@@ -890,13 +925,22 @@ impl Handler<Ack> for Wal {
         for (reason, n) in &msg.dropped {
             self.record_drop(&msg.backend, *reason, *n);
         }
-        let result = match self.store.as_mut() {
-            Some(store) => store.ack(&msg.backend, msg.through, &msg.dropped),
-            None => Err(self.unavailable()),
+        let result = match (self.store.as_mut(), msg.first) {
+            (Some(store), Some(first)) => {
+                store.ack_range(&msg.backend, first, msg.through, &msg.dropped)
+            }
+            (Some(store), None) => store.ack(&msg.backend, msg.through, &msg.dropped),
+            (None, _) => Err(self.unavailable()),
         };
         if let Err(e) = result {
             if matches!(e, WalError::Storage { .. }) {
                 self.broke(&e);
+            }
+            if let Some(first) = msg.first {
+                // Kept for the reopen, so the backend is not sent it again.
+                self.pending_ranges
+                    .push((msg.backend.clone(), first, msg.through, msg.dropped));
+                return Ok(());
             }
             // Kept for the reopen, so the backend is not sent it again.
             let entry = self

@@ -313,6 +313,29 @@ impl Prometheus {
         prometheus
     }
 
+    /// Starts a server with the receiver and an out-of-order window
+    /// (`storage.tsdb.out_of_order_time_window`, Prometheus 2.39 and
+    /// later): it takes samples older than the newest of their series
+    /// within `window`.
+    pub fn start_with_out_of_order_window(window: &str) -> Prometheus {
+        let process = ServerProcess::new("Prometheus", "prometheus");
+        std::fs::write(
+            process.dir.path().join("prometheus.yml"),
+            format!(
+                "# Written by the tests: remote-written data, out of order too.\n\
+                 global:\n  scrape_interval: 1m\nscrape_configs: []\n\
+                 storage:\n  tsdb:\n    out_of_order_time_window: {window}\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let mut prometheus = Prometheus {
+            process,
+            receiver: true,
+        };
+        prometheus.restart();
+        prometheus
+    }
+
     /// Runs an instant query at now and returns its `data.result`.
     pub fn instant(&self, promql: &str) -> Vec<serde_json::Value> {
         self.query(promql)

@@ -98,6 +98,8 @@ const BACKEND_KEYS: &[&str] = &[
     "insecure_skip_verify",
     "max_sample_age",
     "concurrency",
+    "backfill",
+    "max_bytes_per_second",
 ];
 const BUFFER_KEYS: &[&str] = &[
     "path",
@@ -638,6 +640,32 @@ impl Loader<'_> {
             )? as usize,
             None => DEFAULT_CONCURRENCY,
         };
+        // Which end of a backlog goes first (see `Backfill`'s doc for the
+        // default).
+        let backfill = match t.get("backfill") {
+            Some(n) => match self.ctx.choice(&n, &["in_order", "newest_first"])? {
+                "newest_first" => Backfill::NewestFirst,
+                _ => Backfill::InOrder,
+            },
+            None => Backfill::default(),
+        };
+        // A bandwidth cap in bytes per second ("64KiB" or a number); 0 or
+        // unset: none.
+        let max_bytes_per_second = match t.get("max_bytes_per_second") {
+            Some(n) => {
+                let v = self.ctx.size(&n)?;
+                if v != 0 && v < MIN_BYTES_PER_SECOND {
+                    return Err(self.ctx.err(
+                        &n.path,
+                        format!(
+                            "found {v} bytes per second, expected at least {MIN_BYTES_PER_SECOND} (1KiB), or 0 for no cap"
+                        ),
+                    ));
+                }
+                (v != 0).then_some(v)
+            }
+            None => None,
+        };
         Ok(BackendConfig {
             id: BackendId(name.to_string()),
             enabled,
@@ -655,6 +683,8 @@ impl Loader<'_> {
             insecure_skip_verify,
             max_sample_age,
             concurrency,
+            backfill,
+            max_bytes_per_second,
         })
     }
 
