@@ -323,6 +323,10 @@ pub struct Wal {
     clock: Arc<dyn Clock>,
     /// Highest seq appended but not yet fsynced (interval mode).
     unsynced: Option<Seq>,
+    /// A cursor moved (an `Ack`) since the last sync: a sync is due even
+    /// with nothing appended, so the acks at stop (after the last append)
+    /// are on disk before the process ends.
+    acked: bool,
     /// The records behind `unsynced`, kept until a sync covers them: if
     /// the sync fails they may be lost with the poisoned database, and
     /// are written again (under the same seqs) after the reopen unless
@@ -374,6 +378,7 @@ impl Wal {
             telemetry,
             clock: Arc::new(SystemClock),
             unsynced: None,
+            acked: false,
             unsynced_records: Vec::new(),
             issued,
             abandoned: Vec::new(),
@@ -403,9 +408,9 @@ impl Wal {
     }
 
     fn sync_now(&mut self) -> Result<(), WalError> {
-        let Some(seq) = self.unsynced else {
+        if self.unsynced.is_none() && !self.acked {
             return Ok(());
-        };
+        }
         let Some(store) = self.store.as_ref() else {
             return Err(self.unavailable());
         };
@@ -413,9 +418,11 @@ impl Wal {
             self.broke(&e);
             return Err(e);
         }
-        self.unsynced = None;
-        self.unsynced_records.clear();
-        log::debug!(seq = seq.0; "WAL synced.");
+        self.acked = false;
+        if let Some(seq) = self.unsynced.take() {
+            self.unsynced_records.clear();
+            log::debug!(seq = seq.0; "WAL synced.");
+        }
         Ok(())
     }
 
@@ -932,6 +939,7 @@ impl Handler<Ack> for Wal {
             (Some(store), None) => store.ack(&msg.backend, msg.through, &msg.dropped),
             (None, _) => Err(self.unavailable()),
         };
+        self.acked |= result.is_ok();
         if let Err(e) = result {
             if matches!(e, WalError::Storage { .. }) {
                 self.broke(&e);
@@ -1189,6 +1197,64 @@ mod tests {
             .filter(|n| n.starts_with("wal.corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1, "{aside:?}");
+    }
+
+    /// Copies a WAL directory as it is on disk.
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            if e.path().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// At a clean stop the shippers' last acks come after the last append
+    /// was synced: the `Flush` at stop must still make the cursor durable,
+    /// or a process that ends before sled's drop (the runtime's exit
+    /// races the WAL's thread) sends that batch again after the restart.
+    /// The files are copied right after the `Flush`, as such an exit
+    /// leaves them. A second backend keeps the record (a removal would
+    /// push sled's buffer out by itself).
+    #[test]
+    fn flush_makes_an_ack_durable_without_a_new_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = buffer(dir.path().join("wal"));
+        cfg.sync = SyncMode::Interval;
+        let store = open_or_recover(&cfg).unwrap();
+        let mut wal = Wal::new(store, &cfg, Arc::new(Telemetry::new()));
+        let mut ctx = Context::<Wal>::new();
+        let bk = BackendId("vm".into());
+        let backends = vec![bk.clone(), BackendId("prom".into())];
+        Handler::handle(&mut wal, SetBackends { backends }, &mut ctx).unwrap();
+        let append = Append {
+            task_id: TaskId("t".into()),
+            samples: sample(),
+        };
+        let seq = Handler::handle(&mut wal, append, &mut ctx).unwrap();
+        Handler::handle(&mut wal, Flush, &mut ctx).unwrap();
+        let ack = Ack {
+            backend: bk.clone(),
+            through: seq,
+            dropped: Vec::new(),
+        };
+        Handler::handle(&mut wal, ack, &mut ctx).unwrap();
+        Handler::handle(&mut wal, Flush, &mut ctx).unwrap();
+        let on_disk = dir.path().join("on-disk");
+        copy_dir(&cfg.path, &on_disk);
+        drop(wal);
+        let copy = store::StoreOptions {
+            path: on_disk,
+            ..store::StoreOptions::of(&cfg)
+        };
+        let cursors = WalStore::open(&copy).unwrap().cursors();
+        assert_eq!(
+            cursors.get("vm"),
+            Some(&seq.0),
+            "the acked cursor is on disk"
+        );
     }
 
     /// Writes a WAL with `n` records, flushed, and returns its config.
