@@ -1238,6 +1238,7 @@ mod tests {
         let ack = Ack {
             backend: bk.clone(),
             through: seq,
+            first: None,
             dropped: Vec::new(),
         };
         Handler::handle(&mut wal, ack, &mut ctx).unwrap();
