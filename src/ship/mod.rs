@@ -604,10 +604,11 @@ impl Shipper {
                     }),
                     Err(e) => {
                         log::error!(backend = act.id.as_str(), error:% = e; "Preparing a batch failed.");
-                        // The WAL counts the batch as in flight: read it again.
-                        act.wal.do_send(Release {
-                            backend: act.id.clone(),
-                        });
+                        // The WAL counts the batch as in flight: once no
+                        // request of the window is (settle), it is released
+                        // and read again from the cursor.
+                        act.broken = true;
+                        act.post_paused = true;
                         act.pause_reads(ctx);
                     }
                 }

@@ -1145,6 +1145,8 @@ impl WalStore {
         fresh.backends = std::mem::take(&mut self.backends);
         fresh.acked = std::mem::take(&mut self.acked);
         fresh.readers = std::mem::take(&mut self.readers);
+        // A batch in flight stays protected from the caps in the copy.
+        fresh.in_flight = std::mem::take(&mut self.in_flight);
         fresh.budget = self.budget.clone();
         *self = fresh;
         let _ = std::fs::remove_dir_all(&old);
@@ -1662,6 +1664,30 @@ mod tests {
         assert_eq!(s.stats().unwrap().records, 1);
         let next = s.read_batch(&b("a"), 100).unwrap().unwrap();
         assert_eq!(next.first, Seq(3));
+    }
+
+    /// A compaction (a fresh database replacing the old) keeps the batch
+    /// in flight protected: a cap after it does not drop (and count) what
+    /// a request may still deliver.
+    #[test]
+    fn a_batch_in_flight_stays_spared_across_a_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = WalStore::open(&opts(dir.path())).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        s.append(&run(3, 1_000)).unwrap();
+        s.append(&run(3, 10_000_000)).unwrap();
+        let batch = s.read_batch(&b("a"), 3).unwrap().unwrap();
+        assert_eq!((batch.first, batch.last), (Seq(1), Seq(1)));
+        s.compact().unwrap();
+        let events = s.enforce_caps(10_000_000 + 1000).unwrap();
+        assert!(
+            events.is_empty(),
+            "the batch in flight was dropped: {events:?}"
+        );
+        s.release(&b("a"));
+        let events = s.enforce_caps(10_000_000 + 1000).unwrap();
+        let dropped: u64 = events.iter().map(|e| e.samples).sum();
+        assert_eq!(dropped, 3, "released, it goes: {events:?}");
     }
 
     #[test]
