@@ -9,9 +9,7 @@ use crate::cli::args::duration_arg;
 use crate::cli::UsageError;
 use crate::config::plugin::{probe_timeout, Loader, Table};
 use crate::config::ConfigError;
-use crate::probe::{
-    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
-};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered};
 use crate::sample::Labels;
 
 /// The dns plugin's `server` port when none is given.

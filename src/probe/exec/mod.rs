@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use super::textformat::{Encoded, SeriesKeys};
 use super::{textformat, ProbeError, RunOutput, APPEND_MAX_SAMPLES};
-pub use config::{ExecArgs, ExecConfig};
 use crate::sample::{Labels, Sample};
 use crate::wal::record::{EncodedLabels, RunWriter};
+pub use config::{ExecArgs, ExecConfig};
 
 /// The most stdout read from a command; more is an error (it is not a
 /// metrics page).

@@ -14,9 +14,7 @@ use crate::config::plugin::{
     Node, Table,
 };
 use crate::config::{ConfigError, Secret};
-use crate::probe::{
-    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
-};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered};
 use crate::sample::Labels;
 
 /// `method` of the http probe.

@@ -12,9 +12,7 @@ use crate::config::plugin::{
 };
 use crate::config::units::format_duration;
 use crate::config::{ConfigError, IpVersion};
-use crate::probe::{
-    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
-};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered};
 use crate::sample::Labels;
 
 /// The largest ping `count`.

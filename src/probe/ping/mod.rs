@@ -43,10 +43,10 @@ use super::icmp::Family;
 use super::net::resolve_many;
 use super::pinger::{EchoBoard, Lease, Pinger};
 use super::{MetricDoc, ProbeError};
+use crate::sample::{shared_static, Labels, MetricName, Sample, SharedStr};
 pub use config::{
     PingArgs, PingConfig, MAX_PING_COUNT, MAX_PING_HOSTS, MAX_PING_SIZE, PING_SEND_RATE,
 };
-use crate::sample::{shared_static, Labels, MetricName, Sample, SharedStr};
 
 /// How long past `max_run_time()` a run may last when sending fell behind
 /// schedule (a busy machine): the last echo still gets most of its timeout,

@@ -8,9 +8,7 @@ use crate::cli::args::duration_arg;
 use crate::config::plugin::{check_probe_url, probe_timeout, probe_url, Loader, Table};
 use crate::config::ConfigError;
 use crate::probe::http::{read_client, with_client_keys, HttpClientConfig};
-use crate::probe::{
-    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
-};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered};
 use crate::sample::Labels;
 
 /// `plugin: scrape`.

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use super::textformat::{Encoded, SeriesKeys};
 use super::{http, textformat, ProbeError, RunOutput, TaskCache, APPEND_MAX_SAMPLES};
-pub use config::{ScrapeArgs, ScrapeConfig};
 use crate::sample::{Labels, Sample};
 use crate::wal::record::{EncodedLabels, RunWriter};
+pub use config::{ScrapeArgs, ScrapeConfig};
 
 /// The largest body read; a bigger one is an error.
 pub const MAX_BODY_BYTES: u64 = 64 << 20;
@@ -174,11 +174,12 @@ pub fn records(
 ) -> Result<RunOutput, ProbeError> {
     let mut writer = RunWriter::new(APPEND_MAX_SAMPLES);
     let mut keys = SeriesKeys::default();
-    let written = textformat::encode(&output.body, labels, ts_ms, &mut writer, &mut keys)
-        .map_err(|source| ProbeError::ScrapeFormat {
+    let written = textformat::encode(&output.body, labels, ts_ms, &mut writer, &mut keys).map_err(
+        |source| ProbeError::ScrapeFormat {
             url: cfg.url.clone(),
             source,
-        })?;
+        },
+    )?;
     if let Encoded::Series(scraped) = written {
         let own = scrape_samples(labels.labels(), true, output.duration, scraped, ts_ms);
         let none: &[(&str, &str)] = &[];
@@ -306,7 +307,9 @@ mod tests {
     #[test]
     fn records_read_back_as_the_samples() {
         use crate::wal::record;
-        let base = Labels::new().with("task_id", "node").with("device_id", "r1");
+        let base = Labels::new()
+            .with("task_id", "node")
+            .with("device_id", "r1");
         let labels = EncodedLabels::new(&target_labels(&cfg(), &base));
         let output = ScrapeOutput {
             body: "m{job=\"x\",instance=\"y\"} 1\nn{a=\"b\"} 2\n".into(),

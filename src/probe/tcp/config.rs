@@ -9,9 +9,7 @@ use crate::config::plugin::{
     check_host, host_value, ip_version_value, probe_timeout, Loader, Table,
 };
 use crate::config::{ConfigError, IpVersion};
-use crate::probe::{
-    Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered,
-};
+use crate::probe::{Plugin, PluginInfo, ProbeError, ReadConfig, RunOutput, TaskCache, Triggered};
 use crate::sample::Labels;
 
 /// `plugin: tcp`.
