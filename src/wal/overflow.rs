@@ -332,7 +332,10 @@ impl Overflow {
         }
         store.flush()?;
         on_accepted(accepted);
-        // Everything is in the reopened WAL now.
+        // Everything is in the reopened WAL now (and the unsynced records
+        // counted: a retry after a failure below must not count them
+        // again).
+        self.unsynced_records.clear();
         self.pending_acks.clear();
         self.pending_ranges.clear();
         self.held.clear();

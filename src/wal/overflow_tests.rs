@@ -470,3 +470,36 @@ fn acks_received_while_closed_are_applied_at_the_reopen_and_cursors_only_move_fo
     let (_, _, _) = reopen(&disk, &mut ov, &now, false).unwrap();
     assert_eq!(acks(&disk), before);
 }
+
+#[test]
+fn samples_are_accepted_once_when_a_reopen_fails_after_the_data_is_safe() {
+    let disk = Disk::default();
+    let bs = backends(&["a"]);
+    let mut store = disk.open();
+    store.set_backends(&bs).unwrap();
+    store.flush().unwrap();
+    let mut ov = Overflow::new(store.last_seq());
+    // `sync: always`: 1 appended, its fsync fails.
+    append(&mut store, &mut ov, &[1]);
+    disk.full();
+    assert!(store.flush().is_err());
+    ov.close(&store, Instant::now());
+    drop(store);
+    assert_eq!(ov.hold(rec(2, 4), 4, &bs), 0);
+    assert_eq!(ov.hold(rec(3, 4), 4, &bs), 2);
+    // Room for the data (set_backends, the cursor of `a`, discard, two
+    // records) and the drop count, but not for the flush after it.
+    disk.room_for(6);
+    let mut first = disk.open();
+    let mut accepted = 0;
+    assert!(ov
+        .restore_into(&mut first, &bs, true, &mut |n| accepted += n)
+        .is_err());
+    drop(first);
+    assert_eq!(accepted, 1 + 3);
+    disk.free();
+    let (store, _, again) = reopen(&disk, &mut ov, &bs, true).unwrap();
+    assert_eq!(accepted + again, 1 + 3, "samples accepted twice");
+    assert_eq!(ids(&store), BTreeMap::from([(1, 1), (2, 3)]));
+    assert_eq!(store.state.drops["a"], 2);
+}
