@@ -136,12 +136,17 @@
 //!    leaves some of them on disk is recognised by the next one;
 //! 4. everything is flushed, then the `disk_full` drop counts are written.
 //!
+//! The state and these steps are `overflow::Overflow`, which reaches the
+//! store through `overflow::OverflowStore`; the actor owns the store, the
+//! logs and the counters.
+//!
 //! # Clock
 //!
 //! Each sweep compares wall-clock and monotonic time; a difference above
 //! `CLOCK_JUMP_THRESHOLD` is logged (`Wall clock jumped.`) and counted.
 //! The wall clock is read through `Clock`, so tests can jump it.
 
+pub mod overflow;
 pub mod ranges;
 pub mod record;
 pub mod records;
@@ -150,8 +155,10 @@ pub mod store;
 
 #[cfg(test)]
 mod disk_full_tests;
+#[cfg(test)]
+mod overflow_tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +169,7 @@ use crate::config::{BufferConfig, SyncMode};
 use crate::sample::{BackendId, Labels, Sample, Seq, TaskId};
 use crate::telemetry::Telemetry;
 
+use overflow::{Held, Overflow};
 pub use store::{Batch, DropEvent, DropReason, WalError, WalStats, WalStore};
 
 /// How often the caps (`max_size`, `max_age`) are enforced, the wall clock
@@ -294,21 +302,6 @@ pub struct Flush;
 #[rtype(result = "Result<WalStats, WalError>")]
 pub struct GetStats;
 
-/// A `newest_first` acknowledgement kept while the WAL is closed:
-/// backend, first and last seq, samples dropped.
-type PendingRange = (BackendId, Seq, Seq, Vec<(DropReason, u64)>);
-
-/// One encoded record waiting somewhere other than the WAL.
-struct Held {
-    /// Set at the first reopen attempt that tries to write it (see the
-    /// module doc, "Disk full"); kept if that attempt fails.
-    seq: Option<Seq>,
-    bytes: Vec<u8>,
-    samples: u64,
-    /// Newest sample, for the log.
-    ts_ms: i64,
-}
-
 /// The actor owning the sled database. Runs on its own arbiter so an fsync
 /// blocks only this thread.
 pub struct Wal {
@@ -327,37 +320,12 @@ pub struct Wal {
     /// with nothing appended, so the acks at stop (after the last append)
     /// are on disk before the process ends.
     acked: bool,
-    /// The records behind `unsynced`, kept until a sync covers them: if
-    /// the sync fails they may be lost with the poisoned database, and
-    /// are written again (under the same seqs) after the reopen unless
-    /// they are there. While the WAL is closed: only those the closed
-    /// database still held (not yet removed by acks or caps).
-    unsynced_records: Vec<(Seq, Held)>,
-    /// The highest seq handed out by any database of this run: the
-    /// reopened one may have lost the top ones, and seqs never repeat.
-    issued: Seq,
-    /// Records that could not be written, oldest first; bounded by
-    /// `OVERFLOW_MAX_BYTES`.
-    overflow: VecDeque<Held>,
-    overflow_bytes: u64,
+    /// The disk-full state: the records behind `unsynced` (kept until a
+    /// sync covers them), the records held in memory while the WAL is
+    /// closed, the acks and drops received meanwhile (`overflow.rs`).
+    overflow: Overflow,
     /// The enabled backends, also while `store` is closed.
     backends: Vec<BackendId>,
-    /// Seqs of held records dropped (`disk_full`) after a reopen attempt
-    /// gave them a seq: removed if that attempt left them on disk.
-    abandoned: Vec<Seq>,
-    /// Acks received while `store` was closed, and the cursors the closed
-    /// database had reached, applied after the reopen.
-    pending_acks: BTreeMap<BackendId, (Seq, Vec<(DropReason, u64)>)>,
-    /// `newest_first` acknowledgements received while `store` was
-    /// closed: (backend, first, last, dropped), applied after the reopen.
-    /// (Ranges the closed database had not made durable are not: those
-    /// records are sent again, at-least-once.)
-    pending_ranges: Vec<PendingRange>,
-    /// `disk_full` drops not yet written to the drop counts on disk.
-    pending_drops: BTreeMap<BackendId, u64>,
-    /// Since when the WAL cannot be written.
-    broken_since: Option<Instant>,
-    last_reopen: Option<Instant>,
     last_disk_full_warn: Option<Instant>,
     /// Drops since the last drop warning, by reason (rate-limited).
     unlogged_drops: BTreeMap<DropReason, u64>,
@@ -379,17 +347,8 @@ impl Wal {
             clock: Arc::new(SystemClock),
             unsynced: None,
             acked: false,
-            unsynced_records: Vec::new(),
-            issued,
-            abandoned: Vec::new(),
-            overflow: VecDeque::new(),
-            overflow_bytes: 0,
+            overflow: Overflow::new(issued),
             backends: Vec::new(),
-            pending_acks: BTreeMap::new(),
-            pending_ranges: Vec::new(),
-            pending_drops: BTreeMap::new(),
-            broken_since: None,
-            last_reopen: None,
             last_disk_full_warn: None,
             unlogged_drops: BTreeMap::new(),
             last_drop_warn: None,
@@ -420,7 +379,7 @@ impl Wal {
         }
         self.acked = false;
         if let Some(seq) = self.unsynced.take() {
-            self.unsynced_records.clear();
+            self.overflow.synced();
             log::debug!(seq = seq.0; "WAL synced.");
         }
         Ok(())
@@ -434,7 +393,7 @@ impl Wal {
     }
 
     fn overflow_samples(&self) -> u64 {
-        self.overflow.iter().map(|h| h.samples).sum()
+        self.overflow.samples()
     }
 
     /// A write failed: sled has poisoned itself, so close it; what it may
@@ -444,21 +403,9 @@ impl Wal {
         let Some(old) = self.store.take() else {
             return;
         };
-        self.issued = self.issued.max(old.last_seq());
-        // Records it removed (acknowledged by every backend, or dropped
-        // and counted) are not written again.
-        self.unsynced_records.retain(|(seq, _)| old.holds(*seq));
-        for (b, cursor) in old.cursors() {
-            let entry = self
-                .pending_acks
-                .entry(BackendId(b))
-                .or_insert((Seq(0), Vec::new()));
-            entry.0 = entry.0.max(Seq(cursor));
-        }
-        drop(old);
         let now = self.clock.instant();
-        self.broken_since = Some(now);
-        self.last_reopen = Some(now);
+        self.overflow.close(&old, now);
+        drop(old);
         self.unsynced = None;
         self.telemetry.set(
             "sentinel_wal_writable",
@@ -478,23 +425,11 @@ impl Wal {
     /// bound (counted as `disk_full` for every backend).
     fn hold(&mut self, held: Held) {
         log::debug!(samples = held.samples, ts_ms = held.ts_ms; "Samples held in memory.");
-        self.overflow_bytes += held.bytes.len() as u64;
-        self.overflow.push_back(held);
-        let mut lost = 0;
         let bound = OVERFLOW_MAX_BYTES.min(self.opts.max_size / OVERFLOW_SHARE);
-        while self.overflow_bytes > bound {
-            let Some(old) = self.overflow.pop_front() else {
-                break;
-            };
-            self.overflow_bytes -= old.bytes.len() as u64;
-            lost += old.samples;
-            // A failed reopen attempt may have left it on disk.
-            self.abandoned.extend(old.seq);
-        }
+        let lost = self.overflow.hold(held, bound, &self.backends);
         if lost > 0 {
-            for b in self.backends.clone() {
-                self.record_drop(&b, DropReason::DiskFull, lost);
-                *self.pending_drops.entry(b).or_default() += lost;
+            for b in &self.backends {
+                self.record_drop(b, DropReason::DiskFull, lost);
             }
         }
         let now = self.clock.instant();
@@ -506,7 +441,7 @@ impl Wal {
             log::warn!(
                 path = self.path_str().as_str(),
                 samples = self.overflow_samples(),
-                backlog = self.overflow_bytes;
+                backlog = self.overflow.bytes();
                 "WAL still cannot be written; samples held in memory (the oldest are dropped past the bound)."
             );
         }
@@ -519,15 +454,11 @@ impl Wal {
     }
 
     /// Reopens a closed WAL and writes back what was held in memory.
-    fn try_reopen(&mut self) {
+    fn try_reopen(&mut self, force: bool) {
         let now = self.clock.instant();
-        if self
-            .last_reopen
-            .is_some_and(|t| now.duration_since(t) < REOPEN_EVERY)
-        {
+        if !self.overflow.reopen_due(now, REOPEN_EVERY, force) {
             return;
         }
-        self.last_reopen = Some(now);
         let mut store = match open_catching_panics(&self.opts) {
             Ok(s) => s,
             Err(e) => {
@@ -535,16 +466,21 @@ impl Wal {
                 return;
             }
         };
-        let restored = match self.restore_into(&mut store) {
+        let telemetry = &self.telemetry;
+        let restored = match self.overflow.restore_into(
+            &mut store,
+            &self.backends,
+            self.sync == SyncMode::Always,
+            &mut |n| telemetry.count_accepted(n as f64),
+        ) {
             Ok(n) => n,
             Err(e) => {
                 log::debug!(error:% = e; "WAL still cannot be written; trying again.");
                 return;
             }
         };
-        self.issued = self.issued.max(store.last_seq());
+        let broken_since = self.overflow.reopened(&store);
         self.store = Some(store);
-        self.unsynced_records.clear();
         self.unsynced = None;
         self.telemetry.set(
             "sentinel_wal_writable",
@@ -552,7 +488,7 @@ impl Wal {
             Labels::new(),
             1.0,
         );
-        let since = self.broken_since.take().unwrap_or(now);
+        let since = broken_since.unwrap_or(now);
         log::info!(
             path = self.path_str().as_str(),
             samples = restored,
@@ -561,76 +497,10 @@ impl Wal {
         );
     }
 
-    /// Applies what happened while the WAL was closed to a reopened store
-    /// and makes it durable; returns the samples written from memory.
-    /// Safe to repeat after a failure part-way: every record is written
-    /// under a seq fixed before the first attempt.
-    fn restore_into(&mut self, store: &mut WalStore) -> Result<u64, WalError> {
-        // A write and a flush first: while the disk is still full this
-        // fails before anything held is written.
-        store.set_backends(&self.backends)?;
-        store.flush()?;
-        for held in self.overflow.iter_mut().filter(|h| h.seq.is_none()) {
-            self.issued = Seq(self.issued.0 + 1);
-            held.seq = Some(self.issued);
-        }
-        store.reserve_through(self.issued);
-        for (b, (through, dropped)) in &self.pending_acks {
-            // A backend removed meanwhile has no cursor any more.
-            if self.backends.contains(b) {
-                store.ack(b, *through, dropped)?;
-            }
-        }
-        for (b, first, last, dropped) in &self.pending_ranges {
-            if self.backends.contains(b) {
-                store.ack_range(b, *first, *last, dropped)?;
-            }
-        }
-        store.discard(&self.abandoned)?;
-        let mut restored = 0;
-        // Samples accepted only now: those held in memory, and with
-        // `sync: always` the ones whose fsync failed (with `interval` a
-        // record counts when it is appended).
-        let mut accepted = 0;
-        for (seq, held) in &self.unsynced_records {
-            if !store.holds(*seq) && !store.acknowledged_by_all(*seq) {
-                store.insert_at(*seq, &held.bytes)?;
-                restored += held.samples;
-            }
-            if self.sync == SyncMode::Always {
-                accepted += held.samples;
-            }
-        }
-        for held in &self.overflow {
-            let seq = held.seq.expect("a seq was given above");
-            if !store.holds(seq) {
-                store.insert_at(seq, &held.bytes)?;
-                restored += held.samples;
-            }
-            accepted += held.samples;
-        }
-        store.flush()?;
-        self.count_accepted(accepted);
-        // Everything is in the reopened WAL now.
-        self.pending_acks.clear();
-        self.pending_ranges.clear();
-        self.overflow.clear();
-        self.overflow_bytes = 0;
-        self.abandoned.clear();
-        // The counts last, once the data is safe (a failure here would
-        // only repeat this step).
-        for (b, n) in &self.pending_drops {
-            store.add_drops(b.as_str(), DropReason::DiskFull, *n)?;
-        }
-        store.flush()?;
-        self.pending_drops.clear();
-        Ok(restored)
-    }
-
     fn sweep(&mut self) {
         self.check_clock();
         if self.store.is_none() {
-            self.try_reopen();
+            self.try_reopen(false);
         }
         let now_ms = self.clock.now_ms();
         let now = self.clock.instant();
@@ -788,8 +658,7 @@ impl Actor for Wal {
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if self.store.is_none() {
-            self.last_reopen = None;
-            self.try_reopen();
+            self.try_reopen(true);
         }
         if self.store.is_some() {
             if let Err(e) = self.sync_now() {
@@ -879,8 +748,7 @@ impl Wal {
             };
             appended += held.samples;
             self.unsynced = Some(seq);
-            self.issued = self.issued.max(seq);
-            self.unsynced_records.push((seq, held));
+            self.overflow.appended(seq, held);
         }
         if self.sync == SyncMode::Always && self.sync_now().is_err() {
             // broke() kept the record for the reopen; not accepted yet.
@@ -944,19 +812,9 @@ impl Handler<Ack> for Wal {
             if matches!(e, WalError::Storage { .. }) {
                 self.broke(&e);
             }
-            if let Some(first) = msg.first {
-                // Kept for the reopen, so the backend is not sent it again.
-                self.pending_ranges
-                    .push((msg.backend.clone(), first, msg.through, msg.dropped));
-                return Ok(());
-            }
             // Kept for the reopen, so the backend is not sent it again.
-            let entry = self
-                .pending_acks
-                .entry(msg.backend.clone())
-                .or_insert((Seq(0), Vec::new()));
-            entry.0 = entry.0.max(msg.through);
-            entry.1.extend(msg.dropped);
+            self.overflow
+                .keep_ack(&msg.backend, msg.first, msg.through, msg.dropped);
         }
         Ok(())
     }
@@ -980,8 +838,7 @@ impl Handler<Flush> for Wal {
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
         if self.store.is_none() {
-            self.last_reopen = None;
-            self.try_reopen();
+            self.try_reopen(true);
         }
         if self.store.is_none() {
             return Err(self.unavailable());
