@@ -302,11 +302,6 @@ impl Overflow {
                 store.ack(b, *through, dropped)?;
             }
         }
-        for (b, first, last, dropped) in &self.pending_ranges {
-            if backends.contains(b) {
-                store.ack_range(b, *first, *last, dropped)?;
-            }
-        }
         store.discard(&self.abandoned)?;
         let mut restored = 0;
         // Samples accepted only now: those held in memory, and with
@@ -329,6 +324,15 @@ impl Overflow {
                 restored += held.samples;
             }
             accepted += held.samples;
+        }
+        // Ranges (`newest_first`) only now: a range merges into the
+        // cursor across gaps with no stored record, so the records the
+        // reopened database lost must be back first, or the cursor would
+        // pass them.
+        for (b, first, last, dropped) in &self.pending_ranges {
+            if backends.contains(b) {
+                store.ack_range(b, *first, *last, dropped)?;
+            }
         }
         store.flush()?;
         on_accepted(accepted);
