@@ -5,8 +5,9 @@
 //! Scheduling: with a small backlog it sends every `sender.flush_interval`;
 //! a full batch (`sender.batch_size` samples) is followed at once by the
 //! next, until drained. The next batch is read and its body built while
-//! requests are in flight; a batch of one record goes out as stored (its
-//! payload already is a compressed `WriteRequest`). Up to `concurrency`
+//! requests are in flight; the records of a batch go out as stored,
+//! joined without decompressing (each payload already is a compressed
+//! `WriteRequest`). Up to `concurrency`
 //! requests are in flight (default 1, which keeps each series in
 //! timestamp order); the cursor passes a batch only when every batch
 //! before it is done. A failed request stops new ones until those in
@@ -198,6 +199,8 @@ struct Delivered {
 struct Prepared {
     /// Snappy-compressed `WriteRequest` bodies in WAL order, with their
     /// samples: one, unless a record holds more than `batch_size` samples.
+    /// (A batch's records are joined as stored; decompressed only when one
+    /// is damaged, cut by `max_age` or by `batch_size`.)
     bodies: Vec<(Vec<u8>, u64)>,
     /// Samples left out while preparing (damaged records, too old).
     dropped: Vec<(DropReason, u64)>,
@@ -1160,29 +1163,18 @@ impl Shipper {
     }
 }
 
-/// Turns a batch's records into request bodies (blocking: CRC checks and
-/// compression), after skipping what is older than `max_age`. A batch that
-/// is one whole record is sent as stored. A record of more than
-/// `batch_size` samples is cut at series boundaries into requests of at
-/// most `batch_size` samples (a single series bigger than that goes whole).
+/// Turns a batch's records into request bodies (blocking: CRC checks, and
+/// decompression only where needed), after skipping what is older than
+/// `max_age`. Records that go whole are joined as stored, without
+/// decompressing ([`prepare_stored`]). A record of more than `batch_size`
+/// samples is cut at series boundaries into requests of at most
+/// `batch_size` samples (a single series bigger than that goes whole).
 fn prepare(records: &[sled::IVec], max_age: Option<Duration>, batch_size: u64) -> Prepared {
     let cutoff = max_age.map(|a| crate::sample::now_ms() - a.as_millis() as i64);
-    let mut out = Prepared::default();
-    if let [record] = records {
-        if let Ok(h) = wal::record::header(record) {
-            let trim = cutoff.is_some_and(|c| h.min_ts_ms < c);
-            if !trim && h.samples as u64 <= batch_size {
-                match wal::record::compressed_payload(record) {
-                    Ok(body) => out.bodies.push((body.to_vec(), h.samples as u64)),
-                    Err(e) => {
-                        log::error!(error:% = e; "Damaged WAL record skipped.");
-                        out.dropped.push((DropReason::Corrupt, h.samples as u64));
-                    }
-                }
-                return out;
-            }
-        }
+    if let Some(out) = prepare_stored(records, cutoff, batch_size) {
+        return out;
     }
+    let mut out = Prepared::default();
     let mut payloads = Vec::with_capacity(records.len());
     let mut samples = 0u64;
     let mut corrupt = 0u64;
@@ -1256,6 +1248,46 @@ fn prepare(records: &[sled::IVec], max_age: Option<Duration>, batch_size: u64) -
             .push((remote_write::body_from_payloads(&piece), n));
     }
     out
+}
+
+/// A batch whose records all go whole (none damaged or partly older than
+/// `cutoff_ms`, `batch_size` not passed) as one body of their stored
+/// payloads, joined by [`remote_write::body_from_compressed`]: a copy of
+/// the bytes, where decompressing and compressing them again cost the
+/// drain most of its CPU. A single record is sent exactly as stored.
+/// `None` when the batch has to take the long way.
+fn prepare_stored(
+    records: &[sled::IVec],
+    cutoff_ms: Option<i64>,
+    batch_size: u64,
+) -> Option<Prepared> {
+    let mut parts = Vec::with_capacity(records.len());
+    let mut samples = 0u64;
+    let mut too_old = 0u64;
+    for r in records {
+        let h = wal::record::header(r).ok()?;
+        if cutoff_ms.is_some_and(|c| h.max_ts_ms < c) {
+            too_old += h.samples as u64;
+            continue;
+        }
+        if cutoff_ms.is_some_and(|c| h.min_ts_ms < c) {
+            return None;
+        }
+        parts.push(wal::record::compressed_payload(r).ok()?);
+        samples += h.samples as u64;
+    }
+    if samples > batch_size {
+        return None;
+    }
+    let mut out = Prepared::default();
+    if !parts.is_empty() {
+        out.bodies
+            .push((remote_write::body_from_compressed(&parts)?, samples));
+    }
+    if too_old > 0 {
+        out.dropped.push((DropReason::TooOld, too_old));
+    }
+    Some(out)
 }
 
 /// Posts a prepared batch (blocking), body after body.
@@ -1641,6 +1673,59 @@ mod tests {
             "the body is the record's stored payload, not compressed again"
         );
         assert_eq!(stored.lock().unwrap().len(), 20);
+    }
+
+    #[test]
+    fn a_batch_of_several_records_is_their_stored_blocks_joined() {
+        let (server, stored, bodies) = mock_bodies(vec![], usize::MAX);
+        let url = server.url("/api/v1/write");
+        let records: Vec<sled::IVec> = [5, 7, 3]
+            .into_iter()
+            .map(|n| literal_snappy(&one_record(n, 1_000)))
+            .collect();
+        let done = deliver(&client(&url), &records, None, 1000).unwrap();
+        assert_eq!(done.samples, 15);
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 1, "one request for the three records");
+        // Literal-only blocks joined stay literal-only: each record's
+        // element stream is in the body as stored (compressing again would
+        // have made copies of the repeated labels).
+        for r in &records {
+            let stored_block = &r[wal::record::HEADER_LEN..];
+            let elements = &stored_block[1 + usize::from(stored_block[0] >= 0x80)..];
+            assert!(
+                bodies[0].windows(elements.len()).any(|w| w == elements),
+                "a record's elements are in the body as stored"
+            );
+        }
+        let mut got = stored.lock().unwrap().clone();
+        got.sort_by(f64::total_cmp);
+        let mut want: Vec<f64> = [5, 7, 3]
+            .into_iter()
+            .flat_map(|n| (1..=n).map(f64::from))
+            .collect();
+        want.sort_by(f64::total_cmp);
+        assert_eq!(got, want);
+        // Over batch_size, or with a damaged record, they take the long way
+        // (cut, or decompressed and counted) and still arrive.
+        drop(bodies);
+        let (server, stored, bodies) = mock_bodies(vec![], usize::MAX);
+        let url = server.url("/api/v1/write");
+        let mut damaged = records[1].to_vec();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0xff;
+        let batch = [
+            records[0].clone(),
+            sled::IVec::from(damaged),
+            records[2].clone(),
+        ];
+        let done = deliver(&client(&url), &batch, None, 1000).unwrap();
+        assert_eq!(done.samples, 8);
+        assert_eq!(done.dropped, vec![(DropReason::Corrupt, 7)]);
+        assert_eq!(stored.lock().unwrap().len(), 8);
+        let done = deliver(&client(&url), &records, None, 6).unwrap();
+        assert_eq!(done.samples, 15);
+        assert!(bodies.lock().unwrap().len() >= 3);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The on-disk encoding of one WAL record: the samples of one probe run.
 //!
-//! A record is stored in the form the shipper needs, so shipping costs one
-//! snappy decompression per record and a byte copy, never a protobuf
-//! decode. A remote-write `WriteRequest` body is the concatenation of its
-//! field-1 `TimeSeries` entries (`0x0a <varint len> <TimeSeries bytes>`,
-//! see `crate::proto`), so a record's payload is exactly that concatenation
-//! for the record's series, and a request body is the concatenation of the
-//! payloads of the records it carries, snappy-compressed again.
+//! A record is stored in the form the shipper needs, so shipping costs a
+//! CRC check and a byte copy, never a decompression or a protobuf decode.
+//! A remote-write `WriteRequest` body is the concatenation of its field-1
+//! `TimeSeries` entries (`0x0a <varint len> <TimeSeries bytes>`, see
+//! `crate::proto`), so a record's payload is exactly that concatenation for
+//! the record's series, compressed as a snappy raw block; a request body
+//! is the records' blocks joined under one length
+//! (`ship::remote_write::body_from_compressed`). Decompressed only where a
+//! record must be cut (`batch_size`, `max_age`, a refused request's split).
 //!
 //! # Layout (version 1)
 //!
