@@ -185,14 +185,18 @@ tasks:
 EOF
         "$BIN" start -c "$dir/config.yaml" >> "$dir/agent.log" 2>&1 &
     else
+        # The same series as Sentinel's, label for label: Sentinel adds
+        # sentinel, device_id and task_id to every series and names the job
+        # after the task, so vmagent's target carries the same (the bytes
+        # on disk and on the wire compare the same data).
         cat > "$dir/scrape.yml" <<EOF
 scrape_configs:
-  - job_name: bench
+  - job_name: bench-scrape
     scrape_interval: 1s
     scrape_timeout: 1s
     static_configs:
       - targets: ["127.0.0.1:$MPORT"]
-        labels: {site: bench}
+        labels: {sentinel: bench, device_id: bench-exporter, task_id: bench-scrape}
 EOF
         # maxRowsPerBlock 10000 is also vmagent's default: the same request
         # size as Sentinel's batch_size. Stale markers off, so the frozen
