@@ -7,7 +7,8 @@
 //! WAL cut them: 8,192 + 1,808 samples, then records of at most
 //! `wal::MAX_RECORD_BYTES`), a flush a run, nothing removed; default
 //! 1,000,000 samples. `walreopen open DIR` reopens it in a fresh process
-//! and prints the time and the peak RSS (`VmHWM`) of the whole process.
+//! and prints the time and the peak RSS (`VmHWM`) of the whole process;
+//! `fill` prints its own peak too.
 //! BENCHMARKS.md, "Restart cost", has the figures; run with
 //! `cargo build --release --example walreopen`.
 
@@ -56,6 +57,8 @@ fn run(series: usize, round: u64) -> Vec<Sample> {
 }
 
 fn main() {
+    // As `sentinel start` does.
+    sentinel::memory::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let (Some(cmd), Some(dir)) = (args.get(1), args.get(2)) else {
         eprintln!("usage: walreopen fill|open DIR [SAMPLES]");
@@ -80,13 +83,21 @@ fn main() {
                     }
                 }
                 s.flush().unwrap();
+                // As the agent's WAL actor does after a sync.
+                if s.cache_is_full() {
+                    s = s.reopen().map_err(|(e, _)| e).expect("reopen the WAL");
+                }
                 written += 10_000;
                 round += 1;
             }
             let st = s.stats().unwrap();
             println!(
-                "filled: {} samples in {} records, {} record bytes, du {}",
-                st.samples, st.records, st.record_bytes, st.disk_bytes
+                "filled: {} samples in {} records, {} record bytes, du {}; peak RSS {}",
+                st.samples,
+                st.records,
+                st.record_bytes,
+                st.disk_bytes,
+                status("VmHWM:")
             );
         }
         "open" => {

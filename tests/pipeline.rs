@@ -1007,6 +1007,10 @@ struct Drained {
     samples: u64,
     sent: u64,
     pending_after: u64,
+    /// Times the WAL reopened sled to free its cache, while the backlog
+    /// was written and while it drained.
+    reopens_filling: f64,
+    reopens_draining: f64,
 }
 
 /// Fills a fresh WAL with runs of `sizes` samples (cycling, one series
@@ -1020,6 +1024,21 @@ fn drain_backlog(
     sizes: &[usize],
     total: u64,
 ) -> Drained {
+    drain_backlog_with(url, concurrency, batch_size, sizes, total, 16 << 20, false)
+}
+
+/// [`drain_backlog`] with sled's `cache_size` and, when `noisy`, a 64-digit
+/// pseudo-random `id` label on every series (records that barely
+/// compress: about 50 bytes a sample).
+fn drain_backlog_with(
+    url: &str,
+    concurrency: usize,
+    batch_size: usize,
+    sizes: &[usize],
+    total: u64,
+    cache_size: u64,
+    noisy: bool,
+) -> Drained {
     use sentinel::sample::{BackendId, Labels, Sample, TaskId};
     use sentinel::wal::{Append, GetStats, SetBackends, Wal};
     let dir = tempfile::tempdir().unwrap();
@@ -1029,7 +1048,7 @@ fn drain_backlog(
         max_age: Duration::from_secs(24 * 3600),
         sync: sentinel::config::SyncMode::Interval,
         sync_interval: Duration::from_secs(1),
-        cache_size: 16 << 20,
+        cache_size,
     };
     let mut backend = sentinel::config::BackendConfig {
         id: BackendId("vm".into()),
@@ -1077,12 +1096,17 @@ fn drain_backlog(
             let ts = start_ts + run as i64 * 1000;
             let batch: Vec<Sample> = (0..n)
                 .map(|i| {
-                    Sample::new(
-                        "drain_test",
-                        Labels::new().with("i", i.to_string()),
-                        run as f64,
-                        ts,
-                    )
+                    let mut labels = Labels::new().with("i", i.to_string());
+                    if noisy {
+                        let mut x = (i as u64 ^ (run as u64) << 32) | 1;
+                        let mut id = String::with_capacity(64);
+                        for _ in 0..4 {
+                            x = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                            id.push_str(&format!("{:016x}", x ^ (x >> 29)));
+                        }
+                        labels = labels.with("id", id);
+                    }
+                    Sample::new("drain_test", labels, run as f64, ts)
                 })
                 .collect();
             wal.send(Append {
@@ -1095,8 +1119,10 @@ fn drain_backlog(
             samples += n as u64;
             run += 1;
         }
+        let reopens_filling = telemetry.get("sentinel_wal_reopens_total", &Labels::new());
         let shipper =
-            sentinel::ship::Shipper::new(&backend, &sender, wal.clone(), telemetry).unwrap();
+            sentinel::ship::Shipper::new(&backend, &sender, wal.clone(), telemetry.clone())
+                .unwrap();
         let started = Instant::now();
         let shipper = actix::Actor::start(shipper);
         let deadline = started + Duration::from_secs(300);
@@ -1110,6 +1136,7 @@ fn drain_backlog(
             actix_rt::time::sleep(Duration::from_millis(10)).await;
         }
         let elapsed = started.elapsed();
+        let reopens = telemetry.get("sentinel_wal_reopens_total", &Labels::new());
         let summary = shipper
             .send(sentinel::ship::Drain {
                 deadline: Instant::now() + Duration::from_secs(5),
@@ -1122,8 +1149,52 @@ fn drain_backlog(
             samples,
             sent: summary.samples_sent,
             pending_after: pending,
+            reopens_filling,
+            reopens_draining: reopens - reopens_filling,
         }
     })
+}
+
+/// A backlog several times sled's cache bound (35 MB of records that
+/// barely compress, `cache_size: 64KiB`, so the WAL reopens sled every
+/// 8 MiB written or read while it fills and drains) arrives in
+/// VictoriaMetrics complete and once: the reopens keep the cursor, the
+/// chunks and the batch in flight.
+#[test]
+fn a_backlog_past_the_cache_bound_drains_complete_across_reopens() {
+    let vm = VictoriaMetrics::start();
+    let t = Instant::now();
+    let d = drain_backlog_with(
+        &vm.write_url(),
+        4,
+        10_000,
+        &[4_000, 2_500],
+        700_000,
+        64 << 10,
+        true,
+    );
+    println!(
+        "BOUNDED-CACHE samples={} total_seconds={:.1} drain_seconds={:.2} reopens={} + {}",
+        d.samples,
+        t.elapsed().as_secs_f64(),
+        d.elapsed.as_secs_f64(),
+        d.reopens_filling,
+        d.reopens_draining
+    );
+    // About 35 MB of records: reopens while filling, and while draining
+    // (reads count too, with batches in flight).
+    assert!(
+        d.reopens_filling >= 2.0 && d.reopens_draining >= 1.0,
+        "the WAL should have reopened sled at least twice while the backlog was written and \
+         once while it drained, it did {} and {} times",
+        d.reopens_filling,
+        d.reopens_draining
+    );
+    assert_eq!(d.pending_after, 0, "the cursor should pass the backlog");
+    assert_eq!(d.sent, d.samples);
+    let stored = wait_for_delivery(&vm, "drain_test", d.samples);
+    assert_eq!(stored.distinct, d.samples, "{}", vm.log_tail());
+    assert_eq!(stored.duplicates, 0, "no sample should arrive twice");
 }
 
 /// A backlog drained with `concurrency: 4` into VictoriaMetrics arrives

@@ -72,6 +72,23 @@
 //! records of one `sync_interval` into one chunk-sized record would fix
 //! that and is not done.
 //!
+//! # Memory: what sled keeps
+//!
+//! sled 0.34 keeps in memory every page it has read or written while its
+//! records are stored, whatever `cache_capacity` says: its LRU has 256
+//! shards, and a shard looks at its accesses only once 64 are queued
+//! (`records::Layout` has the details). Left alone, an outage's backlog
+//! stays in RAM (a 90 MB backlog: 104 MB RSS to write, 95 MB to open).
+//! So the WAL closes and reopens sled whenever more than twice
+//! `buffer.cache_size` (at least 8 MiB) of records were written or read
+//! since the last open and are still stored, right after a sync
+//! (`WalStore::reopen`, which keeps the index, cursors and in-flight
+//! marks), and an open reads the records' headers in pieces of that size
+//! with a reopen in between (`Records::scan_some`). Each reopen costs a
+//! recovery of sled's log and a snapshot (tens of ms for 100 MB). Peak
+//! RSS then stays near 20 MB whatever the backlog (`examples/walreopen.rs`,
+//! BENCHMARKS.md "Restart cost"); `sentinel_wal_reopens_total` counts them.
+//!
 //! # Invariants
 //!
 //! 1. A record is removed only when every enabled backend's cursor is at or
@@ -382,7 +399,41 @@ impl Wal {
             self.overflow.synced();
             log::debug!(seq = seq.0; "WAL synced.");
         }
+        if store.cache_is_full() {
+            self.reopen_store();
+        }
         Ok(())
+    }
+
+    /// Closes and reopens sled, right after a sync, to free the pages it
+    /// keeps in memory (`records::Layout`); the store keeps what it knows.
+    fn reopen_store(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
+        let (last_seq, cursors) = (store.last_seq(), store.cursors());
+        let started = self.clock.instant();
+        match store.reopen() {
+            Ok(store) => {
+                log::debug!(took:? = started.elapsed(); "WAL reopened to free its cache.");
+                self.store = Some(store);
+                self.telemetry.inc(
+                    "sentinel_wal_reopens_total",
+                    "Times the WAL closed and reopened its database to free the pages sled \
+                     keeps in memory (during a backlog, every few MiB written or read).",
+                    Labels::new(),
+                    1.0,
+                );
+            }
+            Err((e, Some(old))) => {
+                self.store = Some(*old);
+                self.broke(&e);
+            }
+            Err((e, None)) => {
+                self.overflow.closed(last_seq, cursors, started);
+                self.closed(&e, started);
+            }
+        }
     }
 
     fn unavailable(&self) -> WalError {
@@ -406,6 +457,12 @@ impl Wal {
         let now = self.clock.instant();
         self.overflow.close(&old, now);
         drop(old);
+        self.closed(err, now);
+    }
+
+    /// The store is gone (closed by `broke`, or lost by a reopen): new
+    /// samples are held in memory until it opens again.
+    fn closed(&mut self, err: &WalError, now: Instant) {
         self.unsynced = None;
         self.telemetry.set(
             "sentinel_wal_writable",

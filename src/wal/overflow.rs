@@ -192,11 +192,17 @@ impl Overflow {
     /// The store `old` failed a write (sled has poisoned itself) and is
     /// closed at `now`: keeps what the reopened one may lack.
     pub fn close<S: OverflowStore + ?Sized>(&mut self, old: &S, now: Instant) {
-        self.issued = self.issued.max(old.last_seq());
         // Records it removed (acknowledged by every backend, or dropped
         // and counted) are not written again.
         self.unsynced_records.retain(|(seq, _)| old.holds(*seq));
-        for (b, cursor) in old.cursors() {
+        self.closed(old.last_seq(), old.cursors(), now);
+    }
+
+    /// A store that was synced (nothing unsynced) is gone at `now`: it had
+    /// handed out seqs through `last_seq` and had these `cursors`.
+    pub fn closed(&mut self, last_seq: Seq, cursors: BTreeMap<String, u64>, now: Instant) {
+        self.issued = self.issued.max(last_seq);
+        for (b, cursor) in cursors {
             let entry = self
                 .pending_acks
                 .entry(BackendId(b))

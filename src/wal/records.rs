@@ -65,6 +65,50 @@ pub struct Records {
     open_chunk: Option<u64>,
     /// seq → where it is stored, for every stored record.
     places: BTreeMap<u64, Place>,
+    /// Record bytes written or read through these trees: sled 0.34 keeps
+    /// in memory every page it has read or written, whatever its
+    /// `cache_capacity` (see [`Layout`]).
+    touched: std::cell::Cell<u64>,
+}
+
+/// Where every record is, without the sled handles: what [`Records`]
+/// knows in memory, carried across a close and a reopen of the database.
+///
+/// Why the WAL closes and reopens sled: sled 0.34's page cache evicts
+/// through an LRU of 256 shards, and a shard looks at its accesses only
+/// once 64 of them are queued (`lru.rs`): until then nothing is evicted,
+/// so every page read or written stays in memory. With records of tens of
+/// KiB that is the whole backlog: a WAL holding 90 MB of records took
+/// 104 MB of RSS to write and 95 MB to open (`examples/walreopen.rs`).
+/// Dropping the database frees its pages; `WalStore::reopen` and the
+/// bounded scan of [`Records::scan_some`] do that every few MiB.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// first seq → (records stored, records ever inserted).
+    chunks: BTreeMap<u64, (usize, usize)>,
+    open_chunk: Option<u64>,
+    places: BTreeMap<u64, Place>,
+    /// Chunk trees found empty by a scan, to drop once it is done.
+    empty: Vec<u64>,
+}
+
+impl Layout {
+    /// Records known.
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+}
+
+/// How far a [`Records::scan_some`] got: the tree (0 is `records`, then
+/// the chunk trees in name order) and the last seq read in it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScanPos {
+    tree: usize,
+    after: Option<u64>,
 }
 
 fn be(seq: u64) -> [u8; 8] {
@@ -83,52 +127,133 @@ fn chunk_name(first: u64) -> String {
 }
 
 impl Records {
-    /// Opens `records` and every chunk tree of `db`; reads the keys (not
-    /// the values) to learn where each record is.
+    /// Opens `records` and every chunk tree of `db`, reading every record
+    /// once to learn where it is (all of it in memory: for a new or small
+    /// database; the WAL's open scans with [`Records::scan_some`]).
     pub fn open(db: &sled::Db) -> sled::Result<Records> {
-        let main = db.open_tree(MAIN_TREE)?;
-        let mut places = BTreeMap::new();
-        for k in main.iter().keys() {
-            places.insert(seq_of(&k?), Place::Main);
+        let mut layout = Layout::default();
+        let mut pos = ScanPos::default();
+        Records::scan_some(db, &mut pos, u64::MAX, &mut layout, &mut |_, _| {})?;
+        Records::with_layout(db, layout)
+    }
+
+    /// Reads the records of `db` from `pos` on, in tree order, into
+    /// `layout`, calling `each` with every record's seq and bytes, until
+    /// `budget` record bytes were read (`Ok(false)`, `pos` is where to go
+    /// on, from a fresh open of the database) or every tree is read
+    /// (`Ok(true)`). Reads nothing twice across calls.
+    pub fn scan_some(
+        db: &sled::Db,
+        pos: &mut ScanPos,
+        budget: u64,
+        layout: &mut Layout,
+        each: &mut dyn FnMut(u64, &IVec),
+    ) -> sled::Result<bool> {
+        let mut chunk_names: Vec<(u64, IVec)> = db
+            .tree_names()
+            .into_iter()
+            .filter_map(|name| {
+                let first = std::str::from_utf8(&name)
+                    .ok()?
+                    .strip_prefix(CHUNK_PREFIX)
+                    .and_then(|hex| u64::from_str_radix(hex, 16).ok())?;
+                Some((first, name))
+            })
+            .collect();
+        chunk_names.sort();
+        let mut read = 0u64;
+        while pos.tree <= chunk_names.len() {
+            let (tree, place) = match pos.tree {
+                0 => (db.open_tree(MAIN_TREE)?, Place::Main),
+                i => {
+                    let (first, name) = &chunk_names[i - 1];
+                    (db.open_tree(name)?, Place::Chunk(*first))
+                }
+            };
+            let from = match pos.after {
+                Some(seq) => Bound::Excluded(be(seq)),
+                None => Bound::Unbounded,
+            };
+            for item in tree.range::<[u8; 8], _>((from, Bound::Unbounded)) {
+                let (k, v) = item?;
+                let seq = seq_of(&k);
+                layout.places.insert(seq, place);
+                if let Place::Chunk(first) = place {
+                    layout.chunks.entry(first).or_insert((0, CHUNK_RECORDS)).0 += 1;
+                }
+                each(seq, &v);
+                pos.after = Some(seq);
+                read += v.len() as u64;
+                if read >= budget {
+                    return Ok(false);
+                }
+            }
+            if let Place::Chunk(first) = place {
+                if !layout.chunks.contains_key(&first) {
+                    // Emptied but not yet dropped when the agent stopped.
+                    layout.empty.push(first);
+                }
+            }
+            pos.tree += 1;
+            pos.after = None;
+        }
+        Ok(true)
+    }
+
+    /// The records of `db` where `layout` says they are (nothing is read:
+    /// sled opens a tree without loading its pages). Chunk trees a scan
+    /// found empty are dropped.
+    pub fn with_layout(db: &sled::Db, layout: Layout) -> sled::Result<Records> {
+        for first in &layout.empty {
+            db.drop_tree(chunk_name(*first))?;
         }
         let mut chunks = BTreeMap::new();
-        for name in db.tree_names() {
-            let Some(first) = std::str::from_utf8(&name)
-                .ok()
-                .and_then(|n| n.strip_prefix(CHUNK_PREFIX))
-                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-            else {
-                continue;
-            };
-            let tree = db.open_tree(&name)?;
-            let mut live = 0;
-            for k in tree.iter().keys() {
-                places.insert(seq_of(&k?), Place::Chunk(first));
-                live += 1;
-            }
-            if live == 0 {
-                // Emptied but not yet dropped when the agent stopped.
-                db.drop_tree(&name)?;
-                continue;
-            }
+        for (first, (live, inserted)) in layout.chunks {
+            let tree = db.open_tree(chunk_name(first))?;
             chunks.insert(
                 first,
                 Chunk {
                     tree,
                     live,
-                    // Never reopened for inserts: its page may already
-                    // carry removals.
-                    inserted: CHUNK_RECORDS,
+                    // A chunk found by a scan is never reopened for inserts:
+                    // its page may already carry removals.
+                    inserted,
                 },
             );
         }
         Ok(Records {
             db: db.clone(),
-            main,
+            main: db.open_tree(MAIN_TREE)?,
             chunks,
-            open_chunk: None,
-            places,
+            open_chunk: layout.open_chunk,
+            places: layout.places,
+            touched: std::cell::Cell::new(0),
         })
+    }
+
+    /// What `self` knows, its sled handles dropped (the database closes
+    /// once the store's own handles are dropped too).
+    pub fn into_layout(self) -> Layout {
+        Layout {
+            chunks: self
+                .chunks
+                .into_iter()
+                .map(|(first, c)| (first, (c.live, c.inserted)))
+                .collect(),
+            open_chunk: self.open_chunk,
+            places: self.places,
+            empty: Vec::new(),
+        }
+    }
+
+    /// Record bytes written or read since these trees were opened.
+    pub fn touched(&self) -> u64 {
+        self.touched.get()
+    }
+
+    fn touch(&self, bytes: usize) {
+        self.touched
+            .set(self.touched.get().saturating_add(bytes as u64));
     }
 
     fn tree(&self, place: Place) -> Option<&sled::Tree> {
@@ -141,6 +266,7 @@ impl Records {
     /// Stores `value` under the seq `key` (8 bytes, big-endian), replacing
     /// what was there.
     pub fn insert(&mut self, key: impl AsRef<[u8]>, value: &[u8]) -> sled::Result<()> {
+        self.touch(value.len());
         let seq = seq_of(key.as_ref());
         if let Some(&place) = self.places.get(&seq) {
             if let Some(tree) = self.tree(place) {
@@ -206,10 +332,14 @@ impl Records {
     /// The record `seq`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
         let seq = seq_of(key.as_ref());
-        match self.places.get(&seq).and_then(|p| self.tree(*p)) {
-            Some(tree) => tree.get(be(seq)),
-            None => Ok(None),
+        let got = match self.places.get(&seq).and_then(|p| self.tree(*p)) {
+            Some(tree) => tree.get(be(seq))?,
+            None => None,
+        };
+        if let Some(v) = &got {
+            self.touch(v.len());
         }
+        Ok(got)
     }
 
     /// Whether the record `seq` is stored.
@@ -274,7 +404,10 @@ impl Records {
         self.places.range((lo, hi)).filter_map(move |(seq, place)| {
             let tree = self.tree(*place)?;
             match tree.get(be(*seq)) {
-                Ok(Some(v)) => Some(Ok((IVec::from(&be(*seq)), v))),
+                Ok(Some(v)) => {
+                    self.touch(v.len());
+                    Some(Ok((IVec::from(&be(*seq)), v)))
+                }
                 Ok(None) => None,
                 Err(e) => Some(Err(e)),
             }

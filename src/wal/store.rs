@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::sample::{BackendId, Seq};
 use crate::wal::ranges::{self, Acked, Limits, Reader};
 use crate::wal::record;
-use crate::wal::records::Records;
+use crate::wal::records::{Layout, Records, ScanPos};
 use crate::wal::retention::{self, DiskAction, DiskBudget};
 
 /// Why a drop happened; the label `reason` of `sentinel_samples_dropped_total`.
@@ -275,6 +275,38 @@ fn read_u64(v: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// The record bytes sled may hold in memory before the WAL closes and
+/// reopens it (`records::Layout`): twice `buffer.cache_size`, at least
+/// 8 MiB (below that the reopens cost more than they save).
+fn cache_bound(opts: &StoreOptions) -> u64 {
+    // Tests go down to 64 KiB, to reopen often with little data.
+    let least = if cfg!(test) { 64 << 10 } else { 8 << 20 };
+    (2 * opts.cache_size).max(least)
+}
+
+/// Opens the database at `opts.path` and sled's log file (to fsync it).
+fn open_db(opts: &StoreOptions) -> Result<(sled::Db, std::fs::File), WalError> {
+    let path_str = opts.path.display().to_string();
+    let db = match sled_config(&opts.path, opts.cache_size).open() {
+        // sled writes a snapshot at every open, to `snap.<lsn>.generating`
+        // first, renamed when complete; a write that failed (disk full)
+        // leaves that file behind, and sled 0.34 then takes it for the
+        // newest snapshot and refuses every later open as corrupt. An
+        // unrenamed snapshot was never complete: remove it, try again.
+        Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(&opts.path) > 0 => {
+            sled_config(&opts.path, opts.cache_size).open()
+        }
+        other => other,
+    }
+    .map_err(|e| open_error(&path_str, e))?;
+    let log_file =
+        std::fs::File::open(opts.path.join(SLED_LOG_FILE)).map_err(|e| WalError::Storage {
+            path: path_str,
+            source: sled::Error::Io(e),
+        })?;
+    Ok((db, log_file))
+}
+
 /// The sled settings of every WAL database (the live one and a
 /// compaction's copy).
 fn sled_config(path: &Path, cache_size: u64) -> sled::Config {
@@ -309,37 +341,80 @@ impl WalStore {
 
     fn open_at(opts: &StoreOptions) -> Result<WalStore, WalError> {
         let path_str = opts.path.display().to_string();
-        let db = match sled_config(&opts.path, opts.cache_size).open() {
-            // sled writes a snapshot at every open, to `snap.<lsn>.generating`
-            // first, renamed when complete; a write that failed (disk full)
-            // leaves that file behind, and sled 0.34 then takes it for the
-            // newest snapshot and refuses every later open as corrupt. An
-            // unrenamed snapshot was never complete: remove it, try again.
-            Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(&opts.path) > 0 => {
-                sled_config(&opts.path, opts.cache_size).open()
+        let storage = |source| WalError::Storage {
+            path: path_str.clone(),
+            source,
+        };
+        // Every record is read once for its header, a few MiB at a time,
+        // the database closed and opened again in between: sled keeps
+        // every page it has read (records::Layout says why).
+        let mut pos = ScanPos::default();
+        let mut layout = Layout::default();
+        let mut index = BTreeMap::new();
+        let mut damaged = Vec::new();
+        let mut last = 0;
+        let (db, log_file) = loop {
+            let (db, log_file) = open_db(opts)?;
+            let done = Records::scan_some(
+                &db,
+                &mut pos,
+                cache_bound(opts),
+                &mut layout,
+                &mut |seq, v| {
+                    last = last.max(seq);
+                    match record::header(v) {
+                        Ok(h) => {
+                            index.insert(
+                                seq,
+                                Meta {
+                                    bytes: v.len() as u64,
+                                    samples: h.samples as u64,
+                                    min_ts_ms: h.min_ts_ms,
+                                    max_ts_ms: h.max_ts_ms,
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            log::error!(error:% = e; "Damaged WAL record removed.");
+                            damaged.push(seq);
+                        }
+                    }
+                },
+            )
+            .map_err(storage)?;
+            if done {
+                break (db, log_file);
             }
-            other => other,
+        };
+        let records = Records::with_layout(&db, layout).map_err(storage)?;
+        let mut store = WalStore::with_handles(opts, db, log_file, records)?;
+        store.record_bytes = index.values().map(|m| m.bytes).sum();
+        store.index = index;
+        for seq in damaged {
+            store.records.remove(be(seq)).map_err(storage)?;
         }
-        .map_err(|e| open_error(&path_str, e))?;
+        store.rebuild_index(last)?;
+        // The backends of the last run, until `set_backends` says
+        // otherwise: a cap applied before then is counted for them.
+        store.load_cursors()?;
+        Ok(store)
+    }
+
+    /// A store over freshly opened handles, knowing nothing yet.
+    fn with_handles(
+        opts: &StoreOptions,
+        db: sled::Db,
+        log_file: std::fs::File,
+        records: Records,
+    ) -> Result<WalStore, WalError> {
         let tree = |name: &str| {
             db.open_tree(name).map_err(|source| WalError::Storage {
-                path: path_str.clone(),
+                path: opts.path.display().to_string(),
                 source,
             })
         };
-        let log_file =
-            std::fs::File::open(opts.path.join(SLED_LOG_FILE)).map_err(|e| WalError::Storage {
-                path: path_str.clone(),
-                source: sled::Error::Io(e),
-            })?;
-        let records = Records::open(&db).map_err(|source| WalError::Storage {
-            path: path_str.clone(),
-            source,
-        })?;
-        let cursors = tree("cursors")?;
-        let drops = tree("drops")?;
-        let meta = tree("meta")?;
-        let mut store = WalStore {
+        let (cursors, drops, meta) = (tree("cursors")?, tree("drops")?, tree("meta")?);
+        Ok(WalStore {
             path: opts.path.clone(),
             opts: opts.clone(),
             db,
@@ -360,11 +435,70 @@ impl WalStore {
             max_age: opts.max_age,
             lost_on_open: None,
             append_drops: Vec::new(),
-        };
-        store.rebuild_index()?;
-        // The backends of the last run, until `set_backends` says
-        // otherwise: a cap applied before then is counted for them.
-        store.load_cursors()?;
+        })
+    }
+
+    /// Whether the records sled holds in memory passed `cache_bound`: then
+    /// the owner should [`WalStore::reopen`] (after a sync).
+    pub fn cache_is_full(&self) -> bool {
+        self.records.touched().min(self.record_bytes) >= cache_bound(&self.opts)
+    }
+
+    /// Closes sled and opens it again, keeping everything the store knows
+    /// in memory (index, cursors, ranges, in-flight marks, budget): this
+    /// frees the pages sled 0.34 would otherwise keep for as long as their
+    /// records are stored (`records::Layout`). Syncs first, so nothing is
+    /// read back or lost. On an error the store is handed back if the
+    /// sync failed, else it is gone: the owner opens it again from disk,
+    /// as after any failed write.
+    pub fn reopen(self) -> Result<WalStore, (WalError, Option<Box<WalStore>>)> {
+        if let Err(e) = self.flush() {
+            return Err((e, Some(Box::new(self))));
+        }
+        let WalStore {
+            path: _,
+            opts,
+            db,
+            log_file,
+            blobs_synced,
+            records,
+            cursors,
+            drops,
+            meta,
+            next_seq,
+            index,
+            record_bytes,
+            backends,
+            in_flight,
+            acked,
+            readers,
+            budget,
+            max_age: _,
+            lost_on_open,
+            append_drops,
+        } = self;
+        let layout = records.into_layout();
+        drop((db, log_file, cursors, drops, meta));
+        let reopened = open_db(&opts).and_then(|(db, log_file)| {
+            let records =
+                Records::with_layout(&db, layout).map_err(|source| WalError::Storage {
+                    path: opts.path.display().to_string(),
+                    source,
+                })?;
+            WalStore::with_handles(&opts, db, log_file, records)
+        });
+        let mut store = reopened.map_err(|e| (e, None))?;
+        store.blobs_synced = blobs_synced;
+        store.next_seq = next_seq;
+        store.index = index;
+        store.record_bytes = record_bytes;
+        store.backends = backends;
+        store.in_flight = in_flight;
+        store.acked = acked;
+        store.readers = readers;
+        store.budget = budget;
+        store.lost_on_open = lost_on_open;
+        store.append_drops = append_drops;
         Ok(store)
     }
 
@@ -375,37 +509,10 @@ impl WalStore {
         }
     }
 
-    /// Reads every record's header to rebuild the in-memory index.
-    /// A record whose header cannot be read is removed and counted.
-    fn rebuild_index(&mut self) -> Result<(), WalError> {
-        let mut damaged = Vec::new();
-        let mut last = 0;
-        for item in self.records.iter() {
-            let (k, v) = item.map_err(|e| self.storage(e))?;
-            let seq = read_u64(&k);
-            last = last.max(seq);
-            match record::header(&v) {
-                Ok(h) => {
-                    self.index.insert(
-                        seq,
-                        Meta {
-                            bytes: v.len() as u64,
-                            samples: h.samples as u64,
-                            min_ts_ms: h.min_ts_ms,
-                            max_ts_ms: h.max_ts_ms,
-                        },
-                    );
-                    self.record_bytes += v.len() as u64;
-                }
-                Err(e) => {
-                    log::error!(error:% = e; "Damaged WAL record removed.");
-                    damaged.push(seq);
-                }
-            }
-        }
-        for seq in damaged {
-            self.records.remove(be(seq)).map_err(|e| self.storage(e))?;
-        }
+    /// The rest of an open, once the records' headers are in the index
+    /// (`last` is the highest seq found): where seqs go on, and what a
+    /// damaged database lost.
+    fn rebuild_index(&mut self, last: u64) -> Result<(), WalError> {
         let removed = self
             .meta
             .get(META_REMOVED_THROUGH)
@@ -1669,6 +1776,154 @@ mod tests {
     /// A compaction (a fresh database replacing the old) keeps the batch
     /// in flight protected: a cap after it does not drop (and count) what
     /// a request may still deliver.
+    /// A record of `series` series with noisy 16-digit ids: about 23
+    /// bytes a series, so 2,000 series make a chunk-sized record.
+    fn big_run(series: usize, round: u64) -> Vec<u8> {
+        let mut x = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let samples: Vec<Sample> = (0..series)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = format!("{:016x}", (i as u64 + round).wrapping_mul(x | 1));
+                Sample::new(
+                    "node_value",
+                    Labels::new().with("task_id", "t").with("id", id),
+                    (x % 1_000_000) as f64,
+                    1_000 + round as i64,
+                )
+            })
+            .collect();
+        record::encode(&samples)
+    }
+
+    /// Every record of `s`, read back in seq order.
+    fn all_records(s: &WalStore) -> Vec<(u64, Vec<u8>)> {
+        s.records
+            .iter()
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (read_u64(&k), v.to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reopen_to_free_the_cache_keeps_everything_the_store_knows() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = StoreOptions {
+            cache_size: 32 << 10,
+            ..opts(dir.path())
+        };
+        let mut s = WalStore::open(&o).unwrap();
+        s.set_backends(&[b("a"), b("b")]).unwrap();
+        // Large records (chunks: one full, one open) and small ones.
+        let mut appended = Vec::new();
+        for round in 0..6u64 {
+            let big = big_run(2_000, round);
+            assert!(big.len() >= crate::wal::records::CHUNK_MIN_BYTES);
+            appended.push((s.append(&big).unwrap().0, big));
+            let small = run(2, 5_000 + round as i64);
+            appended.push((s.append(&small).unwrap().0, small));
+        }
+        s.flush().unwrap();
+        assert_eq!(s.records.chunks(), 2);
+        assert!(s.cache_is_full(), "{} touched", s.records.touched());
+        let a = s.read_batch(&b("a"), 1).unwrap().unwrap();
+        s.ack(&b("a"), a.last, &[]).unwrap();
+        let in_flight = s.read_batch(&b("b"), 1).unwrap().unwrap();
+        let (stats, cursors, last) = (s.stats().unwrap(), s.cursors(), s.last_seq());
+
+        let mut s = s.reopen().map_err(|(e, _)| e).unwrap();
+        assert_eq!(s.records.touched(), 0);
+        assert!(!s.cache_is_full());
+        let again = s.stats().unwrap();
+        assert_eq!(
+            (again.records, again.samples, again.record_bytes),
+            (stats.records, stats.samples, stats.record_bytes)
+        );
+        assert_eq!((s.cursors(), s.last_seq()), (cursors, last));
+        assert_eq!(all_records(&s), appended);
+        // Appends go on: seqs continue, a large record fills the open chunk.
+        let big = big_run(2_000, 20_000);
+        let seq = s.append(&big).unwrap().0;
+        assert_eq!(seq, last.0 + 1);
+        assert_eq!(s.records.chunks(), 2, "the open chunk took it");
+        // b's batch is still in flight: an age cap that drops every other
+        // record spares it.
+        assert_eq!(in_flight.first, Seq(1));
+        let events = s.enforce_caps(1_000 + 3_600_000 + 10_000).unwrap();
+        let spared = record::header(&appended[0].1).unwrap().samples as u64;
+        let dropped: u64 = events
+            .iter()
+            .filter(|e| e.backend == b("b"))
+            .map(|e| e.samples)
+            .sum();
+        assert_eq!(dropped, stats.samples - spared, "{events:?}");
+        assert_eq!(
+            s.stats().unwrap().records,
+            2,
+            "the one in flight and the new one"
+        );
+        s.release(&b("b"));
+        // a reads on from its cursor (past what the cap dropped).
+        let next = s.read_batch(&b("a"), 1).unwrap().unwrap();
+        assert_eq!((next.first, next.last), (Seq(seq), Seq(seq)));
+        s.flush().unwrap();
+        let stats = s.stats().unwrap();
+        drop(s);
+        // And the files say the same to a fresh open.
+        let s = WalStore::open(&o).unwrap();
+        let fresh = s.stats().unwrap();
+        assert_eq!(
+            (fresh.records, fresh.samples, fresh.record_bytes),
+            (stats.records, stats.samples, stats.record_bytes)
+        );
+        assert_eq!(s.last_seq(), Seq(seq));
+    }
+
+    #[test]
+    fn an_open_reads_the_records_in_pieces_and_misses_none() {
+        let dir = tempfile::tempdir().unwrap();
+        // A bound of 64 KiB: about one large record a piece.
+        let o = StoreOptions {
+            cache_size: 256,
+            ..opts(dir.path())
+        };
+        let mut s = WalStore::open(&o).unwrap();
+        s.set_backends(&[b("a")]).unwrap();
+        let mut appended = Vec::new();
+        for round in 0..9u64 {
+            let big = big_run(2_000 + 100 * round as usize, round);
+            appended.push((s.append(&big).unwrap().0, big));
+            for k in 0..3 {
+                let small = run(1 + k, 7_000 + round as i64);
+                appended.push((s.append(&small).unwrap().0, small));
+            }
+        }
+        // A damaged record among them is still found and removed.
+        let damaged = appended.remove(5);
+        let mut bad = damaged.1.clone();
+        bad[0] = 0xee;
+        s.records.insert(be(damaged.0), &bad).unwrap();
+        s.flush().unwrap();
+        let stats = s.stats().unwrap();
+        drop(s);
+        let s = WalStore::open(&o).unwrap();
+        assert_eq!(all_records(&s), appended);
+        let again = s.stats().unwrap();
+        assert_eq!(again.records, stats.records - 1);
+        assert_eq!(
+            again.samples,
+            appended
+                .iter()
+                .map(|(_, r)| record::header(r).unwrap().samples as u64)
+                .sum::<u64>()
+        );
+        assert_eq!(s.last_seq(), Seq(36));
+        assert_eq!(s.records.chunks(), 3, "9 large records in chunks of 4");
+    }
+
     #[test]
     fn a_batch_in_flight_stays_spared_across_a_compaction() {
         let dir = tempfile::tempdir().unwrap();
