@@ -18,7 +18,8 @@
 #           samples) pile up; the endpoint stops answering, KILL_DELAY
 #           seconds later the agent gets kill -9 and is restarted, 1 s
 #           later VM starts: seconds from VM up to the last sample arriving,
-#           drain rate, CPU, peak RSS, bytes on disk per buffered sample,
+#           drain rate, CPU, peak RSS, bytes on disk per buffered sample
+#           (rates and bytes per sample kept: what arrived in VM),
 #           samples lost (served vs distinct samples stored).
 #   wire    both scenarios go through wireproxy.py, a counting TCP proxy
 #           in front of VictoriaMetrics: wire bytes per sample (request
@@ -292,20 +293,24 @@ outage() { # agent round
     c_drain=$(cpu_s "$AGENT_PID"); hwm2=$(hwm_mib "$AGENT_PID")
     got=$(python3 "$HERE/vmtool.py" count "$VM_URL")
     distinct=$(echo "$got" | cut -d' ' -f2)
-    local drain_wire
+    local drain_wire sent
     drain_wire=$(wire)
+    # Bytes and rates are per sample the agent kept and sent (what arrived,
+    # duplicates included): an agent that loses samples at the kill never
+    # wrote or sent those, so dividing by the backlog would flatter it.
+    sent=$(echo "$got" | cut -d' ' -f1)
     stop "$AGENT_PID"
     stop_vm
     record outage "$kind" "$r" backlog_samples "$expected"
     record outage "$kind" "$r" build_cpu_s "$c_build"
     record outage "$kind" "$r" build_peak_rss_mib "$hwm1"
-    record outage "$kind" "$r" build_write_bytes_per_sample "$(calc "round($w_build / max($expected, 1), 2)")"
-    record outage "$kind" "$r" disk_bytes_per_sample_before_kill "$(calc "round($du_kill / max($expected, 1), 2)")"
-    record outage "$kind" "$r" disk_bytes_per_sample_after_kill "$(calc "round($du_after / max($expected, 1), 2)")"
+    record outage "$kind" "$r" build_write_bytes_per_sample "$(calc "round($w_build / max($sent, 1), 2)")"
+    record outage "$kind" "$r" disk_bytes_per_sample_before_kill "$(calc "round($du_kill / max($sent, 1), 2)")"
+    record outage "$kind" "$r" disk_bytes_per_sample_after_kill "$(calc "round($du_after / max($sent, 1), 2)")"
     record outage "$kind" "$r" drain_s_from_backend_up "$(calc "round(max($t_last - $t_up, 0), 2)")"
-    record outage "$kind" "$r" drain_samples_per_s "$(calc "round($expected / max($t_last - $t_first, 0.1))")"
+    record outage "$kind" "$r" drain_samples_per_s "$(calc "round($sent / max($t_last - $t_first, 0.1))")"
     record outage "$kind" "$r" drain_cpu_s "$c_drain"
-    record outage "$kind" "$r" drain_wire_bytes_per_sample "$(calc "round($drain_wire / max($expected, 1), 2)")"
+    record outage "$kind" "$r" drain_wire_bytes_per_sample "$(calc "round($drain_wire / max($sent, 1), 2)")"
     record outage "$kind" "$r" drain_peak_rss_mib "$hwm2"
     record outage "$kind" "$r" cpu_us_per_sample_in_plus_out "$(calc "round(($c_build + $c_drain) * 1e6 / max($expected, 1), 3)")"
     record outage "$kind" "$r" samples_stored_distinct "$distinct"
