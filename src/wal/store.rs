@@ -200,6 +200,18 @@ struct Meta {
     max_ts_ms: i64,
 }
 
+impl Meta {
+    /// The facts of a record of `bytes` bytes with this header.
+    fn of(h: &record::RecordHeader, bytes: usize) -> Meta {
+        Meta {
+            bytes: bytes as u64,
+            samples: h.samples as u64,
+            min_ts_ms: h.min_ts_ms,
+            max_ts_ms: h.max_ts_ms,
+        }
+    }
+}
+
 /// The log. Not thread-safe by design: one owner (the `Wal` actor).
 pub struct WalStore {
     path: PathBuf,
@@ -284,21 +296,35 @@ fn cache_bound(opts: &StoreOptions) -> u64 {
     (2 * opts.cache_size).max(least)
 }
 
+/// How long an open waits for the database's lock: a database this
+/// process just dropped keeps its file (and lock) until sled's IO threads
+/// finish its last write, a few ms later. Another agent on the same path
+/// is reported once this has passed.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
 /// Opens the database at `opts.path` and sled's log file (to fsync it).
 fn open_db(opts: &StoreOptions) -> Result<(sled::Db, std::fs::File), WalError> {
     let path_str = opts.path.display().to_string();
-    let db = match sled_config(&opts.path, opts.cache_size).open() {
-        // sled writes a snapshot at every open, to `snap.<lsn>.generating`
-        // first, renamed when complete; a write that failed (disk full)
-        // leaves that file behind, and sled 0.34 then takes it for the
-        // newest snapshot and refuses every later open as corrupt. An
-        // unrenamed snapshot was never complete: remove it, try again.
-        Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(&opts.path) > 0 => {
-            sled_config(&opts.path, opts.cache_size).open()
+    let deadline = Instant::now() + LOCK_WAIT;
+    let db = loop {
+        let opened = match sled_config(&opts.path, opts.cache_size).open() {
+            // sled writes a snapshot at every open, to `snap.<lsn>.generating`
+            // first, renamed when complete; a write that failed (disk full)
+            // leaves that file behind, and sled 0.34 then takes it for the
+            // newest snapshot and refuses every later open as corrupt. An
+            // unrenamed snapshot was never complete: remove it, try again.
+            Err(sled::Error::Corruption { .. }) if remove_unfinished_snapshots(&opts.path) > 0 => {
+                sled_config(&opts.path, opts.cache_size).open()
+            }
+            other => other,
+        };
+        match opened.map_err(|e| open_error(&path_str, e)) {
+            Err(WalError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => break other?,
         }
-        other => other,
-    }
-    .map_err(|e| open_error(&path_str, e))?;
+    };
     let log_file =
         std::fs::File::open(opts.path.join(SLED_LOG_FILE)).map_err(|e| WalError::Storage {
             path: path_str,
@@ -364,15 +390,7 @@ impl WalStore {
                     last = last.max(seq);
                     match record::header(v) {
                         Ok(h) => {
-                            index.insert(
-                                seq,
-                                Meta {
-                                    bytes: v.len() as u64,
-                                    samples: h.samples as u64,
-                                    min_ts_ms: h.min_ts_ms,
-                                    max_ts_ms: h.max_ts_ms,
-                                },
-                            );
+                            index.insert(seq, Meta::of(&h, v.len()));
                         }
                         Err(e) => {
                             log::error!(error:% = e; "Damaged WAL record removed.");
@@ -787,15 +805,7 @@ impl WalStore {
             .insert(be(seq), bytes)
             .map_err(|e| self.storage(e))?;
         self.next_seq += 1;
-        self.index.insert(
-            seq,
-            Meta {
-                bytes: bytes.len() as u64,
-                samples: h.samples as u64,
-                min_ts_ms: h.min_ts_ms,
-                max_ts_ms: h.max_ts_ms,
-            },
-        );
+        self.index.insert(seq, Meta::of(&h, bytes.len()));
         self.record_bytes += bytes.len() as u64;
         // The budget holds at every append, not only at the next sweep:
         // a fast writer adds more than the margin in a second.
@@ -819,13 +829,7 @@ impl WalStore {
             .insert(be(seq.0), bytes)
             .map_err(|e| self.storage(e))?;
         self.next_seq = self.next_seq.max(seq.0 + 1);
-        let meta = Meta {
-            bytes: bytes.len() as u64,
-            samples: h.samples as u64,
-            min_ts_ms: h.min_ts_ms,
-            max_ts_ms: h.max_ts_ms,
-        };
-        if let Some(old) = self.index.insert(seq.0, meta) {
+        if let Some(old) = self.index.insert(seq.0, Meta::of(&h, bytes.len())) {
             self.record_bytes -= old.bytes;
         }
         self.record_bytes += bytes.len() as u64;
