@@ -24,7 +24,7 @@ pub(super) fn wal_stats(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         path: wal_path.clone(),
         ..crate::wal::store::StoreOptions::of(&cfg.buffer)
     };
-    let (stats, source) = match crate::wal::WalStore::open(&opts) {
+    let (stats, source) = match crate::wal::WalStore::open_unless_locked(&opts) {
         Ok(mut store) => {
             store.load_cursors()?;
             (store.stats()?, "read from disk; the agent is not running")

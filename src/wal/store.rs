@@ -296,16 +296,22 @@ fn cache_bound(opts: &StoreOptions) -> u64 {
     (2 * opts.cache_size).max(least)
 }
 
-/// How long an open waits for the database's lock: a database this
-/// process just dropped keeps its file (and lock) until sled's IO threads
-/// finish its last write, a few ms later. Another agent on the same path
-/// is reported once this has passed.
+/// How long an open waits for the database's lock. A child process that
+/// another thread starts (an exec probe, `mount` in a test) holds a copy
+/// of every open file, the database's and its lock included, from its fork
+/// to its exec: a reopen right after a drop can find the lock taken by its
+/// own, already closed, database for that moment. Another agent on the
+/// same path is reported once this has passed.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
-/// Opens the database at `opts.path` and sled's log file (to fsync it).
-fn open_db(opts: &StoreOptions) -> Result<(sled::Db, std::fs::File), WalError> {
+/// Opens the database at `opts.path` and sled's log file (to fsync it),
+/// waiting up to `lock_wait` for its lock.
+fn open_db(
+    opts: &StoreOptions,
+    lock_wait: Duration,
+) -> Result<(sled::Db, std::fs::File), WalError> {
     let path_str = opts.path.display().to_string();
-    let deadline = Instant::now() + LOCK_WAIT;
+    let deadline = Instant::now() + lock_wait;
     let db = loop {
         let opened = match sled_config(&opts.path, opts.cache_size).open() {
             // sled writes a snapshot at every open, to `snap.<lsn>.generating`
@@ -346,8 +352,19 @@ fn sled_config(path: &Path, cache_size: u64) -> sled::Config {
 
 impl WalStore {
     /// Opens (or creates) the log at `opts.path`, after finishing or
-    /// undoing a compaction that a crash interrupted.
+    /// undoing a compaction that a crash interrupted. Waits up to
+    /// [`LOCK_WAIT`] for a database this process has just closed.
     pub fn open(opts: &StoreOptions) -> Result<WalStore, WalError> {
+        WalStore::open_waiting(opts, LOCK_WAIT)
+    }
+
+    /// [`WalStore::open`], but `WalError::Locked` at once when another
+    /// process holds the WAL (`wal stats` then asks the running agent).
+    pub fn open_unless_locked(opts: &StoreOptions) -> Result<WalStore, WalError> {
+        WalStore::open_waiting(opts, Duration::ZERO)
+    }
+
+    fn open_waiting(opts: &StoreOptions, lock_wait: Duration) -> Result<WalStore, WalError> {
         match retention::finish_interrupted(&opts.path) {
             Ok(Some(did)) => log::warn!(
                 path = opts.path.display().to_string().as_str(),
@@ -362,10 +379,10 @@ impl WalStore {
                 })
             }
         }
-        WalStore::open_at(opts)
+        WalStore::open_at(opts, lock_wait)
     }
 
-    fn open_at(opts: &StoreOptions) -> Result<WalStore, WalError> {
+    fn open_at(opts: &StoreOptions, lock_wait: Duration) -> Result<WalStore, WalError> {
         let path_str = opts.path.display().to_string();
         let storage = |source| WalError::Storage {
             path: path_str.clone(),
@@ -379,8 +396,11 @@ impl WalStore {
         let mut index = BTreeMap::new();
         let mut damaged = Vec::new();
         let mut last = 0;
+        let mut wait = lock_wait;
         let (db, log_file) = loop {
-            let (db, log_file) = open_db(opts)?;
+            let (db, log_file) = open_db(opts, wait)?;
+            // Later pieces open what this loop has just closed.
+            wait = LOCK_WAIT;
             let done = Records::scan_some(
                 &db,
                 &mut pos,
@@ -497,7 +517,7 @@ impl WalStore {
         } = self;
         let layout = records.into_layout();
         drop((db, log_file, cursors, drops, meta));
-        let reopened = open_db(&opts).and_then(|(db, log_file)| {
+        let reopened = open_db(&opts, LOCK_WAIT).and_then(|(db, log_file)| {
             let records =
                 Records::with_layout(&db, layout).map_err(|source| WalError::Storage {
                     path: opts.path.display().to_string(),
@@ -1252,7 +1272,7 @@ impl WalStore {
         std::fs::rename(&self.path, &old).map_err(|e| fail("moving the old files", &e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| fail("moving the copy in", &e))?;
         let _ = sync_dir(&self.path);
-        let mut fresh = WalStore::open_at(&self.opts)?;
+        let mut fresh = WalStore::open_at(&self.opts, LOCK_WAIT)?;
         fresh.backends = std::mem::take(&mut self.backends);
         fresh.acked = std::mem::take(&mut self.acked);
         fresh.readers = std::mem::take(&mut self.readers);
@@ -2105,5 +2125,41 @@ mod tests {
             Err(e) => panic!("expected Locked, got {e}"),
             Ok(_) => panic!("second open succeeded"),
         }
+        // `wal stats` does not wait for a lock another process holds.
+        let started = Instant::now();
+        assert!(matches!(
+            WalStore::open_unless_locked(&opts(dir.path())),
+            Err(WalError::Locked { .. })
+        ));
+        assert!(
+            started.elapsed() < LOCK_WAIT,
+            "open_unless_locked waited for the lock"
+        );
+    }
+
+    #[test]
+    fn a_store_opens_again_right_after_it_is_dropped() {
+        // A child process started by another thread (an exec probe) holds
+        // a copy of the database's file, and so its lock, from its fork to
+        // its exec; the reopen waits that out instead of failing.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let forker = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::process::Command::new("true").status();
+                }
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..40 {
+            let mut s = WalStore::open(&opts(dir.path())).unwrap();
+            s.set_backends(&[b("a")]).unwrap();
+            s.append(&run(2, 1_000 + round)).unwrap();
+            s.flush().unwrap();
+            assert_eq!(s.stats().unwrap().records, round as u64 + 1);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        forker.join().unwrap();
     }
 }
