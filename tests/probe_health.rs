@@ -628,6 +628,10 @@ fn metrics_have_help_and_type_as_prometheus_reads_them() {
         body.contains("# TYPE sentinel_samples_accepted_total counter\n"),
         "{body}"
     );
+    assert!(
+        body.contains("\nsentinel_wal_reopens_total 0\n"),
+        "the WAL reopen counter exists from the start: {body}"
+    );
 
     // A real Prometheus scrapes it and keeps the declared types and help.
     let prom = Prometheus::start_scraping(&listen);

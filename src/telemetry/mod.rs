@@ -131,6 +131,7 @@ impl Default for Telemetry {
             t.count_clock_jump(direction, 0.0);
         }
         t.count_accepted(0.0);
+        t.count_wal_reopen(0.0);
         t
     }
 }
@@ -177,6 +178,17 @@ impl Telemetry {
             "Samples written to the WAL (held in memory while the disk is full: counted once written).",
             Labels::new(),
             samples,
+        );
+    }
+
+    /// Adds `by` to `sentinel_wal_reopens_total`.
+    pub fn count_wal_reopen(&self, by: f64) {
+        self.inc(
+            "sentinel_wal_reopens_total",
+            "Times the WAL closed and reopened its database to free the pages sled keeps in \
+             memory (during a backlog, every few MiB written or read).",
+            Labels::new(),
+            by,
         );
     }
 

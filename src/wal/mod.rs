@@ -417,13 +417,7 @@ impl Wal {
             Ok(store) => {
                 log::debug!(took:? = started.elapsed(); "WAL reopened to free its cache.");
                 self.store = Some(store);
-                self.telemetry.inc(
-                    "sentinel_wal_reopens_total",
-                    "Times the WAL closed and reopened its database to free the pages sled \
-                     keeps in memory (during a backlog, every few MiB written or read).",
-                    Labels::new(),
-                    1.0,
-                );
+                self.telemetry.count_wal_reopen(1.0);
             }
             Err((e, Some(old))) => {
                 self.store = Some(*old);
