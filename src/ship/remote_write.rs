@@ -199,41 +199,24 @@ pub fn body_from_payloads(payloads: &[&[u8]]) -> Vec<u8> {
 /// 64 KiB blocks, and records are larger). `None` when a part's length
 /// varint is broken or the total passes snappy's 4 GiB limit.
 pub fn body_from_compressed(parts: &[&[u8]]) -> Option<Vec<u8>> {
+    use prost::encoding::{decode_varint, encode_varint};
     let mut total: u64 = 0;
     let mut elements = Vec::with_capacity(parts.len());
     for part in parts {
-        let (len, preamble) = snappy_len(part)?;
-        total += len;
-        elements.push(&part[preamble..]);
+        let mut rest: &[u8] = part;
+        total = total.checked_add(decode_varint(&mut rest).ok()?)?;
+        elements.push(rest);
     }
     if total > u64::from(u32::MAX) {
         return None;
     }
     let size = elements.iter().map(|e| e.len()).sum::<usize>() + 5;
     let mut body = Vec::with_capacity(size);
-    let mut v = total;
-    while v >= 0x80 {
-        body.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    body.push(v as u8);
+    encode_varint(total, &mut body);
     for e in elements {
         body.extend_from_slice(e);
     }
     Some(body)
-}
-
-/// A snappy raw block's uncompressed length and the bytes its varint
-/// takes (at most 5: the length is below 2^32).
-fn snappy_len(block: &[u8]) -> Option<(u64, usize)> {
-    let mut len = 0u64;
-    for (i, b) in block.iter().take(5).enumerate() {
-        len |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return (len <= u64::from(u32::MAX)).then_some((len, i + 1));
-        }
-    }
-    None
 }
 
 /// Splits one payload into two at a `TimeSeries` boundary, as close to
@@ -843,6 +826,8 @@ pub(crate) mod tests {
             body_from_compressed(&[&[0xff, 0xff, 0xff, 0xff, 0x7f]]),
             None
         );
+        let huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(body_from_compressed(&[&huge, &huge]), None);
     }
 
     #[test]
