@@ -1239,9 +1239,13 @@ mod tests {
         }
     }
 
+    /// When round 0 of `scrape_run` was scraped (ms); round `r` is `r`
+    /// seconds later.
+    pub(super) const SCRAPE_T0_MS: i64 = 1_700_000_000_000;
+
     /// A scrape run of `series` series with 16-digit ids and noisy values
     /// (about 23 bytes a sample in a record, as the compare workload).
-    fn scrape_run(series: usize, round: u64) -> Vec<Sample> {
+    pub(super) fn scrape_run(series: usize, round: u64) -> Vec<Sample> {
         let mut x = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..series)
             .map(|i| {
@@ -1255,7 +1259,7 @@ mod tests {
                         format!("{:016x}", (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)),
                     ),
                     (x % 1_000_000) as f64,
-                    1_700_000_000_000 + round as i64 * 1000,
+                    SCRAPE_T0_MS + round as i64 * 1000,
                 )
             })
             .collect()

@@ -92,17 +92,6 @@ pub struct Layout {
     empty: Vec<u64>,
 }
 
-impl Layout {
-    /// Records known.
-    pub fn len(&self) -> usize {
-        self.places.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.places.is_empty()
-    }
-}
-
 /// How far a [`Records::scan_some`] got: the tree (0 is `records`, then
 /// the chunk trees in name order) and the last seq read in it.
 #[derive(Debug, Default, Clone, Copy)]

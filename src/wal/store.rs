@@ -1800,26 +1800,15 @@ mod tests {
     /// A compaction (a fresh database replacing the old) keeps the batch
     /// in flight protected: a cap after it does not drop (and count) what
     /// a request may still deliver.
-    /// A record of `series` series with noisy 16-digit ids: about 23
-    /// bytes a series, so 2,000 series make a chunk-sized record.
+    /// A record of `series` series with noisy 16-digit ids (about 23
+    /// bytes a series, so 2,000 series make a chunk-sized record), stamped
+    /// `SCRAPE_T0 + round` seconds.
     fn big_run(series: usize, round: u64) -> Vec<u8> {
-        let mut x = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let samples: Vec<Sample> = (0..series)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let id = format!("{:016x}", (i as u64 + round).wrapping_mul(x | 1));
-                Sample::new(
-                    "node_value",
-                    Labels::new().with("task_id", "t").with("id", id),
-                    (x % 1_000_000) as f64,
-                    1_000 + round as i64,
-                )
-            })
-            .collect();
-        record::encode(&samples)
+        record::encode(&crate::wal::tests::scrape_run(series, round))
     }
+
+    /// When `big_run`'s round 0 was scraped.
+    const SCRAPE_T0: i64 = crate::wal::tests::SCRAPE_T0_MS;
 
     /// Every record of `s`, read back in seq order.
     fn all_records(s: &WalStore) -> Vec<(u64, Vec<u8>)> {
@@ -1876,7 +1865,9 @@ mod tests {
         // b's batch is still in flight: an age cap that drops every other
         // record spares it.
         assert_eq!(in_flight.first, Seq(1));
-        let events = s.enforce_caps(1_000 + 3_600_000 + 10_000).unwrap();
+        // (max_age is an hour: a cap at 10 s past round 0's hour drops
+        // rounds 0-5 and the small runs, not round 20,000.)
+        let events = s.enforce_caps(SCRAPE_T0 + 3_600_000 + 10_000).unwrap();
         let spared = record::header(&appended[0].1).unwrap().samples as u64;
         let dropped: u64 = events
             .iter()
