@@ -99,23 +99,7 @@ impl Setup<'_> {
 /// `sentinel wal stats --json` on a stopped agent: drops per backend and
 /// reason.
 fn wal_drops(agent: &Agent) -> BTreeMap<String, BTreeMap<String, u64>> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sentinel"))
-        .args(["wal", "stats", "--json", "-c"])
-        .arg(agent.config_path())
-        .env("STATE_DIRECTORY", agent.state_dir())
-        .output()
-        .expect("run sentinel wal stats");
-    assert!(
-        out.status.success(),
-        "sentinel wal stats failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "wal stats is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
+    let v = agent.wal_stats_json();
     let backends = v
         .get("backends")
         .or_else(|| v.get("wal").and_then(|w| w.get("backends")))

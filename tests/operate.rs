@@ -301,23 +301,6 @@ fn check_explains_every_backend_failure() {
     assert_eq!(code, 0, "{out}");
 }
 
-/// `sentinel wal stats --json` on the agent's config, parsed.
-fn wal_stats_json(agent: &Agent) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
-        .args(["wal", "stats", "--json", "-c"])
-        .arg(agent.config_path())
-        .env("STATE_DIRECTORY", agent.state_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "wal stats failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("wal stats --json prints JSON")
-}
-
 #[test]
 fn wal_stats_running_and_stopped_match_what_arrives() {
     let mut vm = VictoriaMetrics::not_started();
@@ -333,9 +316,8 @@ fn wal_stats_running_and_stopped_match_what_arrives() {
     let mut agent = Agent::start(&cfg);
     agent.wait_for_count_in_run("Samples appended.", 4, WAIT);
 
-    let stats = wal_stats_json;
     // Running: the agent holds sled's lock and answers over HTTP.
-    let running = stats(&agent);
+    let running = agent.wal_stats_json();
     let pending = running["backends"]["victoria_metrics"]["pending_samples"]
         .as_u64()
         .unwrap();
@@ -348,7 +330,7 @@ fn wal_stats_running_and_stopped_match_what_arrives() {
         .is_some());
 
     agent.terminate();
-    let stopped = stats(&agent);
+    let stopped = agent.wal_stats_json();
     let backlog = stopped["backends"]["victoria_metrics"]["pending_samples"]
         .as_u64()
         .unwrap();
@@ -411,7 +393,7 @@ fn wal_stats_as_root_leaves_the_wal_to_its_owner() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
     std::fs::set_permissions(agent.state_dir(), mode).unwrap();
 
-    let v = wal_stats_json(&agent);
+    let v = agent.wal_stats_json();
     assert!(
         v["backends"]["central"]["pending_samples"]
             .as_u64()

@@ -62,18 +62,7 @@ fn appended(agent: &Agent) -> u64 {
 /// `sentinel wal stats --json` on a stopped agent: (pending samples,
 /// drops by reason) of backend `thin`.
 fn wal_stats(agent: &Agent) -> (u64, BTreeMap<String, u64>) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sentinel"))
-        .args(["wal", "stats", "--json", "-c"])
-        .arg(agent.config_path())
-        .env("STATE_DIRECTORY", agent.state_dir())
-        .output()
-        .expect("run sentinel wal stats");
-    assert!(
-        out.status.success(),
-        "sentinel wal stats failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("wal stats JSON");
+    let v = agent.wal_stats_json();
     let b = &v["backends"]["thin"];
     let drops = b["drops"]
         .as_object()

@@ -129,6 +129,29 @@ impl Agent {
         &self.config_path
     }
 
+    /// `sentinel wal stats --json` on this agent's config, parsed (read
+    /// from disk when the agent is stopped, asked of it when it runs).
+    pub fn wal_stats_json(&self) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+            .args(["wal", "stats", "--json", "-c"])
+            .arg(self.config_path())
+            .env("STATE_DIRECTORY", self.state_dir())
+            .output()
+            .expect("run sentinel wal stats");
+        assert!(
+            out.status.success(),
+            "sentinel wal stats failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "wal stats is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
     /// The process id of the running agent (for /proc and prlimit).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the agent is not running").id()
