@@ -270,6 +270,10 @@ impl RemoteWriteServer for VictoriaMetrics {
     }
 }
 
+/// The prometheus.yml of a server with no scrape jobs.
+const NO_SCRAPE_JOBS: &str = "# Written by the tests: no scrape jobs, only remote-written data.\n\
+     global:\n  scrape_interval: 1m\nscrape_configs: []\n";
+
 /// A Prometheus server (`/usr/bin/prometheus`) with no scrape jobs: all it
 /// holds is what was remote-written to it.
 pub struct Prometheus {
@@ -283,34 +287,26 @@ impl Prometheus {
     /// Starts a server with the remote-write receiver and waits until
     /// `/-/ready` answers 200.
     pub fn start() -> Prometheus {
-        Prometheus::start_with(true)
+        Prometheus::start_with(true, NO_SCRAPE_JOBS)
     }
 
     /// Starts a server without `--web.enable-remote-write-receiver`, as a
     /// default install does: remote write gets 404.
     pub fn start_without_receiver() -> Prometheus {
-        Prometheus::start_with(false)
+        Prometheus::start_with(false, NO_SCRAPE_JOBS)
     }
 
     /// Starts a server with the receiver that also scrapes `target`
     /// (`host:port`, path `/metrics`) every second: pull mode.
     pub fn start_scraping(target: &str) -> Prometheus {
-        let process = ServerProcess::new("Prometheus", "prometheus");
-        std::fs::write(
-            process.dir.path().join("prometheus.yml"),
-            format!(
+        Prometheus::start_with(
+            true,
+            &format!(
                 "# Written by the tests: scrapes the agent.\n\
                  global:\n  scrape_interval: 1s\n\
                  scrape_configs:\n  - job_name: sentinel\n    static_configs:\n      - targets: ['{target}']\n"
             ),
         )
-        .expect("write prometheus.yml");
-        let mut prometheus = Prometheus {
-            process,
-            receiver: true,
-        };
-        prometheus.restart();
-        prometheus
     }
 
     /// Starts a server with the receiver and an out-of-order window
@@ -318,22 +314,14 @@ impl Prometheus {
     /// later): it takes samples older than the newest of their series
     /// within `window`.
     pub fn start_with_out_of_order_window(window: &str) -> Prometheus {
-        let process = ServerProcess::new("Prometheus", "prometheus");
-        std::fs::write(
-            process.dir.path().join("prometheus.yml"),
-            format!(
+        Prometheus::start_with(
+            true,
+            &format!(
                 "# Written by the tests: remote-written data, out of order too.\n\
                  global:\n  scrape_interval: 1m\nscrape_configs: []\n\
                  storage:\n  tsdb:\n    out_of_order_time_window: {window}\n"
             ),
         )
-        .expect("write prometheus.yml");
-        let mut prometheus = Prometheus {
-            process,
-            receiver: true,
-        };
-        prometheus.restart();
-        prometheus
     }
 
     /// Runs an instant query at now and returns its `data.result`.
@@ -341,14 +329,12 @@ impl Prometheus {
         self.query(promql)
     }
 
-    fn start_with(receiver: bool) -> Prometheus {
+    /// Starts a server with `config` as its prometheus.yml, with or
+    /// without the remote-write receiver, and waits until it is ready.
+    fn start_with(receiver: bool, config: &str) -> Prometheus {
         let process = ServerProcess::new("Prometheus", "prometheus");
-        std::fs::write(
-            process.dir.path().join("prometheus.yml"),
-            "# Written by the tests: no scrape jobs, only remote-written data.\n\
-             global:\n  scrape_interval: 1m\nscrape_configs: []\n",
-        )
-        .expect("write prometheus.yml");
+        std::fs::write(process.dir.path().join("prometheus.yml"), config)
+            .expect("write prometheus.yml");
         let mut prometheus = Prometheus { process, receiver };
         prometheus.restart();
         prometheus
